@@ -1,0 +1,77 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv, AppSettings, Services } from './context';
+import { errorResponse, handleError } from './errors';
+import { requestId } from './middleware/request-id';
+import { auditRoutes } from './routes/audit';
+import { decideRoutes } from './routes/decide';
+import { healthRoutes } from './routes/health';
+import { keyRoutes } from './routes/keys';
+import { ledgerRoutes } from './routes/ledger';
+import { policyRoutes } from './routes/policies';
+import { rootRoutes } from './routes/root';
+
+export interface AppDeps {
+  services: Services;
+  settings: AppSettings;
+}
+
+/** Builds the HTTP app from its dependencies. Web-standard APIs only: the same app runs on Node and Workers. */
+export function createApp({ services, settings }: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.use(requestId());
+  app.use(async function provide(c, next) {
+    c.set('services', services);
+    c.set('settings', settings);
+    await next();
+  });
+
+  app.route('/', rootRoutes());
+  app.route('/health', healthRoutes());
+  app.route('/api/decide', decideRoutes());
+  app.route('/api/policies', policyRoutes());
+  app.route('/api/ledger', ledgerRoutes());
+  app.route('/api/audit', auditRoutes());
+  app.route('/api/keys', keyRoutes());
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key: Authorization: Bearer <key>',
+  });
+  const document = app.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info: {
+      title: 'Lexecon governance API',
+      version: settings.version,
+      description: 'Policy decisions for autonomous systems, recorded in a signed, hash-chained ledger.',
+    },
+  });
+  app.get('/openapi.json', (c) => c.json(document));
+
+  const allowedMethods = methodsByPath(app.routes);
+  app.notFound((c) => {
+    const allowed = allowedMethods(c.req.path);
+    if (allowed.length > 0) {
+      c.header('Allow', allowed.join(', '));
+      return errorResponse(c, 'METHOD_NOT_ALLOWED', `${c.req.method} is not allowed here; use ${allowed.join(' or ')}`);
+    }
+    return errorResponse(c, 'NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`);
+  });
+  app.onError(handleError);
+  return app;
+}
+
+/** For 405s: which methods a concrete path would have matched, from the registered route templates. */
+function methodsByPath(routes: readonly { method: string; path: string }[]) {
+  const patterns = routes
+    .filter((r) => r.method !== 'ALL' && !r.path.includes('*'))
+    .map((r) => ({
+      method: r.method,
+      regex: new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+')}$`),
+    }));
+  return (path: string) => {
+    const methods = new Set(patterns.filter((p) => p.regex.test(path)).map((p) => p.method));
+    if (methods.has('GET')) methods.add('HEAD');
+    return [...methods].sort();
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * The one parser of environment variables. Pure: it takes an env record and returns a typed Config
+ * or every problem found, each naming the variable and what it allows. Entries decide how to fail.
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  http: { port: number; host: string; maxBodyBytes: number };
+  database: { url: string | undefined; poolMax: number };
+  dataDir: string;
+  signing: { privateKey: string | undefined; trustedPublicKeys: string[] };
+  bootstrapAdminKey: string | undefined;
+  policy: { file: string | undefined; refreshMs: number };
+  logLevel: LogLevel;
+}
+
+export interface ConfigError {
+  variable: string;
+  message: string;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: ConfigError[] };
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+export function parseConfig(env: Env): ConfigResult {
+  const errors: ConfigError[] = [];
+  const read = createReader(env, errors);
+
+  const config: Config = {
+    http: {
+      port: read.integer('PORT', { min: 1, max: 65535, fallback: 8000 }),
+      host: read.string('HOST', { fallback: '0.0.0.0' }),
+      maxBodyBytes: read.integer('LEXECON_MAX_BODY_BYTES', {
+        min: 1024,
+        max: 64 * 1024 * 1024,
+        fallback: 1024 * 1024,
+      }),
+    },
+    database: {
+      url: read.databaseUrl('DATABASE_URL'),
+      poolMax: read.integer('DB_POOL_MAX', { min: 1, max: 200, fallback: 10 }),
+    },
+    dataDir: read.string('LEXECON_DATA_DIR', { fallback: './data' }),
+    signing: {
+      privateKey: read.optional('LEXECON_SIGNING_KEY'),
+      trustedPublicKeys: read.list('LEXECON_TRUSTED_PUBLIC_KEYS'),
+    },
+    bootstrapAdminKey: read.secret('LEXECON_BOOTSTRAP_ADMIN_KEY', { minLength: 32 }),
+    policy: {
+      file: read.optional('LEXECON_POLICY_FILE'),
+      refreshMs: read.integer('LEXECON_POLICY_REFRESH_MS', { min: 100, max: 3_600_000, fallback: 1000 }),
+    },
+    logLevel: read.oneOf('LEXECON_LOG_LEVEL', LOG_LEVELS, 'info'),
+  };
+
+  return errors.length === 0 ? { ok: true, config } : { ok: false, errors };
+}
+
+/** Formats config errors for a human reading a crash log. */
+export function describeConfigErrors(errors: ConfigError[]): string {
+  return ['Invalid configuration:', ...errors.map((e) => `  ${e.variable}: ${e.message}`)].join('\n');
+}
+
+function createReader(env: Env, errors: ConfigError[]) {
+  const raw = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const fail = <T>(variable: string, message: string, fallback: T): T => {
+    errors.push({ variable, message });
+    return fallback;
+  };
+
+  return {
+    optional: raw,
+    string(name: string, opts: { fallback: string }): string {
+      return raw(name) ?? opts.fallback;
+    },
+    integer(name: string, opts: { min: number; max: number; fallback: number }): number {
+      const value = raw(name);
+      if (value === undefined) return opts.fallback;
+      const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+      if (!Number.isSafeInteger(parsed) || parsed < opts.min || parsed > opts.max) {
+        return fail(name, `must be an integer from ${opts.min} to ${opts.max}, got "${value}"`, opts.fallback);
+      }
+      return parsed;
+    },
+    oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      if ((allowed as readonly string[]).includes(value)) return value as T;
+      return fail(name, `must be one of ${allowed.join(', ')}, got "${value}"`, fallback);
+    },
+    list(name: string): string[] {
+      const value = raw(name);
+      return value === undefined
+        ? []
+        : value
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
+    },
+    secret(name: string, opts: { minLength: number }): string | undefined {
+      // Not trimmed beyond emptiness: a secret is taken byte for byte, and never echoed in errors.
+      const value = env[name];
+      if (value === undefined || value === '') return undefined;
+      if (value.length < opts.minLength) {
+        return fail(name, `must be at least ${opts.minLength} characters (got ${value.length})`, undefined);
+      }
+      return value;
+    },
+    databaseUrl(name: string): string | undefined {
+      const value = raw(name);
+      if (value === undefined) return undefined;
+      let url: URL | undefined;
+      try {
+        url = new URL(value);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+        return fail(name, 'must be a postgres:// or postgresql:// URL', undefined);
+      }
+      return value;
+    },
+  };
+}
+
+export const CONFIG_VARIABLES = [
+  'PORT',
+  'HOST',
+  'LEXECON_MAX_BODY_BYTES',
+  'DATABASE_URL',
+  'DB_POOL_MAX',
+  'LEXECON_DATA_DIR',
+  'LEXECON_SIGNING_KEY',
+  'LEXECON_TRUSTED_PUBLIC_KEYS',
+  'LEXECON_BOOTSTRAP_ADMIN_KEY',
+  'LEXECON_POLICY_FILE',
+  'LEXECON_POLICY_REFRESH_MS',
+  'LEXECON_LOG_LEVEL',
+] as const;

@@ -1,0 +1,36 @@
+import type { AuditQueries } from './audit/queries';
+import type { ApiKeyStore } from './auth/api-keys';
+import type { Principal } from './auth/permissions';
+import type { DecisionService } from './decisions/service';
+import type { Ledger } from './ledger/store';
+import type { PolicyStore } from './policies/store';
+import type { Logger } from './telemetry/logger';
+import type { Telemetry } from './telemetry/telemetry';
+
+/** What handlers reach through the context: interfaces, so tests and runtimes swap implementations. */
+export interface Services {
+  logger: Logger;
+  telemetry: Telemetry;
+  ledger: Ledger;
+  policies: PolicyStore;
+  decisions: DecisionService;
+  apiKeys: ApiKeyStore;
+  audit: AuditQueries;
+  /** A cheap round trip to the database, for health checks. */
+  pingDatabase(): Promise<void>;
+}
+
+export interface AppSettings {
+  serviceName: string;
+  version: string;
+  maxBodyBytes: number;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    services: Services;
+    settings: AppSettings;
+    principal: Principal;
+  };
+}

@@ -1,0 +1,3 @@
+export * from './api-keys';
+export * from './ledger-entries';
+export * from './policies';

@@ -1,0 +1,251 @@
+import type { Principal } from '../auth/permissions';
+import type { Violation } from '../governance/compliance';
+import { type DecisionKind, evaluate } from '../governance/evaluate';
+import type { Mode } from '../governance/policy';
+import type { RiskLevel } from '../governance/risk';
+import { newId } from '../ids';
+import { canonicalJson } from '../ledger/canonical-json';
+import type { LedgerEntry } from '../ledger/entry';
+import type { Ledger } from '../ledger/store';
+import type { PolicyStore } from '../policies/store';
+import type { Telemetry } from '../telemetry/telemetry';
+
+/** A decision request as validated by the API (upstream field names). */
+export interface DecisionRequest {
+  request_id?: string;
+  actor: string;
+  proposed_action: string;
+  tool: string;
+  user_intent: string;
+  data_classes: string[];
+  risk_level: number;
+  requested_output_type: string;
+  policy_mode?: Mode;
+  context: Record<string, unknown>;
+}
+
+export interface CapabilityToken {
+  token_id: string;
+  decision_id: string;
+  scope: { actor: string; action: string; tool: string; data_classes: string[] };
+  granted_at: string;
+  expiry: string;
+  policy_version_hash: string | null;
+}
+
+export interface DecisionResponse {
+  decision_id: string;
+  request_id: string;
+  allowed: boolean;
+  decision: DecisionKind;
+  reason: string;
+  reason_code: string;
+  risk_level: RiskLevel;
+  violations: Violation[];
+  obligations: string[];
+  matched_relations: string[];
+  policy_mode: Mode | null;
+  policy_version: number | null;
+  policy_version_hash: string | null;
+  ledger_entry_index: number;
+  ledger_entry_hash: string;
+  signature: string;
+  timestamp: string;
+  capability_token?: CapabilityToken;
+}
+
+export interface DecisionVerification {
+  verified: boolean;
+  decision_id: string | null;
+  ledger_entry_index: number | null;
+  checks: {
+    entry_found: boolean;
+    hash_valid: boolean;
+    signature_valid: boolean;
+    chain_link_valid: boolean;
+    fields_match: boolean;
+  };
+  mismatched_fields: string[];
+}
+
+export interface DecisionService {
+  decide(request: DecisionRequest, caller: Principal, fallbackRequestId: string): Promise<DecisionResponse>;
+  /** Checks a decision (as returned by decide, or just its id) against its ledger entry and signature. */
+  verify(
+    claim: Partial<DecisionResponse> & { decision_id?: string; ledger_entry_hash?: string },
+  ): Promise<DecisionVerification>;
+}
+
+export interface DecisionServiceOptions {
+  ledger: Ledger;
+  policies: PolicyStore;
+  telemetry: Telemetry;
+  /** Lifetime of a capability token issued on permit. */
+  capabilityTtlMs?: number;
+  now?: () => number;
+}
+
+// Response fields a claim may carry that must equal what the ledger recorded.
+const CLAIM_FIELDS = [
+  'decision_id',
+  'request_id',
+  'allowed',
+  'decision',
+  'reason',
+  'risk_level',
+  'policy_version_hash',
+  'capability_token',
+  'violations',
+] as const;
+
+export function createDecisionService(options: DecisionServiceOptions): DecisionService {
+  const { ledger, policies, telemetry } = options;
+  const now = options.now ?? Date.now;
+  const capabilityTtlMs = options.capabilityTtlMs ?? 5 * 60_000;
+
+  return {
+    async decide(request, caller, fallbackRequestId) {
+      const started = performance.now();
+      const active = await policies.active();
+      const evaluation = evaluate(active?.compiled, {
+        actor: request.actor,
+        action: request.proposed_action,
+        tool: request.tool,
+        userIntent: request.user_intent,
+        dataClasses: request.data_classes,
+        riskLevel: request.risk_level,
+        context: request.context,
+        policyMode: request.policy_mode,
+      });
+      const evaluationSeconds = (performance.now() - started) / 1000;
+
+      const at = now();
+      const timestamp = new Date(at);
+      const decisionId = newId('dec', at);
+      const policyHash = active?.summary.hash ?? null;
+      const capability: CapabilityToken | undefined = evaluation.allowed
+        ? {
+            token_id: newId('cap', at),
+            decision_id: decisionId,
+            scope: {
+              actor: request.actor,
+              action: request.proposed_action,
+              tool: request.tool,
+              data_classes: request.data_classes,
+            },
+            granted_at: timestamp.toISOString(),
+            expiry: new Date(at + capabilityTtlMs).toISOString(),
+            policy_version_hash: policyHash,
+          }
+        : undefined;
+
+      const decided = {
+        decision_id: decisionId,
+        request_id: request.request_id ?? fallbackRequestId,
+        allowed: evaluation.allowed,
+        decision: evaluation.decision,
+        reason: evaluation.reason,
+        reason_code: evaluation.reasonCode,
+        risk_level: evaluation.riskLevel,
+        violations: evaluation.violations,
+        obligations: evaluation.obligations,
+        matched_relations: evaluation.matched,
+        policy_mode: evaluation.mode,
+        policy_version: active?.summary.version ?? null,
+        policy_version_hash: policyHash,
+      };
+      // The ledger entry carries the whole request and outcome; its signature signs the decision
+      // and the capability token together, so neither needs a signature of its own.
+      const entry = await ledger.append({
+        eventType: 'decision',
+        timestamp,
+        data: {
+          ...decided,
+          actor: request.actor,
+          proposed_action: request.proposed_action,
+          tool: request.tool,
+          user_intent: request.user_intent,
+          data_classes: request.data_classes,
+          requested_risk_level: request.risk_level,
+          requested_output_type: request.requested_output_type,
+          requested_policy_mode: request.policy_mode ?? null,
+          context: request.context,
+          caller: caller.id,
+          ...(capability ? { capability_token: capability } : {}),
+        },
+      });
+      telemetry.decisionMade({
+        decision: evaluation.decision,
+        reasonCode: evaluation.reasonCode,
+        riskLevel: evaluation.riskLevel,
+        violations: evaluation.violations,
+        evaluationSeconds,
+      });
+
+      return {
+        ...decided,
+        ledger_entry_index: entry.index,
+        ledger_entry_hash: entry.entry_hash,
+        signature: entry.signature,
+        timestamp: entry.timestamp,
+        ...(capability ? { capability_token: capability } : {}),
+      };
+    },
+
+    async verify(claim) {
+      const entry = await findDecisionEntry(ledger, claim);
+      if (!entry) {
+        return {
+          verified: false,
+          decision_id: claim.decision_id ?? null,
+          ledger_entry_index: null,
+          checks: {
+            entry_found: false,
+            hash_valid: false,
+            signature_valid: false,
+            chain_link_valid: false,
+            fields_match: false,
+          },
+          mismatched_fields: [],
+        };
+      }
+      const { hashValid, signatureValid } = await ledger.verifyEntry(entry);
+      const previous = entry.index > 0 ? await ledger.entryByIndex(entry.index - 1) : undefined;
+      const chainLinkValid = entry.index === 0 || previous?.entry_hash === entry.previous_hash;
+      const mismatched = CLAIM_FIELDS.filter(
+        (field) =>
+          claim[field] !== undefined && canonicalJson(claim[field]) !== canonicalJson(entry.data[field] ?? null),
+      ) as string[];
+      if (claim.ledger_entry_hash !== undefined && claim.ledger_entry_hash !== entry.entry_hash)
+        mismatched.push('ledger_entry_hash');
+      if (claim.signature !== undefined && claim.signature !== entry.signature) mismatched.push('signature');
+      if (claim.timestamp !== undefined && claim.timestamp !== entry.timestamp) mismatched.push('timestamp');
+      const checks = {
+        entry_found: true,
+        hash_valid: hashValid,
+        signature_valid: signatureValid,
+        chain_link_valid: chainLinkValid,
+        fields_match: mismatched.length === 0,
+      };
+      return {
+        verified: Object.values(checks).every(Boolean),
+        decision_id: entry.data.decision_id as string,
+        ledger_entry_index: entry.index,
+        checks,
+        mismatched_fields: mismatched,
+      };
+    },
+  };
+}
+
+async function findDecisionEntry(
+  ledger: Ledger,
+  claim: { decision_id?: string; ledger_entry_hash?: string },
+): Promise<LedgerEntry | undefined> {
+  const entry = claim.ledger_entry_hash
+    ? await ledger.entryByHash(claim.ledger_entry_hash)
+    : claim.decision_id
+      ? await ledger.decisionEntry(claim.decision_id)
+      : undefined;
+  return entry?.event_type === 'decision' ? entry : undefined;
+}

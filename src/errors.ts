@@ -1,0 +1,103 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { AppEnv } from './context';
+
+/** Every error code a client can receive. The HTTP status is part of the code's meaning. */
+export const ERROR_STATUS = {
+  INVALID_JSON: 400,
+  INVALID_STRING: 400,
+  VALIDATION_FAILED: 400,
+  INVALID_POLICY: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL: 500,
+  DATABASE_UNAVAILABLE: 503,
+  SERVICE_UNAVAILABLE: 503,
+} as const satisfies Record<string, ContentfulStatusCode>;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; requestId: string; details?: unknown };
+}
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly status: ContentfulStatusCode;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+/** Raised by data stores when the database cannot be reached; answered with 503 so callers retry. */
+export class DatabaseUnavailableError extends AppError {
+  constructor(cause: unknown) {
+    super('DATABASE_UNAVAILABLE', 'The database is unavailable; retry later', undefined, { cause });
+  }
+}
+
+export function errorResponse(c: Context<AppEnv>, code: ErrorCode, message: string, details?: unknown) {
+  const body: ErrorBody = { error: { code, message, requestId: c.get('requestId') ?? 'unknown' } };
+  if (details !== undefined) body.error.details = details;
+  return c.json(body, ERROR_STATUS[code]);
+}
+
+/** Hono raises these for framework-level failures; map them to our codes without echoing internals. */
+function fromHttpException(err: HTTPException): AppError {
+  switch (err.status) {
+    case 400:
+      return new AppError('INVALID_JSON', 'The request body is not valid JSON');
+    case 413:
+      return new AppError('PAYLOAD_TOO_LARGE', 'The request body is too large');
+    case 415:
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'The request body must be application/json');
+    case 401:
+      return new AppError('UNAUTHENTICATED', 'Authentication required');
+    case 403:
+      return new AppError('FORBIDDEN', 'Not allowed');
+    case 404:
+      return new AppError('NOT_FOUND', 'Not found');
+    default:
+      return new AppError('INTERNAL', 'Internal error');
+  }
+}
+
+/** The one error handler: known errors keep their code; anything else is a logged, opaque 500. */
+export function handleError(err: Error, c: Context<AppEnv>) {
+  const known = err instanceof AppError ? err : err instanceof HTTPException ? fromHttpException(err) : undefined;
+  if (known && known.code !== 'INTERNAL') {
+    if (known.status >= 500) {
+      c.get('services')?.logger.warn('request failed', {
+        requestId: c.get('requestId'),
+        code: known.code,
+        cause: describeCause(known.cause),
+      });
+    }
+    return errorResponse(c, known.code, known.message, known.details);
+  }
+  c.get('services')?.logger.error('unhandled error', {
+    requestId: c.get('requestId'),
+    error: err.name,
+    message: err.message,
+    stack: err.stack,
+  });
+  return errorResponse(c, 'INTERNAL', 'Internal error');
+}
+
+function describeCause(cause: unknown): string | undefined {
+  if (cause instanceof Error) return `${cause.name}: ${cause.message}`;
+  return cause === undefined ? undefined : String(cause);
+}

@@ -1,0 +1,205 @@
+import { findViolations, type Violation } from './compliance';
+import { type ConditionScope, conditionHolds } from './condition';
+import { type CompiledPolicy, MODES, type Mode, type Relation, relationKey } from './policy';
+import { assessRisk, type RiskLevel } from './risk';
+
+export interface DecisionInput {
+  actor: string;
+  action: string;
+  tool: string;
+  userIntent: string;
+  dataClasses: readonly string[];
+  /** Caller-declared risk, 1 (lowest) to 5. */
+  riskLevel: number;
+  context: Record<string, unknown>;
+  /** May make evaluation stricter than the policy's mode, never looser. */
+  policyMode?: Mode;
+}
+
+export type DecisionKind = 'permit' | 'deny' | 'escalate';
+
+/** Low-cardinality reason for the outcome; metrics and dashboards group by it. */
+export type ReasonCode =
+  | 'permitted'
+  | 'no_policy'
+  | 'forbidden'
+  | 'requirement_unmet'
+  | 'constraint_denied'
+  | 'not_permitted'
+  | 'constraint_escalation'
+  | 'risk_escalation';
+
+export interface Evaluation {
+  decision: DecisionKind;
+  allowed: boolean;
+  reason: string;
+  reasonCode: ReasonCode;
+  mode: Mode | null;
+  riskLevel: RiskLevel;
+  violations: Violation[];
+  /** Ids of the relations and constraints that decided the outcome. */
+  matched: string[];
+  obligations: string[];
+}
+
+const MAX_JUSTIFICATIONS = 3;
+
+/** Deny by default: only an explicit permit (and nothing that forbids or requires more) allows. */
+export function evaluate(policy: CompiledPolicy | undefined, input: DecisionInput): Evaluation {
+  if (!policy) {
+    return {
+      decision: 'deny',
+      allowed: false,
+      reason: 'No active policy: denied by default',
+      reasonCode: 'no_policy',
+      mode: null,
+      riskLevel: assessRisk({ requestedRisk: input.riskLevel, dataSensitivities: [], forbidden: false, violations: 0 }),
+      violations: [],
+      matched: [],
+      obligations: [],
+    };
+  }
+
+  const mode = stricterMode(policy.mode, input.policyMode);
+  const scope: ConditionScope = {
+    context: input.context,
+    request: {
+      actor: input.actor,
+      action: input.action,
+      tool: input.tool,
+      user_intent: input.userIntent,
+      data_classes: input.dataClasses,
+      risk_level: input.riskLevel,
+    },
+  };
+  const holds = (relation: Relation) => relation.conditions.every((c) => conditionHolds(c, scope));
+
+  const actorIds = policy.lookup.actor.get(input.actor) ?? [];
+  const actionIds = policy.lookup.action.get(input.action) ?? [];
+  const dataIds = input.dataClasses.map((d) => policy.lookup.data.get(d) ?? []);
+  const touches = (object: string | undefined) => object === undefined || dataIds.some((ids) => ids.includes(object));
+
+  const forbids: Relation[] = [];
+  const permits: Relation[] = [];
+  const unmet: Relation[] = [];
+  for (const actionId of actionIds) {
+    for (const relation of candidates(policy, actorIds, actionId)) {
+      if (relation.type === 'requires') {
+        if (touches(relation.object) && !holds(relation)) unmet.push(relation);
+      } else if (relation.type === 'forbids') {
+        if (touches(relation.object) && holds(relation)) forbids.push(relation);
+      } else if (holds(relation)) {
+        permits.push(relation);
+      }
+    }
+  }
+
+  const violations = findViolations(policy, forbids);
+  const riskLevel = assessRisk({
+    requestedRisk: input.riskLevel,
+    dataSensitivities: dataIds.flat().map((id) => policy.terms.get(id)?.sensitivity),
+    forbidden: forbids.length > 0,
+    violations: violations.length,
+  });
+  const constraintsFired = policy.constraints.filter((c) => conditionHolds(c.condition, scope));
+  const obligations = constraintsFired.filter((c) => c.effect === 'annotate').map((c) => c.obligation ?? c.name);
+  const result = (decision: DecisionKind, reasonCode: ReasonCode, reason: string, matched: string[]): Evaluation => ({
+    decision,
+    allowed: decision === 'permit',
+    reason,
+    reasonCode,
+    mode,
+    riskLevel,
+    violations,
+    matched,
+    obligations,
+  });
+
+  if (forbids.length > 0) {
+    return result('deny', 'forbidden', explain('Denied', forbids, 'prohibition'), ids(forbids));
+  }
+  if (unmet.length > 0) {
+    const what = unmet.map((r) => r.justification ?? `requires ${r.conditionText.join(' and ')}`);
+    return result(
+      'deny',
+      'requirement_unmet',
+      `Requirement not met: ${what.slice(0, MAX_JUSTIFICATIONS).join('; ')}`,
+      ids(unmet),
+    );
+  }
+  const denying = constraintsFired.filter((c) => c.effect === 'deny');
+  if (denying.length > 0) {
+    const what = denying.map((c) => c.justification ?? c.name);
+    return result(
+      'deny',
+      'constraint_denied',
+      `Denied by constraint: ${what.slice(0, MAX_JUSTIFICATIONS).join('; ')}`,
+      denying.map((c) => `constraint:${c.name}`),
+    );
+  }
+  const covering = mode === 'permissive' ? permits : coveringPermits(permits, dataIds);
+  if (mode !== 'permissive' && !covering) {
+    return result('deny', 'not_permitted', 'Action not explicitly permitted', []);
+  }
+  const matched = ids(covering ?? []);
+  const escalating = constraintsFired.filter((c) => c.effect === 'escalate');
+  if (escalating.length > 0) {
+    const what = escalating.map((c) => c.justification ?? c.name);
+    return result(
+      'escalate',
+      'constraint_escalation',
+      `Escalated for human review: ${what.slice(0, MAX_JUSTIFICATIONS).join('; ')}`,
+      [...matched, ...escalating.map((c) => `constraint:${c.name}`)],
+    );
+  }
+  if (mode === 'paranoid' && (riskLevel === 'high' || riskLevel === 'critical')) {
+    return result(
+      'escalate',
+      'risk_escalation',
+      `Escalated for human review: ${riskLevel} risk in paranoid mode`,
+      matched,
+    );
+  }
+  const reason =
+    matched.length > 0
+      ? explain('Permitted', covering ?? [], 'rule')
+      : 'Permitted: nothing forbids it (permissive mode)';
+  return result('permit', 'permitted', reason, matched);
+}
+
+/**
+ * The permits that together cover the request, or undefined when some part is not permitted: a
+ * permit without an object covers everything; otherwise every data class needs a permit naming it.
+ */
+function coveringPermits(permits: Relation[], dataIds: readonly (readonly string[])[]): Relation[] | undefined {
+  const general = permits.filter((r) => r.object === undefined);
+  if (general.length > 0) return general;
+  if (dataIds.length === 0) return undefined;
+  const used = new Set<Relation>();
+  for (const ids of dataIds) {
+    const cover = permits.find((r) => r.object !== undefined && ids.includes(r.object));
+    if (!cover) return undefined;
+    used.add(cover);
+  }
+  return [...used];
+}
+
+function* candidates(policy: CompiledPolicy, actorIds: readonly string[], actionId: string): Generator<Relation> {
+  for (const actorId of actorIds) yield* policy.relationsByPair.get(relationKey(actorId, actionId)) ?? [];
+  yield* policy.relationsByPair.get(relationKey(undefined, actionId)) ?? [];
+}
+
+export function stricterMode(policyMode: Mode, requested: Mode | undefined): Mode {
+  if (!requested) return policyMode;
+  return MODES.indexOf(requested) > MODES.indexOf(policyMode) ? requested : policyMode;
+}
+
+function explain(verb: string, relations: Relation[], noun: string): string {
+  const justifications = relations.map((r) => r.justification).filter((j): j is string => Boolean(j));
+  if (justifications.length > 0) return `${verb}: ${justifications.slice(0, MAX_JUSTIFICATIONS).join('; ')}`;
+  return `${verb} by ${relations.length} ${noun}${relations.length === 1 ? '' : 's'}`;
+}
+
+function ids(relations: readonly Relation[]): string[] {
+  return relations.map((r) => r.id);
+}

@@ -1,0 +1,49 @@
+import { canonicalJson } from './canonical-json';
+import { sha256Hex } from './crypto';
+
+export const GENESIS_PREVIOUS_HASH = '0'.repeat(64);
+
+export const LEDGER_EVENT_TYPES = [
+  'genesis',
+  'decision',
+  'policy_loaded',
+  'api_key_created',
+  'api_key_revoked',
+] as const;
+export type LedgerEventType = (typeof LEDGER_EVENT_TYPES)[number];
+
+/** One entry of the chain, in its public (API and hashing) shape. */
+export interface LedgerEntry {
+  index: number;
+  entry_id: string;
+  event_type: LedgerEventType;
+  timestamp: string;
+  data: Record<string, unknown>;
+  previous_hash: string;
+  entry_hash: string;
+  signature: string;
+  key_id: string;
+}
+
+export type UnsignedEntry = Pick<
+  LedgerEntry,
+  'index' | 'entry_id' | 'event_type' | 'timestamp' | 'data' | 'previous_hash'
+>;
+
+/**
+ * entry_hash = lowercase hex SHA-256 of the RFC 8785 canonical JSON of
+ * {index, entry_id, event_type, timestamp, data, previous_hash}. The signature is Ed25519 over the
+ * UTF-8 bytes of that hex string. docs/ledger.md shows how to check both without this service.
+ */
+export function computeEntryHash(entry: UnsignedEntry): Promise<string> {
+  return sha256Hex(
+    canonicalJson({
+      index: entry.index,
+      entry_id: entry.entry_id,
+      event_type: entry.event_type,
+      timestamp: entry.timestamp,
+      data: entry.data,
+      previous_hash: entry.previous_hash,
+    }),
+  );
+}

@@ -1,0 +1,45 @@
+import { createRoute, OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import type { Permission } from '../auth/permissions';
+import type { AppEnv } from '../context';
+import { errorResponse } from '../errors';
+import { joinPath } from '../governance/policy';
+import { authorize } from '../middleware/authorize';
+import { jsonBody } from '../middleware/json-body';
+import { errorResponses } from './schemas';
+
+/** A router whose validation failures answer in the one error shape, listing every problem. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook(result, c) {
+      if (result.success) return;
+      const problems = result.error.issues.map((issue) => ({
+        path: joinPath(result.target === 'json' ? '' : result.target, issue.path),
+        message: issue.message,
+      }));
+      return errorResponse(c, 'VALIDATION_FAILED', `The request is invalid: ${problems.length} problem(s)`, {
+        problems,
+      });
+    },
+  });
+}
+
+/**
+ * Declares a route with its permission in the same place: the permission becomes the route's first
+ * middleware (and its OpenAPI security), a JSON body gets the body reader, and the shared error
+ * responses are documented. `permission: 'public'` is the only way to skip authentication.
+ */
+export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'security'>>(
+  config: R & { permission: Permission | 'public' },
+) {
+  const { permission, ...route } = config;
+  const middleware: MiddlewareHandler<AppEnv>[] = [];
+  if (permission !== 'public') middleware.push(authorize(permission));
+  if (route.request?.body) middleware.push(jsonBody());
+  return createRoute({
+    ...route,
+    middleware,
+    ...(permission === 'public' ? {} : { security: [{ bearerAuth: [] }], 'x-permission': permission }),
+    responses: { ...errorResponses(permission !== 'public', Boolean(route.request?.body)), ...route.responses },
+  }) as unknown as R & { middleware: MiddlewareHandler<AppEnv>[] };
+}

@@ -1,0 +1,53 @@
+import { z } from '@hono/zod-openapi';
+import { ERROR_STATUS, type ErrorCode } from '../errors';
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
+      message: z.string(),
+      requestId: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .openapi('Error');
+
+const errorContent = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ErrorSchema } },
+});
+
+/** The error responses every route of a kind can give, documented once. */
+export function errorResponses(authenticated: boolean, hasBody: boolean) {
+  return {
+    400: errorContent('Invalid request (VALIDATION_FAILED, INVALID_JSON, INVALID_STRING, ...)'),
+    ...(authenticated
+      ? {
+          401: errorContent('Missing or invalid API key (UNAUTHENTICATED)'),
+          403: errorContent('The key’s role lacks the permission (FORBIDDEN)'),
+        }
+      : {}),
+    ...(hasBody
+      ? {
+          413: errorContent('Body larger than LEXECON_MAX_BODY_BYTES (PAYLOAD_TOO_LARGE)'),
+          415: errorContent('Body is not application/json (UNSUPPORTED_MEDIA_TYPE)'),
+        }
+      : {}),
+    500: errorContent('Unexpected failure (INTERNAL); details are logged, never returned'),
+    503: errorContent('A dependency is unavailable (DATABASE_UNAVAILABLE, SERVICE_UNAVAILABLE); retry'),
+  };
+}
+
+export const IsoTimestamp = z.iso.datetime({ offset: true });
+
+export const LimitQuery = z.coerce.number().int().min(1).max(500).default(50);
+
+/** An opaque pagination cursor (a ledger index). */
+export const CursorQuery = z
+  .string()
+  .regex(/^\d{1,15}$/, 'must be a cursor returned by a previous page')
+  .transform(Number);
+
+export function json<T>(schema: T, description: string) {
+  return { description, content: { 'application/json': { schema } } };
+}

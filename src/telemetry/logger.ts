@@ -1,0 +1,24 @@
+import type { LogLevel } from '../config';
+
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** One JSON object per line, so log pipelines need no parsing rules. */
+export function createJsonLogger(level: LogLevel, write: (line: string) => void = console.log): Logger {
+  const threshold = RANK[level];
+  const log = (lvl: LogLevel) => (message: string, fields?: LogFields) => {
+    if (RANK[lvl] < threshold) return;
+    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...fields }));
+  };
+  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
