@@ -67,14 +67,13 @@ export function openPostgres(url: string, options: PostgresOptions): Database & 
     db,
     client,
     async migrate() {
-      // One connection holds a session-level advisory lock for the whole migration run.
-      const reserved = await client.reserve();
+      // A one-connection client holds a session-level advisory lock for the whole migration run.
+      const single = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} });
       try {
-        await reserved`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
-        await migratePostgres(drizzlePostgres(reserved, { schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+        await single`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+        await migratePostgres(drizzlePostgres(single, { schema }), { migrationsFolder: MIGRATIONS_FOLDER });
       } finally {
-        await reserved`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {});
-        reserved.release();
+        await single.end({ timeout: 5 });
       }
     },
     async close() {

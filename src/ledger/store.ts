@@ -51,17 +51,19 @@ export interface LedgerOptions {
   telemetry: Telemetry;
   /** Most events per group-commit transaction. */
   maxBatch?: number;
+  /** Entries read per page while verifying; bounds verification memory. */
+  verifyPageSize?: number;
   now?: () => Date;
 }
 
 // Every writer, in every instance, serialises on this transaction-scoped advisory lock.
 const APPEND_LOCK_KEY = 0x6c78_6c64;
-const VERIFY_PAGE_SIZE = 500;
 
 export function createLedger(options: LedgerOptions): Ledger {
   const { db, signingKey, telemetry } = options;
   const now = options.now ?? (() => new Date());
   const maxBatch = options.maxBatch ?? 128;
+  const verifyPageSize = options.verifyPageSize ?? 500;
   const keys = new Map<string, PublicKey>([[signingKey.keyId, signingKey]]);
   for (const key of options.trustedKeys ?? []) keys.set(key.keyId, key);
 
@@ -165,7 +167,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         headIndex: head?.index ?? -1,
         keys,
         readPage: (afterIndex) =>
-          readEntries(afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex), 'asc', VERIFY_PAGE_SIZE),
+          readEntries(afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex), 'asc', verifyPageSize),
       });
       telemetry.ledgerVerified(result.valid);
       return result;

@@ -1,0 +1,188 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { generateSigningKey } from '../src/ledger/crypto';
+import { computeEntryHash, type LedgerEntry } from '../src/ledger/entry';
+import { createLedger, fromRow } from '../src/ledger/store';
+import { noopTelemetry } from '../src/telemetry/telemetry';
+import { createTestApp, decisionRequest, samplePolicy, type TestApp } from './support/app';
+import { backends, type TestDatabase } from './support/databases';
+
+describe.each(backends())('ledger integrity on $name', (backend) => {
+  let tdb: TestDatabase;
+  let t: TestApp;
+
+  beforeEach(async () => {
+    tdb = await backend.open();
+    t = await createTestApp(tdb.database);
+    expect((await t.request('POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
+  });
+  afterEach(() => tdb.close());
+
+  it('keeps one valid chain when 250 decisions arrive at once', async () => {
+    const before = (await t.request('GET', '/api/ledger/verify')).body.entries_checked;
+    const responses = await Promise.all(
+      Array.from({ length: 250 }, (_, i) =>
+        t.request('POST', '/api/decide', {
+          key: t.keys.agent,
+          body: decisionRequest(i % 3 === 0 ? { actor: 'model', proposed_action: 'write', data_classes: ['pii'] } : {}),
+        }),
+      ),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(250).fill(200));
+
+    const indexes = responses.map((r) => r.body.ledger_entry_index).sort((a, b) => a - b);
+    expect(new Set(indexes).size).toBe(250);
+    expect(indexes.at(-1) - indexes[0]).toBe(249);
+
+    const verification = (await t.request('GET', '/api/ledger/verify', { key: t.keys.auditor })).body;
+    expect(verification).toMatchObject({ valid: true, entries_checked: before + 250 });
+    for (const r of responses) {
+      const entry = (await t.request('GET', `/api/ledger/entries/${r.body.ledger_entry_index}`)).body;
+      expect(entry.entry_hash).toBe(r.body.ledger_entry_hash);
+      expect(entry.data.decision_id).toBe(r.body.decision_id);
+    }
+  });
+
+  it('keeps one valid chain when two service instances append to the same database', async () => {
+    const second = await createTestApp(await tdb.openInstance(), { signingKey: t.signingKey });
+    const before = (await t.request('GET', '/api/ledger/verify')).body.entries_checked;
+    const fire = (app: TestApp, n: number) =>
+      Array.from({ length: n }, () =>
+        app.request('POST', '/api/decide', { key: app.keys.agent, body: decisionRequest() }),
+      );
+    const responses = await Promise.all([...fire(t, 120), ...fire(second, 120)].sort(() => Math.random() - 0.5));
+    expect(responses.every((r) => r.status === 200)).toBe(true);
+
+    // Both instances see the same chain, and both instances' keys created entries in it.
+    const fromFirst = (await t.request('GET', '/api/ledger/verify')).body;
+    const fromSecond = (await second.request('GET', '/api/ledger/verify')).body;
+    expect(fromFirst).toEqual(fromSecond);
+    expect(fromFirst).toMatchObject({ valid: true, entries_checked: before + 240 });
+    const indexes = new Set(responses.map((r) => r.body.ledger_entry_index));
+    expect(indexes.size).toBe(240);
+  });
+
+  it('verifies across many pages and names nothing when the chain is intact', async () => {
+    for (let i = 0; i < 30; i++)
+      await t.services.ledger.append({ eventType: 'decision', data: { decision_id: `dec_${i}`, n: i } });
+    const ledger = createLedger({
+      db: tdb.database.db,
+      signingKey: t.signingKey,
+      telemetry: noopTelemetry,
+      verifyPageSize: 7,
+    });
+    const result = await ledger.verify();
+    expect(result.valid).toBe(true);
+    expect(result.first_invalid).toBeUndefined();
+    expect(result.head_hash).toBe((await ledger.head())?.entry_hash);
+  });
+
+  it('names the exact entry whose data was edited in SQL (hash_mismatch)', async () => {
+    const target = await decideAndGetIndex(t);
+    await decideAndGetIndex(t);
+    await tamper(tdb, `update ledger_entries set data = jsonb_set(data, '{allowed}', 'true') where seq = ${target}`);
+
+    const result = (await t.request('GET', '/api/ledger/verify')).body;
+    const entry = (await t.request('GET', `/api/ledger/entries/${target}`)).body;
+    expect(result).toMatchObject({
+      valid: false,
+      entries_checked: target + 1,
+      first_invalid: { index: target, entry_id: entry.entry_id, reason: 'hash_mismatch' },
+    });
+    expect(result.head_hash).toBe(entry.previous_hash);
+  });
+
+  it('names the exact entry whose data and hash were rewritten consistently (bad_signature)', async () => {
+    const target = await decideAndGetIndex(t);
+    const [row] = await tdb.superuser(`select * from ledger_entries where seq = ${target}`);
+    const forged: LedgerEntry = {
+      ...rowToEntry(row),
+      data: { ...rowToEntry(row).data, allowed: true, decision: 'permit' },
+    };
+    forged.entry_hash = await computeEntryHash(forged);
+    await tamper(
+      tdb,
+      `update ledger_entries set data = '${JSON.stringify(forged.data).replace(/'/g, "''")}'::jsonb, entry_hash = '${forged.entry_hash}' where seq = ${target}`,
+    );
+
+    const result = (await t.request('GET', '/api/ledger/verify')).body;
+    expect(result.first_invalid).toEqual({ index: target, entry_id: forged.entry_id, reason: 'bad_signature' });
+  });
+
+  it('names the entry after a deleted one (chain_break)', async () => {
+    const target = await decideAndGetIndex(t);
+    const next = await decideAndGetIndex(t);
+    await tamper(tdb, `delete from ledger_entries where seq = ${target}`);
+
+    const result = (await t.request('GET', '/api/ledger/verify')).body;
+    expect(result.first_invalid).toMatchObject({ index: next, reason: 'chain_break' });
+  });
+
+  it('rejects entries signed by a key the service does not trust', async () => {
+    const other = await createTestApp(await tdb.openInstance(), { signingKey: await generateSigningKey() });
+    const foreign = (await other.request('POST', '/api/decide', { key: other.keys.agent, body: decisionRequest() }))
+      .body;
+    const result = (await t.request('GET', '/api/ledger/verify')).body;
+    expect(result.valid).toBe(false);
+    expect(result.first_invalid.reason).toBe('bad_signature');
+    expect(result.first_invalid.index).toBeLessThanOrEqual(foreign.ledger_entry_index);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of ledger rows in the database itself', async () => {
+    await expect(tdb.superuser(`update ledger_entries set event_type = 'x' where seq = 0`)).rejects.toThrow(
+      /append-only/,
+    );
+    await expect(tdb.superuser('delete from ledger_entries where seq = 0')).rejects.toThrow(/append-only/);
+    await expect(tdb.superuser('truncate ledger_entries')).rejects.toThrow(/append-only/);
+    expect((await t.request('GET', '/api/ledger/verify')).body.valid).toBe(true);
+  });
+
+  it('refuses inserts that would fork the chain or leave a gap', async () => {
+    const [head] = await tdb.superuser('select seq, entry_hash from ledger_entries order by seq desc limit 1');
+    const insert = (seq: number, previous: string) =>
+      tdb.superuser(
+        `insert into ledger_entries (seq, entry_id, event_type, timestamp, data, previous_hash, entry_hash, signature, key_id)
+         values (${seq}, 'ent_x${seq}', 'decision', now(), '{}', '${previous}', 'h${seq}', 's', 'k')`,
+      );
+    await expect(insert(Number(head?.seq) + 2, String(head?.entry_hash))).rejects.toThrow(/gap/);
+    await expect(insert(Number(head?.seq) + 1, 'f'.repeat(64))).rejects.toThrow(/does not link/);
+    await expect(insert(Number(head?.seq), String(head?.entry_hash))).rejects.toThrow();
+  });
+
+  it('fails only the event that cannot be stored, never its neighbours in the same commit', async () => {
+    const results = await Promise.allSettled([
+      t.services.ledger.append({ eventType: 'decision', data: { decision_id: 'dec_ok_1' } }),
+      t.services.ledger.append({ eventType: 'decision', data: { decision_id: 'dec_bad', note: 'nul \u0000 byte' } }),
+      t.services.ledger.append({ eventType: 'decision', data: { decision_id: 'dec_ok_2' } }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((await t.request('GET', '/api/ledger/verify')).body.valid).toBe(true);
+  });
+});
+
+async function decideAndGetIndex(t: TestApp): Promise<number> {
+  const res = await t.request('POST', '/api/decide', { key: t.keys.agent, body: decisionRequest({ actor: 'model' }) });
+  expect(res.status).toBe(200);
+  return res.body.ledger_entry_index;
+}
+
+/** An attacker with superuser rights: switches the append-only triggers off around one statement. */
+async function tamper(tdb: TestDatabase, statement: string) {
+  await tdb.superuser(
+    `alter table ledger_entries disable trigger user; ${statement}; alter table ledger_entries enable trigger user`,
+  );
+}
+
+function rowToEntry(row: Record<string, unknown> | undefined): LedgerEntry {
+  const r = row as Record<string, unknown>;
+  return fromRow({
+    seq: Number(r.seq),
+    entryId: r.entry_id as string,
+    eventType: r.event_type as string,
+    timestamp: new Date(r.timestamp as string),
+    data: (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) as Record<string, unknown>,
+    previousHash: r.previous_hash as string,
+    entryHash: r.entry_hash as string,
+    signature: r.signature as string,
+    keyId: r.key_id as string,
+  });
+}

@@ -1,0 +1,110 @@
+import { createApp } from '../../src/app';
+import type { Services } from '../../src/context';
+import type { Database } from '../../src/db/client';
+import { generateSigningKey, type SigningKey } from '../../src/ledger/crypto';
+import { createServices } from '../../src/services';
+import { type Logger, silentLogger } from '../../src/telemetry/logger';
+import { noopTelemetry } from '../../src/telemetry/telemetry';
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>;
+  services: Services;
+  signingKey: SigningKey;
+  keys: { admin: string; auditor: string; agent: string };
+  request(method: string, path: string, options?: RequestOptions): Promise<TestResponse>;
+}
+
+export interface RequestOptions {
+  /** API key to send; defaults to the admin key, `null` sends none. */
+  key?: string | null;
+  body?: unknown;
+  /** Sent as-is instead of JSON-encoding `body`. */
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+export interface TestResponse {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON fields
+  body: any;
+  headers: Headers;
+}
+
+export interface TestAppOptions {
+  signingKey?: SigningKey;
+  logger?: Logger;
+  policyRefreshMs?: number;
+  maxBodyBytes?: number;
+}
+
+/** The real app over a real database, with one API key per role. */
+export async function createTestApp(database: Database, options: TestAppOptions = {}): Promise<TestApp> {
+  const signingKey = options.signingKey ?? (await generateSigningKey());
+  const services = createServices({
+    db: database.db,
+    signingKey,
+    telemetry: noopTelemetry,
+    logger: options.logger ?? silentLogger,
+    policyRefreshMs: options.policyRefreshMs ?? 1000,
+  });
+  await services.ledger.ensureGenesis();
+  const app = createApp({
+    services,
+    settings: { serviceName: 'lexecon', version: 'test', maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 },
+  });
+  const key = async (role: 'admin' | 'auditor' | 'agent') =>
+    (await services.apiKeys.create({ name: `test ${role}`, role, createdBy: 'test' })).secret;
+  const keys = { admin: await key('admin'), auditor: await key('auditor'), agent: await key('agent') };
+
+  async function request(method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse> {
+    const headers: Record<string, string> = { ...opts.headers };
+    const key = opts.key === undefined ? keys.admin : opts.key;
+    if (key) headers.authorization = `Bearer ${key}`;
+    let body: string | undefined = opts.rawBody;
+    if (body === undefined && opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await app.request(path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+
+  return { app, services, signingKey, keys, request };
+}
+
+/** A small policy used across suites: a permit, a forbid under a framework, a requirement. */
+export const samplePolicy = {
+  name: 'Sample',
+  version: '1.0',
+  mode: 'strict',
+  compliance_frameworks: ['GDPR'],
+  terms: [
+    { id: 'actor:user', type: 'actor', name: 'user' },
+    { id: 'actor:model', type: 'actor', name: 'model' },
+    { id: 'action:read', type: 'action', name: 'read' },
+    { id: 'action:write', type: 'action', name: 'write' },
+    { id: 'action:search', type: 'action', name: 'search' },
+    { id: 'data:pii', type: 'data_class', name: 'pii', sensitivity: 'high' },
+    { id: 'data:public', type: 'data_class', name: 'public', sensitivity: 'low' },
+  ],
+  relations: [
+    { type: 'permits', subject: 'actor:user', action: 'action:read', justification: 'Users may read' },
+    { type: 'permits', subject: 'actor:model', action: 'action:search', object: 'data:public' },
+    {
+      type: 'forbids',
+      subject: 'actor:model',
+      action: 'action:write',
+      object: 'data:pii',
+      justification: 'No model writes to PII',
+    },
+  ],
+};
+
+export function decisionRequest(overrides: Record<string, unknown> = {}) {
+  return { actor: 'user', proposed_action: 'read', tool: 'file_reader', user_intent: 'read a file', ...overrides };
+}
