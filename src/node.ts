@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from './app';
 import { type Config, describeConfigErrors, parseConfig } from './config';
 import { type Database, openPglite, openPostgres } from './db/client';
-import { AppError } from './errors';
+import { compilePolicy, unwrapPolicyDocument } from './governance/policy';
 import { generateSigningKey, importPublicKey, importSigningKey, privateKeyPem, type SigningKey } from './ledger/crypto';
 import { createServices } from './services';
 import { createJsonLogger, type Logger } from './telemetry/logger';
@@ -22,6 +22,8 @@ async function main(): Promise<void> {
   const config = parsed.config;
   const logger = createJsonLogger(config.logLevel);
   const version = readVersion();
+  // A broken policy file is reported before anything slow (opening the database) happens.
+  const policyDocument = config.policy.file ? readPolicyFile(config.policy.file) : undefined;
 
   const database = await openDatabase(config, logger);
   await database.migrate();
@@ -50,8 +52,11 @@ async function main(): Promise<void> {
     if (result === 'revoked') logger.warn('LEXECON_BOOTSTRAP_ADMIN_KEY was revoked through the API and stays revoked');
     else logger.info('bootstrap admin key ready', { result });
   }
-  if (config.policy.file)
-    await loadPolicyFile(config.policy.file, services.policies.load.bind(services.policies), logger);
+  if (config.policy.file) {
+    const result = await services.policies.load(policyDocument, `policy-file:${basename(config.policy.file)}`);
+    const { version: loaded, hash } = result.policy;
+    logger.info('policy file applied', { file: config.policy.file, status: result.status, version: loaded, hash });
+  }
 
   const app = createApp({
     services,
@@ -126,34 +131,19 @@ async function loadSigningKey(config: Config, logger: Logger): Promise<SigningKe
   return key;
 }
 
-async function loadPolicyFile(
-  file: string,
-  load: (doc: unknown, by: string) => Promise<{ status: string; policy: { version: number; hash: string } }>,
-  logger: Logger,
-): Promise<void> {
+function readPolicyFile(file: string): unknown {
   let document: unknown;
   try {
     document = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new StartupError(`LEXECON_POLICY_FILE: cannot read ${file} as JSON: ${(err as Error).message}`);
   }
-  try {
-    const result = await load(document, `policy-file:${basename(file)}`);
-    logger.info('policy file applied', {
-      file,
-      status: result.status,
-      version: result.policy.version,
-      hash: result.policy.hash,
-    });
-  } catch (err) {
-    if (err instanceof AppError && err.code === 'INVALID_POLICY') {
-      const problems = (err.details as { problems: { path: string; message: string }[] }).problems;
-      throw new StartupError(
-        `LEXECON_POLICY_FILE: ${file} is not a valid policy:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`,
-      );
-    }
-    throw err;
+  const compiled = compilePolicy(unwrapPolicyDocument(document));
+  if (!compiled.ok) {
+    const problems = compiled.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
+    throw new StartupError(`LEXECON_POLICY_FILE: ${file} is not a valid policy:\n${problems}`);
   }
+  return document;
 }
 
 function readVersion(): string {

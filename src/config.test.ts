@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { describeConfigErrors, parseConfig } from './config';
+
+describe('parseConfig', () => {
+  it('runs with no configuration at all: port 8000, PGlite in ./data, 1 MiB bodies', () => {
+    const result = parseConfig({});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.http).toEqual({ port: 8000, host: '0.0.0.0', maxBodyBytes: 1024 * 1024 });
+    expect(result.config.database).toEqual({ url: undefined, poolMax: 10 });
+    expect(result.config.dataDir).toBe('./data');
+    expect(result.config.bootstrapAdminKey).toBeUndefined();
+  });
+
+  it('reads every documented variable', () => {
+    const result = parseConfig({
+      PORT: '9000',
+      HOST: '127.0.0.1',
+      LEXECON_MAX_BODY_BYTES: '2048',
+      DATABASE_URL: 'postgres://u:p@db:5432/lexecon',
+      DB_POOL_MAX: '25',
+      LEXECON_DATA_DIR: '/var/lib/lexecon',
+      LEXECON_SIGNING_KEY: 'c2VlZA==',
+      LEXECON_TRUSTED_PUBLIC_KEYS: 'a, b',
+      LEXECON_BOOTSTRAP_ADMIN_KEY: 'x'.repeat(32),
+      LEXECON_POLICY_FILE: 'policy.json',
+      LEXECON_POLICY_REFRESH_MS: '250',
+      LEXECON_LOG_LEVEL: 'debug',
+    });
+    expect(result).toEqual({
+      ok: true,
+      config: {
+        http: { port: 9000, host: '127.0.0.1', maxBodyBytes: 2048 },
+        database: { url: 'postgres://u:p@db:5432/lexecon', poolMax: 25 },
+        dataDir: '/var/lib/lexecon',
+        signing: { privateKey: 'c2VlZA==', trustedPublicKeys: ['a', 'b'] },
+        bootstrapAdminKey: 'x'.repeat(32),
+        policy: { file: 'policy.json', refreshMs: 250 },
+        logLevel: 'debug',
+      },
+    });
+  });
+
+  it('reports every bad value at once, each naming its variable and what is allowed', () => {
+    const result = parseConfig({
+      PORT: '80a',
+      DB_POOL_MAX: '0',
+      DATABASE_URL: 'mysql://localhost/x',
+      LEXECON_LOG_LEVEL: 'verbose',
+      LEXECON_MAX_BODY_BYTES: '-5',
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => e.variable).sort()).toEqual([
+      'DATABASE_URL',
+      'DB_POOL_MAX',
+      'LEXECON_LOG_LEVEL',
+      'LEXECON_MAX_BODY_BYTES',
+      'PORT',
+    ]);
+    const text = describeConfigErrors(result.errors);
+    expect(text).toContain('PORT: must be an integer from 1 to 65535, got "80a"');
+    expect(text).toContain('LEXECON_LOG_LEVEL: must be one of debug, info, warn, error, got "verbose"');
+    expect(text).toContain('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+  });
+
+  it('rejects a short bootstrap admin key without echoing it', () => {
+    const result = parseConfig({ LEXECON_BOOTSTRAP_ADMIN_KEY: 'hunter2-short' });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toEqual([
+      { variable: 'LEXECON_BOOTSTRAP_ADMIN_KEY', message: 'must be at least 32 characters (got 13)' },
+    ]);
+    expect(describeConfigErrors(result.errors)).not.toContain('hunter2');
+  });
+
+  it('treats empty variables as unset', () => {
+    const result = parseConfig({ PORT: '', DATABASE_URL: '  ', LEXECON_BOOTSTRAP_ADMIN_KEY: '' });
+    expect(result.ok && result.config.http.port).toBe(8000);
+    expect(result.ok && result.config.database.url).toBeUndefined();
+  });
+});
