@@ -104,9 +104,19 @@ function compare(op: CompareOp, left: unknown, right: unknown): boolean {
   }
 }
 
+/** Value equality, as JSON sees it: lists item by item, objects key by key. */
 function equal(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => equal(item, b[i]));
-  return a === b;
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => equal(item, b[i]));
+  }
+  const aKeys = Object.keys(a);
+  const bRecord = b as Record<string, unknown>;
+  return (
+    aKeys.length === Object.keys(b).length &&
+    aKeys.every((key) => Object.hasOwn(bRecord, key) && equal((a as Record<string, unknown>)[key], bRecord[key]))
+  );
 }
 
 // --- tokenizer -------------------------------------------------------------------------------
@@ -264,8 +274,11 @@ class Parser {
       throw new ConditionSyntaxError(`unexpected "${token.value}" at position ${token.at}`);
     const segments = [token.value];
     while (this.acceptOp('.')) {
+      const dot = this.tokens[this.pos - 1] as Token;
       const next = this.tokens[this.pos++];
-      if (next?.type !== 'ident') throw new ConditionSyntaxError(`expected a name after "." at position ${token.at}`);
+      if (next?.type !== 'ident') {
+        throw new ConditionSyntaxError(`expected a name after "." at position ${next?.at ?? dot.at + 1}`);
+      }
       segments.push(next.value);
     }
     if (segments[0] === 'request' && segments.length > 1)

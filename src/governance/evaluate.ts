@@ -137,7 +137,11 @@ export function evaluate(policy: CompiledPolicy | undefined, input: DecisionInpu
       denying.map((c) => `constraint:${c.name}`),
     );
   }
-  const covering = mode === 'permissive' ? permits : coveringPermits(permits, dataIds);
+  // Permissive mode allows without a permit; it still cites only the permits that fit the request.
+  const covering =
+    mode === 'permissive'
+      ? permits.filter((r) => touches(r.object) && (r.object === undefined || dataIds.length > 0))
+      : coveringPermits(permits, dataIds);
   if (mode !== 'permissive' && !covering) {
     return result('deny', 'not_permitted', 'Action not explicitly permitted', []);
   }

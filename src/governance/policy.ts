@@ -128,75 +128,105 @@ const constraintSchema = z.looseObject({
   justification: text.optional(),
 });
 
-const documentSchema = z.looseObject({
+const headerSchema = z.looseObject({
   name: z.string().min(1).max(200).default('unnamed policy'),
   version: z.string().min(1).max(64).default('1.0'),
   description: text.optional(),
   mode: z.enum(MODES).default('strict'),
   compliance_frameworks: z.array(z.string().min(1).max(100)).max(50).default([]),
-  terms: z.array(z.unknown()).max(POLICY_LIMITS.terms).default([]),
-  relations: z.array(z.unknown()).max(POLICY_LIMITS.relations).default([]),
-  constraints: z.array(z.unknown()).max(POLICY_LIMITS.constraints).default([]),
 });
 
 /** Accepts `{...policy}` or the upstream wrapper `{"policy": {...}}`; returns the document itself. */
 export function unwrapPolicyDocument(input: unknown): unknown {
-  if (input && typeof input === 'object' && !Array.isArray(input)) {
-    const record = input as Record<string, unknown>;
-    if (Object.keys(record).length === 1 && record.policy && typeof record.policy === 'object') return record.policy;
+  if (isRecord(input)) {
+    if (Object.keys(input).length === 1 && isRecord(input.policy)) return input.policy;
   }
   return input;
 }
 
-/** Validates a policy document and compiles it, reporting every problem found, not just the first. */
+/**
+ * Validates a policy document and compiles it, reporting every problem found, not just the first:
+ * a malformed field is reported and checking goes on with what can still be read.
+ */
 export function compilePolicy(input: unknown): CompileResult {
+  if (!isRecord(input)) return { ok: false, problems: [{ path: '', message: 'a policy must be a JSON object' }] };
   const problems: PolicyProblem[] = [];
-  const parsed = documentSchema.safeParse(input);
-  if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error, '') };
-  const doc = parsed.data;
-  if (doc.terms.length === 0 && doc.relations.length === 0) {
+  const header = headerSchema.safeParse(input);
+  if (!header.success) problems.push(...zodProblems(header.error, ''));
+  const frameworks = header.success ? header.data.compliance_frameworks : stringsIn(input.compliance_frameworks);
+  let listsReadable = true;
+  const list = (key: 'terms' | 'relations' | 'constraints'): unknown[] => {
+    const value = input[key];
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || value.length > POLICY_LIMITS[key]) {
+      const message = Array.isArray(value) ? `at most ${POLICY_LIMITS[key]} ${key} are allowed` : 'must be an array';
+      problems.push({ path: key, message });
+      listsReadable = false;
+      return [];
+    }
+    return value;
+  };
+  const rawTerms = list('terms');
+  const rawRelations = list('relations');
+  const rawConstraints = list('constraints');
+  if (listsReadable && rawTerms.length === 0 && rawRelations.length === 0) {
     problems.push({ path: 'terms', message: 'a policy needs at least one term or relation' });
   }
 
   const terms = new Map<string, Term>();
-  const labels = new Map<string, string>();
-  doc.terms.forEach((raw, i) => {
+  // Every id and name a request could send, per kind of term: one value must mean one term.
+  const names = new Map<string, string>();
+  rawTerms.forEach((raw, i) => {
     const term = parseTerm(raw, `terms[${i}]`, problems);
     if (!term) return;
     if (terms.has(term.id)) {
       problems.push({ path: `terms[${i}]`, message: `duplicate term id "${term.id}"` });
       return;
     }
-    const labelKey = `${term.type}\0${term.label}`;
-    const clash = labels.get(labelKey);
-    if (clash && clash !== term.id) {
-      problems.push({
-        path: `terms[${i}]`,
-        message: `label "${term.label}" is already used by ${term.type} term "${clash}"`,
-      });
+    for (const value of new Set([term.id, term.label])) {
+      const key = `${lookupGroup(term.type)}\0${value}`;
+      const owner = names.get(key);
+      if (owner && owner !== term.id) {
+        problems.push({
+          path: `terms[${i}]`,
+          message: `"${value}" already names ${term.type} term "${owner}"; a request sending it would match both`,
+        });
+      }
+      names.set(key, term.id);
     }
-    labels.set(labelKey, term.id);
     terms.set(term.id, term);
   });
 
   const relations: Relation[] = [];
   const relationIds = new Set<string>();
-  doc.relations.forEach((raw, i) => {
-    const relation = parseRelation(raw, `relations[${i}]`, terms, problems);
+  rawRelations.forEach((raw, i) => {
+    const path = `relations[${i}]`;
+    const relation = parseRelation(raw, path, terms, problems);
     if (!relation) return;
+    if (relation.framework !== undefined && !frameworks.includes(relation.framework)) {
+      problems.push({
+        path: `${path}.framework`,
+        message: `"${relation.framework}" is not one of the policy's compliance_frameworks`,
+      });
+    }
     let relationId = relation.id;
+    if (relationIds.has(relationId) && hasKey(raw, 'relation_id')) {
+      problems.push({ path: `${path}.relation_id`, message: `duplicate relation id "${relationId}"` });
+    }
+    // Generated ids of repeated relations get a suffix so every id stays unique.
     for (let n = 2; relationIds.has(relationId); n++) relationId = `${relation.id}#${n}`;
     relationIds.add(relationId);
     relations.push({ ...relation, id: relationId });
   });
 
   const constraints: Constraint[] = [];
-  doc.constraints.forEach((raw, i) => {
+  rawConstraints.forEach((raw, i) => {
     const constraint = parseConstraint(raw, `constraints[${i}]`, problems);
     if (constraint) constraints.push(constraint);
   });
 
-  if (problems.length > 0) return { ok: false, problems };
+  if (problems.length > 0 || !header.success) return { ok: false, problems };
+  const doc = header.data;
   return {
     ok: true,
     policy: {
@@ -213,21 +243,18 @@ export function compilePolicy(input: unknown): CompileResult {
   };
 }
 
+/** Reports schema problems, then reads what it can so that later checks still run. */
 function parseTerm(raw: unknown, path: string, problems: PolicyProblem[]): Term | undefined {
-  let term: Term;
-  let sensitivity: Sensitivity | undefined;
-  if (hasKey(raw, 'term_id')) {
-    const result = fullTerm.safeParse(raw);
-    if (!result.success) return void problems.push(...zodProblems(result.error, path));
-    term = { id: result.data.term_id, type: result.data.term_type, label: result.data.label };
-    sensitivity = result.data.sensitivity;
-  } else {
-    const result = shortTerm.safeParse(raw);
-    if (!result.success) return void problems.push(...zodProblems(result.error, path));
-    term = { id: result.data.id, type: result.data.type, label: result.data.name };
-    sensitivity = result.data.sensitivity;
-  }
-  if (sensitivity) term.sensitivity = sensitivity;
+  const full = hasKey(raw, 'term_id');
+  const result = (full ? fullTerm : shortTerm).safeParse(raw);
+  if (!result.success) problems.push(...zodProblems(result.error, path));
+  if (!isRecord(raw)) return undefined;
+  const id = raw[full ? 'term_id' : 'id'];
+  const type = raw[full ? 'term_type' : 'type'];
+  const label = raw[full ? 'label' : 'name'];
+  if (typeof id !== 'string' || typeof label !== 'string' || !isOneOf(TERM_TYPES, type)) return undefined;
+  const term: Term = { id, type, label };
+  if (isOneOf(SENSITIVITIES, raw.sensitivity)) term.sensitivity = raw.sensitivity;
   return term;
 }
 
@@ -236,36 +263,51 @@ interface RelationFields {
   type: RelationType;
   relationId?: string;
   source?: string;
-  target: string;
+  target?: string;
   sourceKey: string;
   targetKey: string;
   object?: string;
   justification?: string;
   severity?: Sensitivity;
   framework?: string;
-  conditions?: string[];
-  condition?: string;
+  conditionText: string[];
+  conditionPaths: string[];
 }
 
 function readRelation(raw: unknown, path: string, problems: PolicyProblem[]): RelationFields | undefined {
-  if (hasKey(raw, 'relation_type')) {
-    const result = fullRelation.safeParse(raw);
-    if (!result.success) return void problems.push(...zodProblems(result.error, path));
-    const r = result.data;
-    return {
-      ...r,
-      type: r.relation_type,
-      relationId: r.relation_id,
-      sourceKey: 'source',
-      targetKey: 'target',
-      object: r.object ?? r.metadata?.object,
-      justification: r.justification ?? r.metadata?.justification,
-    };
+  const full = hasKey(raw, 'relation_type');
+  const result = (full ? fullRelation : shortRelation).safeParse(raw);
+  if (!result.success) problems.push(...zodProblems(result.error, path));
+  if (!isRecord(raw)) return undefined;
+  const type = raw[full ? 'relation_type' : 'type'];
+  if (!isOneOf(RELATION_TYPES, type)) return undefined;
+  const metadata = isRecord(raw.metadata) ? raw.metadata : {};
+  const conditions = Array.isArray(raw.conditions) ? raw.conditions : [];
+  const conditionText: string[] = [];
+  const conditionPaths: string[] = [];
+  conditions.forEach((c, i) => {
+    if (typeof c !== 'string') return;
+    conditionText.push(c);
+    conditionPaths.push(`${path}.conditions[${i}]`);
+  });
+  if (typeof raw.condition === 'string') {
+    conditionText.push(raw.condition);
+    conditionPaths.push(`${path}.condition`);
   }
-  const result = shortRelation.safeParse(raw);
-  if (!result.success) return void problems.push(...zodProblems(result.error, path));
-  const r = result.data;
-  return { ...r, source: r.subject, target: r.action, sourceKey: 'subject', targetKey: 'action' };
+  return {
+    type,
+    relationId: stringOrUndefined(raw.relation_id),
+    source: stringOrUndefined(raw[full ? 'source' : 'subject']),
+    target: stringOrUndefined(raw[full ? 'target' : 'action']),
+    sourceKey: full ? 'source' : 'subject',
+    targetKey: full ? 'target' : 'action',
+    object: stringOrUndefined(raw.object) ?? stringOrUndefined(metadata.object),
+    justification: stringOrUndefined(raw.justification) ?? stringOrUndefined(metadata.justification),
+    severity: isOneOf(SENSITIVITIES, raw.severity) ? raw.severity : undefined,
+    framework: stringOrUndefined(raw.framework),
+    conditionText,
+    conditionPaths,
+  };
 }
 
 function parseRelation(
@@ -274,9 +316,9 @@ function parseRelation(
   terms: ReadonlyMap<string, Term>,
   problems: PolicyProblem[],
 ): Relation | undefined {
+  const before = problems.length;
   const r = readRelation(raw, path, problems);
   if (!r) return undefined;
-  const before = problems.length;
 
   if (r.source === undefined) {
     if (r.type !== 'requires')
@@ -284,28 +326,29 @@ function parseRelation(
   } else {
     checkReference(terms, r.source, ['actor'], `${path}.${r.sourceKey}`, problems);
   }
-  checkReference(terms, r.target, ['action'], `${path}.${r.targetKey}`, problems);
+  if (r.target !== undefined) checkReference(terms, r.target, ['action'], `${path}.${r.targetKey}`, problems);
   if (r.object !== undefined) checkReference(terms, r.object, ['data_class', 'resource'], `${path}.object`, problems);
-
-  const conditionText = [...(r.conditions ?? []), ...(r.condition ? [r.condition] : [])];
-  if (r.type === 'requires' && conditionText.length === 0) {
+  if (r.type === 'requires' && r.conditionText.length === 0) {
     problems.push({ path: `${path}.condition`, message: 'a requires relation needs a condition to require' });
   }
   const conditions: Condition[] = [];
-  conditionText.forEach((expression, i) => {
+  r.conditionText.forEach((expression, i) => {
     const parsed = parseCondition(expression);
-    const at = r.condition && i === conditionText.length - 1 ? `${path}.condition` : `${path}.conditions[${i}]`;
     if (parsed.ok) conditions.push(parsed.condition);
-    else problems.push({ path: at, message: `invalid condition "${expression}": ${parsed.error}` });
+    else
+      problems.push({
+        path: r.conditionPaths[i] as string,
+        message: `invalid condition "${expression}": ${parsed.error}`,
+      });
   });
-  if (problems.length > before) return undefined;
+  if (problems.length > before || r.target === undefined) return undefined;
 
   const relation: Relation = {
     id: r.relationId ?? `${r.type}:${r.source ?? '*'}:${r.target}${r.object ? `:${r.object}` : ''}`,
     type: r.type,
     target: r.target,
     conditions,
-    conditionText,
+    conditionText: r.conditionText,
   };
   if (r.source !== undefined) relation.source = r.source;
   if (r.object !== undefined) relation.object = r.object;
@@ -315,31 +358,51 @@ function parseRelation(
   return relation;
 }
 
-function hasKey(raw: unknown, key: string): boolean {
-  return raw !== null && typeof raw === 'object' && key in raw;
-}
-
 function parseConstraint(raw: unknown, path: string, problems: PolicyProblem[]): Constraint | undefined {
+  const before = problems.length;
   const result = constraintSchema.safeParse(raw);
-  if (!result.success) {
-    problems.push(...zodProblems(result.error, path));
-    return undefined;
+  if (!result.success) problems.push(...zodProblems(result.error, path));
+  if (!isRecord(raw)) return undefined;
+  let condition: Condition | undefined;
+  if (typeof raw.condition === 'string') {
+    const parsed = parseCondition(raw.condition);
+    if (parsed.ok) condition = parsed.condition;
+    else problems.push({ path: `${path}.condition`, message: `invalid condition "${raw.condition}": ${parsed.error}` });
   }
+  if (raw.obligation !== undefined && raw.action !== 'annotate') {
+    problems.push({ path: `${path}.obligation`, message: 'only an annotate constraint carries an obligation' });
+  }
+  if (problems.length > before || !result.success || !condition) return undefined;
   const c = result.data;
-  const parsed = parseCondition(c.condition);
-  if (!parsed.ok) {
-    problems.push({ path: `${path}.condition`, message: `invalid condition "${c.condition}": ${parsed.error}` });
-    return undefined;
-  }
-  const constraint: Constraint = {
-    name: c.name,
-    condition: parsed.condition,
-    conditionText: c.condition,
-    effect: c.action,
-  };
+  const constraint: Constraint = { name: c.name, condition, conditionText: c.condition, effect: c.action };
   if (c.obligation) constraint.obligation = c.obligation;
   if (c.justification) constraint.justification = c.justification;
   return constraint;
+}
+
+function hasKey(raw: unknown, key: string): boolean {
+  return isRecord(raw) && key in raw;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function isOneOf<T extends string>(allowed: readonly T[], value: unknown): value is T {
+  return typeof value === 'string' && (allowed as readonly string[]).includes(value);
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function stringsIn(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+/** Terms a request value is looked up among: data classes and resources share one namespace. */
+function lookupGroup(type: TermType): string {
+  return type === 'data_class' || type === 'resource' ? 'data' : type;
 }
 
 function checkReference(
@@ -352,7 +415,8 @@ function checkReference(
   const term = terms.get(ref);
   if (!term) problems.push({ path, message: `references undefined term "${ref}"` });
   else if (!allowed.includes(term.type)) {
-    problems.push({ path, message: `term "${ref}" is a ${term.type}, expected ${allowed.join(' or ')}` });
+    const article = /^[aeiou]/.test(term.type) ? 'an' : 'a';
+    problems.push({ path, message: `term "${ref}" is ${article} ${term.type}, expected ${allowed.join(' or ')}` });
   }
 }
 
