@@ -115,16 +115,18 @@ export function createAuditQueries(db: Db, ledger: Ledger): AuditQueries {
 
     async stats(range, now = new Date()) {
       const base = where(range);
-      const dayAgo = new Date(now.getTime() - 86_400_000);
-      const twoDaysAgo = new Date(now.getTime() - 2 * 86_400_000);
+      // Raw SQL parameters go to the driver as-is; postgres.js takes timestamps as ISO strings.
+      const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
+      const twoDaysAgo = new Date(now.getTime() - 2 * 86_400_000).toISOString();
       const [groups, totals, frameworks] = await Promise.all([
         db.execute(sql`
           select ${field('decision')} as decision, ${field('risk_level')} as risk_level, count(*)::int as n
           from ${ledgerEntries} where ${base} group by 1, 2`),
         db.execute(sql`
           select min(${ledgerEntries.timestamp}) as first_at, max(${ledgerEntries.timestamp}) as last_at,
-            count(*) filter (where ${ledgerEntries.timestamp} > ${dayAgo})::int as last_24h,
-            count(*) filter (where ${ledgerEntries.timestamp} > ${twoDaysAgo} and ${ledgerEntries.timestamp} <= ${dayAgo})::int as previous_24h
+            count(*) filter (where ${ledgerEntries.timestamp} > ${dayAgo}::timestamptz)::int as last_24h,
+            count(*) filter (where ${ledgerEntries.timestamp} > ${twoDaysAgo}::timestamptz
+              and ${ledgerEntries.timestamp} <= ${dayAgo}::timestamptz)::int as previous_24h
           from ${ledgerEntries} where ${base}`),
         db.execute(sql`
           select v->>'type' as framework, count(*)::int as n

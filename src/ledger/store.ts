@@ -30,6 +30,8 @@ export interface Ledger {
   append(event: LedgerEvent): Promise<LedgerEntry>;
   /** Appends inside a caller's transaction, for events that must commit atomically with other rows. */
   appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]>;
+  /** Waits for, then holds until `tx` ends, the lock every ledger writer takes: a read-then-append guard. */
+  lock(tx: Tx): Promise<void>;
   /** Creates the genesis entry if the ledger is empty; safe to call from every instance at start. */
   ensureGenesis(): Promise<LedgerEntry>;
   head(): Promise<LedgerEntry | undefined>;
@@ -67,8 +69,12 @@ export function createLedger(options: LedgerOptions): Ledger {
   const keys = new Map<string, PublicKey>([[signingKey.keyId, signingKey]]);
   for (const key of options.trustedKeys ?? []) keys.set(key.keyId, key);
 
-  async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {
+  async function lock(tx: Tx): Promise<void> {
     await tx.execute(sql`select pg_advisory_xact_lock(${APPEND_LOCK_KEY})`);
+  }
+
+  async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {
+    await lock(tx);
     const [headRow] = await tx
       .select({ seq: ledgerEntries.seq, entryHash: ledgerEntries.entryHash })
       .from(ledgerEntries)
@@ -118,6 +124,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     signingKey,
     append: writer,
     appendInTransaction,
+    lock,
 
     async ensureGenesis() {
       const existing = await this.entryByIndex(0);

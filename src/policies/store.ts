@@ -5,6 +5,7 @@ import { AppError } from '../errors';
 import { type CompiledPolicy, compilePolicy, unwrapPolicyDocument } from '../governance/policy';
 import { canonicalJson } from '../ledger/canonical-json';
 import { sha256Hex } from '../ledger/crypto';
+import type { LedgerEntry } from '../ledger/entry';
 import type { Ledger } from '../ledger/store';
 import type { Logger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
@@ -60,11 +61,15 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
   let checkedAt = Number.NEGATIVE_INFINITY;
   let refreshing: Promise<ActivePolicy | undefined> | undefined;
 
+  /**
+   * The active policy is the one named by the newest policy_loaded ledger entry, not merely the
+   * newest row: rows can be edited by whoever owns the database, signed entries cannot.
+   */
   async function refresh(): Promise<ActivePolicy | undefined> {
-    const [latest] = await db.select({ id: policies.id }).from(policies).orderBy(desc(policies.id)).limit(1);
-    if (latest && latest.id !== current?.summary.version) {
-      const [row] = await db.select().from(policies).where(eq(policies.id, latest.id));
-      if (row) current = await activate(row, logger);
+    const [entry] = await ledger.entries({ eventType: 'policy_loaded', order: 'desc', limit: 1 });
+    if (entry && entry.index !== current?.summary.ledger_index) {
+      const [row] = await db.select().from(policies).where(eq(policies.ledgerSeq, entry.index));
+      current = await activate(row, entry, ledger, logger);
     }
     checkedAt = now();
     return current;
@@ -81,15 +86,14 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
         });
       }
       const hash = await sha256Hex(canonicalJson(document));
-      const active = await this.active();
-      if (active?.summary.hash === hash) {
-        telemetry.policyLoaded('unchanged');
-        return { status: 'unchanged', policy: active.summary };
-      }
-
       const policy = compiled.policy;
       const loadedAt = new Date(now());
-      const row = await db.transaction(async (tx) => {
+      // Under the ledger lock, so that "unchanged" is judged against what is really active now,
+      // even when another instance or a concurrent request loads at the same moment.
+      const result = await db.transaction(async (tx) => {
+        await ledger.lock(tx);
+        const [latest] = await tx.select().from(policies).orderBy(desc(policies.id)).limit(1);
+        if (latest?.hash === hash) return { status: 'unchanged' as const, row: latest };
         const [entry] = await ledger.appendInTransaction(tx, [
           {
             eventType: 'policy_loaded',
@@ -119,15 +123,17 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
             relationsCount: policy.relations.length,
             loadedAt,
             loadedBy,
-            ledgerSeq: (entry as { index: number }).index,
+            ledgerSeq: (entry as LedgerEntry).index,
           })
           .returning();
-        return inserted as PolicyRow;
+        return { status: 'loaded' as const, row: inserted as PolicyRow };
       });
-      current = { summary: toSummary(row), compiled: policy };
-      checkedAt = now();
-      telemetry.policyLoaded('loaded');
-      return { status: 'loaded', policy: current.summary };
+      telemetry.policyLoaded(result.status);
+      if (result.status === 'loaded') {
+        current = { summary: toSummary(result.row), compiled: policy };
+        checkedAt = now();
+      }
+      return { status: result.status, policy: toSummary(result.row) };
     },
 
     async active() {
@@ -151,17 +157,26 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
 }
 
 /**
- * Compiles a stored policy, refusing one whose document no longer matches its recorded hash:
- * decisions then fail closed (503) instead of running on a policy nobody loaded.
+ * Compiles a stored policy only if it is exactly what the signed ledger says was loaded: the entry
+ * must verify, and the document must hash to the entry's policy_hash. Otherwise decisions fail
+ * closed (503) rather than run on a policy nobody loaded.
  */
-async function activate(row: PolicyRow, logger: Logger): Promise<ActivePolicy> {
-  const hash = await sha256Hex(canonicalJson(row.document));
-  const compiled = compilePolicy(row.document);
-  if (hash !== row.hash || !compiled.ok) {
+async function activate(
+  row: PolicyRow | undefined,
+  entry: LedgerEntry,
+  ledger: Ledger,
+  logger: Logger,
+): Promise<ActivePolicy> {
+  const recorded = entry.data.policy_hash;
+  const hash = row ? await sha256Hex(canonicalJson(row.document)) : undefined;
+  const { hashValid, signatureValid } = await ledger.verifyEntry(entry);
+  const compiled = row && compilePolicy(row.document);
+  if (!row || hash !== recorded || row.hash !== recorded || !hashValid || !signatureValid || !compiled?.ok) {
     logger.error('stored policy failed its integrity check', {
-      version: row.id,
-      recorded_hash: row.hash,
-      actual_hash: hash,
+      ledger_index: entry.index,
+      recorded_hash: recorded,
+      actual_hash: hash ?? null,
+      entry_verified: hashValid && signatureValid,
     });
     throw new AppError('SERVICE_UNAVAILABLE', 'The active policy failed its integrity check; decisions are suspended');
   }
