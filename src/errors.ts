@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppEnv } from './context';
+import { isDatabaseUnavailable } from './db/errors';
 
 /** Every error code a client can receive. The HTTP status is part of the code's meaning. */
 export const ERROR_STATUS = {
@@ -77,7 +78,14 @@ function fromHttpException(err: HTTPException): AppError {
 
 /** The one error handler: known errors keep their code; anything else is a logged, opaque 500. */
 export function handleError(err: Error, c: Context<AppEnv>) {
-  const known = err instanceof AppError ? err : err instanceof HTTPException ? fromHttpException(err) : undefined;
+  const known =
+    err instanceof AppError
+      ? err
+      : err instanceof HTTPException
+        ? fromHttpException(err)
+        : isDatabaseUnavailable(err)
+          ? new DatabaseUnavailableError(err)
+          : undefined;
   if (known && known.code !== 'INTERNAL') {
     if (known.status >= 500) {
       c.get('services')?.logger.warn('request failed', {

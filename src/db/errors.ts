@@ -20,6 +20,8 @@ const CONNECTION_CODES = new Set([
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
   for (let current = err, depth = 0; current && depth < 5; depth++) {
+    // PGlite after close(), i.e. during shutdown.
+    if ((current as { message?: unknown }).message === 'PGlite is closed') return true;
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string') {
       if (CONNECTION_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300') {

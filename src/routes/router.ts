@@ -13,10 +13,13 @@ export function createRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook(result, c) {
       if (result.success) return;
-      const problems = result.error.issues.map((issue) => ({
-        path: joinPath(result.target === 'json' ? '' : result.target, issue.path),
-        message: issue.message,
-      }));
+      const prefix = result.target === 'json' ? '' : result.target;
+      // An unknown field is a problem at its own path, like any other.
+      const problems = result.error.issues.flatMap((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) => ({ path: joinPath(prefix, [...issue.path, key]), message: 'unknown field' }))
+          : [{ path: joinPath(prefix, issue.path), message: issue.message }],
+      );
       return errorResponse(c, 'VALIDATION_FAILED', `The request is invalid: ${problems.length} problem(s)`, {
         problems,
       });

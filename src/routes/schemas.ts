@@ -12,7 +12,8 @@ export const ErrorSchema = z
   })
   .openapi('Error');
 
-const errorContent = (description: string) => ({
+/** A documented error response: always the one error shape. */
+export const errorContent = (description: string) => ({
   description,
   content: { 'application/json': { schema: ErrorSchema } },
 });
@@ -38,7 +39,17 @@ export function errorResponses(authenticated: boolean, hasBody: boolean) {
   };
 }
 
-export const IsoTimestamp = z.iso.datetime({ offset: true });
+// The instants PostgreSQL (and every sane audit query) can store: years 1–9999, UTC.
+const EARLIEST = Date.parse('0001-01-01T00:00:00Z');
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
+
+export const IsoTimestamp = z.iso.datetime({ offset: true }).refine(
+  (value) => {
+    const instant = Date.parse(value);
+    return instant >= EARLIEST && instant <= LATEST;
+  },
+  { message: 'must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z' },
+);
 
 export const LimitQuery = z.coerce.number().int().min(1).max(500).default(50);
 

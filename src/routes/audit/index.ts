@@ -3,7 +3,7 @@ import { AppError } from '../../errors';
 import { RISK_LEVELS } from '../../governance/risk';
 import { LedgerEntrySchema } from '../ledger';
 import { createRouter, defineRoute } from '../router';
-import { CursorQuery, IsoTimestamp, json, LimitQuery } from '../schemas';
+import { CursorQuery, errorContent, IsoTimestamp, json, LimitQuery } from '../schemas';
 
 const DecisionSummarySchema = z
   .object({
@@ -80,7 +80,7 @@ const decision = defineRoute({
       }),
       'The decision',
     ),
-    404: json(z.object({}), 'No such decision'),
+    404: errorContent('No such decision (NOT_FOUND)'),
   },
 });
 

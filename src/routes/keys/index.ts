@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { ROLES } from '../../auth/permissions';
 import { AppError } from '../../errors';
 import { createRouter, defineRoute } from '../router';
-import { json } from '../schemas';
+import { errorContent, json } from '../schemas';
 
 const ApiKeySchema = z
   .object({
@@ -65,7 +65,7 @@ const revoke = defineRoute({
   request: { params: z.object({ id: z.string().regex(/^key_[0-9A-Z]{26}$/, 'must be a key id (key_…)') }) },
   responses: {
     200: json(z.object({ key: ApiKeySchema }), 'Revoked (or already revoked)'),
-    404: json(z.object({}), 'No such key'),
+    404: errorContent('No such key (NOT_FOUND)'),
   },
 });
 

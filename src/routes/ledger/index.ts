@@ -3,7 +3,7 @@ import { AppError } from '../../errors';
 import { publicKeyPem, toBase64 } from '../../ledger/crypto';
 import { LEDGER_EVENT_TYPES } from '../../ledger/entry';
 import { createRouter, defineRoute } from '../router';
-import { CursorQuery, IsoTimestamp, json, LimitQuery } from '../schemas';
+import { CursorQuery, errorContent, IsoTimestamp, json, LimitQuery } from '../schemas';
 
 export const LedgerEntrySchema = z
   .object({
@@ -72,7 +72,7 @@ const entry = defineRoute({
   summary: 'One ledger entry by index',
   tags: ['ledger'],
   request: { params: z.object({ index: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }) },
-  responses: { 200: json(LedgerEntrySchema, 'The entry'), 404: json(z.object({}), 'No such entry') },
+  responses: { 200: json(LedgerEntrySchema, 'The entry'), 404: errorContent('No such entry (NOT_FOUND)') },
 });
 
 const head = defineRoute({

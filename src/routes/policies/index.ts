@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { AppError } from '../../errors';
 import { createRouter, defineRoute } from '../router';
-import { json, LimitQuery } from '../schemas';
+import { errorContent, json, LimitQuery } from '../schemas';
 
 const PolicySummarySchema = z
   .object({
@@ -76,7 +76,7 @@ const one = defineRoute({
   request: { params: z.object({ version: z.coerce.number().int().min(1).max(2_147_483_647) }) },
   responses: {
     200: json(z.object({ policy: PolicySummarySchema, document: PolicyDocumentSchema }), 'The version as loaded'),
-    404: json(z.object({}), 'No such version'),
+    404: errorContent('No such version (NOT_FOUND)'),
   },
 });
 
