@@ -117,14 +117,17 @@ describe.each(backends())('ledger integrity on $name', (backend) => {
     expect(result.first_invalid).toMatchObject({ index: next, reason: 'chain_break' });
   });
 
-  it('rejects entries signed by a key the service does not trust', async () => {
+  it('rejects entries signed by a key the service does not trust, and that signer cannot decide', async () => {
+    const headBefore = (await t.services.ledger.head())?.index as number;
+    // A misconfigured instance with its own key: creating its API keys appends entries it signs.
     const other = await createTestApp(await tdb.openInstance(), { signingKey: await generateSigningKey() });
-    const foreign = (await other.request('POST', '/api/decide', { key: other.keys.agent, body: decisionRequest() }))
-      .body;
     const result = (await t.request('GET', '/api/ledger/verify')).body;
     expect(result.valid).toBe(false);
-    expect(result.first_invalid.reason).toBe('bad_signature');
-    expect(result.first_invalid.index).toBeLessThanOrEqual(foreign.ledger_entry_index);
+    expect(result.first_invalid).toMatchObject({ index: headBefore + 1, reason: 'bad_signature' });
+    // It cannot verify the signed policy_loaded entry either, so it refuses to decide at all.
+    const refused = await other.request('POST', '/api/decide', { key: other.keys.agent, body: decisionRequest() });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('SERVICE_UNAVAILABLE');
   });
 
   it('refuses UPDATE, DELETE and TRUNCATE of ledger rows in the database itself', async () => {
