@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
     db: database.db,
     signingKey,
     trustedKeys,
+    sha256: (text) => createHash('sha256').update(text).digest('hex'),
     telemetry: noopTelemetry,
     logger,
     policyRefreshMs: config.policy.refreshMs,

@@ -59,15 +59,17 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
 
   return {
     async authenticate(secret) {
-      const hash = await sha256Hex(secret);
-      const cached = cache.get(hash);
+      // Keyed by the presented secret itself, so a hit costs no hashing; the process holds each
+      // secret while serving its request anyway.
+      const cached = cache.get(secret);
       if (cached && cached.expiresAt > now()) return cached.principal;
-      cache.delete(hash);
+      cache.delete(secret);
+      const hash = await sha256Hex(secret);
       const [row] = await db.select().from(apiKeys).where(eq(apiKeys.keyHash, hash)).limit(1);
       if (!row || row.revokedAt) return undefined;
       const principal: Principal = { kind: 'api_key', id: row.id, name: row.name, role: row.role as Role };
       if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
-      cache.set(hash, { principal, expiresAt: now() + ttl });
+      cache.set(secret, { principal, expiresAt: now() + ttl });
       return principal;
     },
 
@@ -106,7 +108,7 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
         return { ...row, revokedAt };
       });
       if (revoked) {
-        for (const [hash, entry] of cache) if (entry.principal.id === id) cache.delete(hash);
+        for (const [secret, entry] of cache) if (entry.principal.id === id) cache.delete(secret);
       }
       return revoked && toInfo(revoked);
     },

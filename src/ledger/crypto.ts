@@ -3,6 +3,9 @@
  * Keys travel as PKCS#8 (private) and raw 32 bytes (public); a 32-byte seed is accepted too.
  */
 
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+
 const encoder = new TextEncoder();
 
 /** Bytes backed by a plain ArrayBuffer, which is what WebCrypto accepts. */
@@ -13,6 +16,12 @@ const PKCS8_ED25519_PREFIX = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ]);
 const SPKI_ED25519_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+
+/** A synchronous SHA-256 of a string's UTF-8 bytes, as lowercase hex: the ledger's hot path. */
+export type Sha256Hex = (text: string) => string;
+
+/** Portable (pure JS, audited @noble/hashes); a runtime may pass its native hash instead. */
+export const portableSha256Hex: Sha256Hex = (text) => bytesToHex(sha256(encoder.encode(text)));
 
 export async function sha256Hex(input: string | Bytes): Promise<string> {
   const bytes = typeof input === 'string' ? encoder.encode(input) : input;

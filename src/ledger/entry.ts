@@ -1,5 +1,5 @@
 import { canonicalJson } from './canonical-json';
-import { sha256Hex } from './crypto';
+import type { Sha256Hex } from './crypto';
 
 export const GENESIS_PREVIOUS_HASH = '0'.repeat(64);
 
@@ -35,7 +35,7 @@ export type UnsignedEntry = Pick<
  * {index, entry_id, event_type, timestamp, data, previous_hash}. The signature is Ed25519 over the
  * UTF-8 bytes of that hex string. docs/ledger.md shows how to check both without this service.
  */
-export function computeEntryHash(entry: UnsignedEntry): Promise<string> {
+export function computeEntryHash(entry: UnsignedEntry, sha256Hex: Sha256Hex): string {
   return sha256Hex(
     canonicalJson({
       index: entry.index,

@@ -1,11 +1,11 @@
 import { and, asc, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
-import { isDatabaseUnavailable } from '../db/errors';
 import { type LedgerRow, ledgerEntries } from '../db/schema';
 import { newId } from '../ids';
 import type { Telemetry } from '../telemetry/telemetry';
-import type { PublicKey, SigningKey } from './crypto';
+import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
+import { createGroupCommitWriter, type Head } from './group-commit';
 import { type ChainVerification, verifyChain } from './verify';
 
 export interface LedgerEvent {
@@ -53,6 +53,8 @@ export interface LedgerOptions {
   telemetry: Telemetry;
   /** Most events per group-commit transaction. */
   maxBatch?: number;
+  /** SHA-256 for entry hashes; defaults to a portable implementation, Node passes its native one. */
+  sha256?: Sha256Hex;
   /** Entries read per page while verifying; bounds verification memory. */
   verifyPageSize?: number;
   now?: () => Date;
@@ -66,6 +68,7 @@ export function createLedger(options: LedgerOptions): Ledger {
   const now = options.now ?? (() => new Date());
   const maxBatch = options.maxBatch ?? 128;
   const verifyPageSize = options.verifyPageSize ?? 500;
+  const sha256 = options.sha256 ?? portableSha256Hex;
   const keys = new Map<string, PublicKey>([[signingKey.keyId, signingKey]]);
   for (const key of options.trustedKeys ?? []) keys.set(key.keyId, key);
 
@@ -73,17 +76,20 @@ export function createLedger(options: LedgerOptions): Ledger {
     await tx.execute(sql`select pg_advisory_xact_lock(${APPEND_LOCK_KEY})`);
   }
 
-  async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {
-    await lock(tx);
-    const [headRow] = await tx
-      .select({ seq: ledgerEntries.seq, entryHash: ledgerEntries.entryHash })
+  async function readHead(q: Db | Tx): Promise<Head | undefined> {
+    const [row] = await q
+      .select({ index: ledgerEntries.seq, hash: ledgerEntries.entryHash })
       .from(ledgerEntries)
       .orderBy(desc(ledgerEntries.seq))
       .limit(1);
-    let index = headRow ? headRow.seq + 1 : 0;
-    let previousHash = headRow ? headRow.entryHash : GENESIS_PREVIOUS_HASH;
+    return row;
+  }
 
-    const pending = headRow ? events : [genesisEvent(now()), ...events];
+  /** Chains events onto `head` (a genesis entry first if the ledger is empty), hashed and signed. */
+  async function build(head: Head | undefined, events: LedgerEvent[]): Promise<LedgerEntry[]> {
+    let index = head ? head.index + 1 : 0;
+    let previousHash = head ? head.hash : GENESIS_PREVIOUS_HASH;
+    const pending = head ? events : [genesisEvent(now()), ...events];
     const unsigned: Omit<LedgerEntry, 'signature' | 'key_id'>[] = [];
     for (const event of pending) {
       const entry = {
@@ -94,21 +100,51 @@ export function createLedger(options: LedgerOptions): Ledger {
         data: event.data,
         previous_hash: previousHash,
       };
-      const entryHash = await computeEntryHash(entry);
+      // Synchronous on purpose: an await per entry would hand the event loop back between links
+      // while the group's commit is still ahead, stretching every group commit.
+      const entryHash = computeEntryHash(entry, sha256);
       unsigned.push({ ...entry, entry_hash: entryHash });
       previousHash = entryHash;
       index++;
     }
     // Signatures do not depend on each other, so they run concurrently off the main thread.
     const signatures = await Promise.all(unsigned.map((e) => signingKey.sign(e.entry_hash)));
-    const entries = unsigned.map((e, i) => ({ ...e, signature: signatures[i] as string, key_id: signingKey.keyId }));
-
-    await tx.insert(ledgerEntries).values(entries.map(toRow));
-    telemetry.ledgerEntriesAppended(entries.length);
-    return headRow ? entries : entries.slice(1);
+    return unsigned.map((e, i) => ({ ...e, signature: signatures[i] as string, key_id: signingKey.keyId }));
   }
 
-  const writer = createGroupCommitWriter(db, appendInTransaction, maxBatch);
+  /**
+   * One statement: takes the writers' lock, then inserts every entry in order. The insert trigger
+   * rejects entries that do not extend the committed head, so a stale head fails loudly, never forks.
+   */
+  async function insert(q: Db | Tx, entries: LedgerEntry[]): Promise<void> {
+    await q.execute(sql`
+      insert into ledger_entries (seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id)
+      select r.index, r.entry_id, r.event_type, r."timestamp", r.data, r.previous_hash, r.entry_hash, r.signature, r.key_id
+      from jsonb_to_recordset(${JSON.stringify(entries)}::jsonb) as r(
+        "index" bigint, entry_id text, event_type text, "timestamp" timestamptz, data jsonb,
+        previous_hash text, entry_hash text, signature text, key_id text)
+      cross join (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) as writers_lock
+      order by r.index`);
+    telemetry.ledgerEntriesAppended(entries.length);
+  }
+
+  async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {
+    await lock(tx);
+    const head = await readHead(tx);
+    const entries = await build(head, events);
+    await insert(tx, entries);
+    return head ? entries : entries.slice(1);
+  }
+
+  const writer = createGroupCommitWriter<LedgerEvent>(
+    {
+      build,
+      insert: (entries) => insert(db, entries),
+      appendLocked: (events) => db.transaction((tx) => appendInTransaction(tx, events)),
+      isConflict: isChainConflict,
+    },
+    maxBatch,
+  );
 
   async function readEntries(where: SQL | undefined, order: 'asc' | 'desc', limit: number) {
     const rows = await db
@@ -173,6 +209,7 @@ export function createLedger(options: LedgerOptions): Ledger {
       const result = await verifyChain({
         headIndex: head?.index ?? -1,
         keys,
+        sha256,
         readPage: (afterIndex) =>
           readEntries(afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex), 'asc', verifyPageSize),
       });
@@ -181,7 +218,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     },
 
     async verifyEntry(entry) {
-      const hashValid = (await computeEntryHash(entry)) === entry.entry_hash;
+      const hashValid = computeEntryHash(entry, sha256) === entry.entry_hash;
       const key = keys.get(entry.key_id);
       const signatureValid = key ? await key.verify(entry.entry_hash, entry.signature) : false;
       return { hashValid, signatureValid };
@@ -189,80 +226,21 @@ export function createLedger(options: LedgerOptions): Ledger {
   };
 }
 
+/** Another writer got there first: a taken index (unique_violation) or a stale link (our trigger). */
+function isChainConflict(err: unknown): boolean {
+  for (let current = err, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (code === '23505' || code === '23000') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 function genesisEvent(at: Date) {
   return {
     eventType: 'genesis' as const,
     data: { message: 'Lexecon ledger initialized' },
     timestamp: at,
-  };
-}
-
-interface Waiter {
-  event: LedgerEvent;
-  resolve(entry: LedgerEntry): void;
-  reject(err: unknown): void;
-}
-
-/**
- * Group commit: the first append starts a transaction at once; appends that arrive while it runs
- * queue up and go together in the next one. Durability is per transaction, so each caller still
- * gets its answer only after its entry is committed, and throughput grows with concurrency.
- */
-function createGroupCommitWriter(
-  db: Db,
-  appendInTransaction: (tx: Tx, events: LedgerEvent[]) => Promise<LedgerEntry[]>,
-  maxBatch: number,
-) {
-  const queue: Waiter[] = [];
-  let flushing = false;
-
-  async function commit(batch: Waiter[]): Promise<void> {
-    try {
-      const entries = await db.transaction((tx) =>
-        appendInTransaction(
-          tx,
-          batch.map((w) => w.event),
-        ),
-      );
-      for (const [i, waiter] of batch.entries()) waiter.resolve(entries[i] as LedgerEntry);
-    } catch (err) {
-      // One bad event must not fail its neighbours: retry them one by one unless the database is gone.
-      if (batch.length > 1 && !isDatabaseUnavailable(err)) {
-        for (const waiter of batch) await commit([waiter]);
-        return;
-      }
-      for (const waiter of batch) waiter.reject(err);
-    }
-  }
-
-  async function flush(): Promise<void> {
-    flushing = true;
-    try {
-      while (queue.length > 0) await commit(queue.splice(0, maxBatch));
-    } finally {
-      flushing = false;
-    }
-  }
-
-  return function append(event: LedgerEvent): Promise<LedgerEntry> {
-    return new Promise<LedgerEntry>((resolve, reject) => {
-      queue.push({ event, resolve, reject });
-      if (!flushing) void flush();
-    });
-  };
-}
-
-function toRow(entry: LedgerEntry) {
-  return {
-    seq: entry.index,
-    entryId: entry.entry_id,
-    eventType: entry.event_type,
-    timestamp: new Date(entry.timestamp),
-    data: entry.data,
-    previousHash: entry.previous_hash,
-    entryHash: entry.entry_hash,
-    signature: entry.signature,
-    keyId: entry.key_id,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { PublicKey } from './crypto';
+import type { PublicKey, Sha256Hex } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry } from './entry';
 
 export type InvalidReason = 'hash_mismatch' | 'chain_break' | 'bad_signature';
@@ -15,6 +15,7 @@ export interface VerifyChainInput {
   /** Index of the head when verification started; entries appended later are left for next time. */
   headIndex: number;
   keys: ReadonlyMap<string, PublicKey>;
+  sha256: Sha256Hex;
   /** Entries with index greater than `afterIndex`, ascending; an empty page ends the walk. */
   readPage(afterIndex: number): Promise<LedgerEntry[]>;
 }
@@ -48,7 +49,7 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
     });
     for (const [i, entry] of page.entries()) {
       if (entry.index !== expectedIndex || entry.previous_hash !== previousHash) return fail(entry, 'chain_break');
-      if ((await computeEntryHash(entry)) !== entry.entry_hash) return fail(entry, 'hash_mismatch');
+      if (computeEntryHash(entry, input.sha256) !== entry.entry_hash) return fail(entry, 'hash_mismatch');
       if (!(await signatureChecks[i])) return fail(entry, 'bad_signature');
       previousHash = entry.entry_hash;
       headHash = entry.entry_hash;

@@ -11,7 +11,7 @@ const ContextSchema = z
     if (Object.keys(context).length > CONTEXT_LIMITS.keys) {
       ctx.addIssue({ code: 'custom', message: `at most ${CONTEXT_LIMITS.keys} keys` });
     }
-    if (new TextEncoder().encode(JSON.stringify(context)).length > CONTEXT_LIMITS.bytes) {
+    if (jsonBytes(context) > CONTEXT_LIMITS.bytes) {
       ctx.addIssue({ code: 'custom', message: `at most ${CONTEXT_LIMITS.bytes} bytes of JSON` });
     }
     const problem = contextValueProblem(context, 1);
@@ -21,6 +21,16 @@ const ContextSchema = z
     description:
       'Facts about the request that policy conditions may test. Values: string, number, boolean, array, object (no null); depth ≤ 5, strings ≤ 10,000 characters, arrays ≤ 1,000 items, ≤ 100 keys, ≤ 64 KiB.',
   });
+
+const encoder = new TextEncoder();
+
+/** UTF-8 size of the JSON text; encodes only when the character count cannot decide it. */
+function jsonBytes(value: unknown): number {
+  const json = JSON.stringify(value);
+  // A UTF-16 code unit takes 1 to 3 UTF-8 bytes.
+  if (json.length * 3 <= CONTEXT_LIMITS.bytes || json.length > CONTEXT_LIMITS.bytes) return json.length;
+  return encoder.encode(json).length;
+}
 
 function contextValueProblem(
   value: unknown,

@@ -1,0 +1,122 @@
+import { isDatabaseUnavailable } from '../db/errors';
+import type { LedgerEntry } from './entry';
+
+export interface Head {
+  index: number;
+  hash: string;
+}
+
+export interface GroupCommitStages<E> {
+  /** Hashes and signs `events` chained onto `head`; no database access. */
+  build(head: Head, events: E[]): Promise<LedgerEntry[]>;
+  /** Inserts built entries in one statement; the database rejects them if `head` was stale. */
+  insert(entries: LedgerEntry[]): Promise<void>;
+  /** The safe path: reads the real head under the writers' lock and appends, in one transaction. */
+  appendLocked(events: E[]): Promise<LedgerEntry[]>;
+  /** True when another writer extended the chain first. */
+  isConflict(err: unknown): boolean;
+}
+
+interface Waiter<E> {
+  event: E;
+  resolve(entry: LedgerEntry): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Group commit with a two-stage pipeline. Appends that arrive while a group is committing queue up
+ * and go together in the next group, so durability costs one commit per group, not per entry, and
+ * every caller is answered only after its entry is committed.
+ *
+ * While group N is in the database, group N+1 is already hashed and signed on N's predicted head;
+ * it is used only if N commits exactly as predicted, else rebuilt on the real head. While no other
+ * instance interleaves, a group is one statement; after a conflict it takes the locked path.
+ */
+export function createGroupCommitWriter<E>(stages: GroupCommitStages<E>, maxBatch: number) {
+  const queue: Waiter<E>[] = [];
+  let running = false;
+  // The head this instance last committed, when it is sure of it.
+  let knownHead: Head | undefined;
+
+  function settle(batch: Waiter<E>[], entries: LedgerEntry[]): Head | undefined {
+    for (const [i, waiter] of batch.entries()) waiter.resolve(entries[i] as LedgerEntry);
+    const last = entries.at(-1);
+    knownHead = last && { index: last.index, hash: last.entry_hash };
+    return knownHead;
+  }
+
+  async function commitLocked(batch: Waiter<E>[]): Promise<Head | undefined> {
+    try {
+      return settle(batch, await stages.appendLocked(batch.map((w) => w.event)));
+    } catch (err) {
+      knownHead = undefined;
+      // One bad event must not fail its neighbours: retry them one by one unless the database is gone.
+      if (batch.length > 1 && !isDatabaseUnavailable(err)) {
+        for (const waiter of batch) await commitLocked([waiter]);
+        return knownHead;
+      }
+      for (const waiter of batch) waiter.reject(err);
+      return undefined;
+    }
+  }
+
+  /** Commits one group; never rejects. Resolves to the head it committed, or undefined. */
+  async function commit(batch: Waiter<E>[], built: LedgerEntry[] | undefined): Promise<Head | undefined> {
+    if (!built) return commitLocked(batch);
+    try {
+      await stages.insert(built);
+      return settle(batch, built);
+    } catch (err) {
+      knownHead = undefined;
+      if (stages.isConflict(err) || batch.length > 1) return commitLocked(batch);
+      for (const waiter of batch) waiter.reject(err);
+      return undefined;
+    }
+  }
+
+  async function run(): Promise<void> {
+    running = true;
+    let inFlight: Promise<Head | undefined> | undefined;
+    let predicted: Head | undefined;
+    try {
+      for (;;) {
+        if (queue.length === 0) {
+          if (!inFlight) break;
+          await inFlight;
+          inFlight = undefined;
+          continue;
+        }
+        if (inFlight && !predicted) {
+          // Nothing to chain onto until the group in flight lands.
+          await inFlight;
+          inFlight = undefined;
+        }
+        const head = inFlight ? predicted : knownHead;
+        const batch = queue.splice(0, maxBatch);
+        const built = head
+          ? await stages
+              .build(
+                head,
+                batch.map((w) => w.event),
+              )
+              .catch(() => undefined)
+          : undefined;
+        const landed = inFlight ? await inFlight : knownHead;
+        const usable =
+          built && head && landed && landed.index === head.index && landed.hash === head.hash ? built : undefined;
+        const last = usable?.at(-1);
+        predicted = last && { index: last.index, hash: last.entry_hash };
+        inFlight = commit(batch, usable);
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  return function append(event: E): Promise<LedgerEntry> {
+    return new Promise<LedgerEntry>((resolve, reject) => {
+      queue.push({ event, resolve, reject });
+      if (!running) void run();
+    });
+  };
+}
