@@ -1,0 +1,363 @@
+/**
+ * `npm run bench`: GET / and POST /api/decide throughput and latency, on PGlite and on PostgreSQL,
+ * against the real service in its own process; verifies the ledger after every decide run and
+ * writes docs/benchmarks.md. docs/benchmarks.md explains the method.
+ *
+ *   BENCH_DURATION       seconds per measured run (default 10)
+ *   BENCH_CONNECTIONS    comma-separated connection counts (default 10,50,100)
+ *   BENCH_POSTGRES_URL   a database to connect to for CREATE/DROP DATABASE
+ *                        (default postgres://postgres@127.0.0.1:5432/postgres)
+ *   BENCH_CPU_PROF       set to 1 to run the server with --cpu-prof; profiles stay in the work dir
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import autocannon, { type Request, type Result } from 'autocannon';
+import postgres from 'postgres';
+import {
+  type BackendReport,
+  type LedgerCheck,
+  type LoadResult,
+  type ResultRow,
+  renderReport,
+  TARGET_RATIO,
+} from './report';
+import { type ServiceProcess, startService } from './server';
+import { BENCH_POLICY, DECISION_REQUESTS } from './workload';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ADMIN_KEY = randomBytes(24).toString('hex');
+const WARM_UP_SECONDS = 3;
+// Requests still in flight when autocannon stops finish on the server; let them land before verifying.
+const SETTLE_MS = 1000;
+const VERSIONED_PACKAGES = [
+  'hono',
+  '@hono/node-server',
+  '@hono/zod-openapi',
+  '@electric-sql/pglite',
+  'drizzle-orm',
+  'postgres',
+  'autocannon',
+];
+
+interface Settings {
+  durationSeconds: number;
+  connections: number[];
+  postgresUrl: string;
+  cpuProfile: boolean;
+}
+
+interface Backend {
+  name: string;
+  storage: string;
+  env: Record<string, string | undefined>;
+}
+
+async function main(): Promise<void> {
+  const settings = readSettings(process.env);
+  const machine = describeMachine();
+  const work = mkdtempSync(join(tmpdir(), 'lexecon-bench-'));
+  const policyFile = join(work, 'policy.json');
+  writeFileSync(policyFile, JSON.stringify(BENCH_POLICY, null, 2));
+  const common = { LEXECON_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY, LEXECON_POLICY_FILE: policyFile };
+  const requestMix: string[] = [];
+
+  const pglite: Backend = {
+    name: 'PGlite',
+    storage: `Embedded PGlite ${packageVersion('@electric-sql/pglite')} (Postgres compiled to WebAssembly, running on the server's main thread) in a fresh data directory on local disk.`,
+    env: { ...common, DATABASE_URL: undefined, LEXECON_DATA_DIR: join(work, 'pglite-data') },
+  };
+  const pgliteReport = await benchBackend(pglite, settings, work, requestMix);
+  const postgresRun = await benchPostgres(settings, work, common, requestMix);
+  const reports = [pgliteReport, postgresRun.report];
+
+  const report = renderReport(
+    {
+      date: new Date().toISOString(),
+      machine,
+      versions: { Node: process.version, PostgreSQL: postgresRun.version ?? 'not reached', ...packageVersions() },
+      durationSeconds: settings.durationSeconds,
+      warmUpSeconds: WARM_UP_SECONDS,
+      connections: settings.connections,
+      requestMix,
+    },
+    reports,
+  );
+  writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), report);
+  console.log('wrote docs/benchmarks.md');
+
+  const clean = reports.every(isClean);
+  if (clean && !settings.cpuProfile) rmSync(work, { recursive: true, force: true });
+  else console.log(`kept ${work} (server logs${settings.cpuProfile ? ', CPU profiles' : ''})`);
+  if (!clean) process.exitCode = 1;
+}
+
+function isClean(report: BackendReport): boolean {
+  if (report.skipped) return true;
+  const ledgerOk = report.rows.every((row) => row.ledger.ok);
+  return !report.failure && report.exitCode === 0 && report.serverProblems.length === 0 && ledgerOk;
+}
+
+function readSettings(env: Record<string, string | undefined>): Settings {
+  const durationSeconds = Number(env.BENCH_DURATION ?? 10);
+  const connections = (env.BENCH_CONNECTIONS ?? '10,50,100').split(',').map(Number);
+  if (!Number.isInteger(durationSeconds) || durationSeconds < 1)
+    fail('BENCH_DURATION must be a whole number of seconds ≥ 1');
+  if (connections.some((c) => !Number.isInteger(c) || c < 1)) fail('BENCH_CONNECTIONS must be like 10,50,100');
+  return {
+    durationSeconds,
+    connections,
+    postgresUrl: env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    cpuProfile: env.BENCH_CPU_PROF === '1',
+  };
+}
+
+function fail(message: string): never {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+async function benchBackend(
+  backend: Backend,
+  settings: Settings,
+  work: string,
+  requestMix: string[],
+): Promise<BackendReport> {
+  const slug = backend.name.toLowerCase();
+  const profileDir = join(work, `${slug}-profiles`);
+  if (settings.cpuProfile) mkdirSync(profileDir);
+  const report: BackendReport = { ...backend, rows: [], serverProblems: [], exitCode: null };
+  let service: ServiceProcess | undefined;
+  console.log(`\n${backend.name}: starting the service`);
+  try {
+    service = await startService({
+      root: ROOT,
+      env: backend.env,
+      logFile: join(work, `${slug}-server.log`),
+      nodeFlags: settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    });
+    const mix = await sampleOutcomes(service);
+    if (requestMix.length === 0) requestMix.push(...mix);
+    await measure(service, settings, report.rows);
+  } catch (err) {
+    report.failure = (err as Error).message;
+    console.log(`  FAILED: ${report.failure}`);
+  }
+  if (service) {
+    report.exitCode = await service.stop();
+    report.serverProblems = service.problems();
+    for (const line of report.serverProblems.slice(0, 20)) console.log(`  server: ${line}`);
+  }
+  printSummary(report);
+  return report;
+}
+
+function printSummary({ name, rows }: BackendReport): void {
+  if (rows.length === 0) return;
+  const ratio = Math.max(...rows.map((r) => r.decide.rps)) / Math.max(...rows.map((r) => r.root.rps));
+  console.log(`${name}: best decide ÷ best GET / = ${(ratio * 100).toFixed(1)} % (target ${TARGET_RATIO * 100} %)`);
+}
+
+/** The same run against a database created for it (and dropped after), or a skip if the server is unreachable. */
+async function benchPostgres(
+  settings: Settings,
+  work: string,
+  common: Record<string, string>,
+  requestMix: string[],
+): Promise<{ report: BackendReport; version?: string }> {
+  const database = await createDatabase(settings.postgresUrl);
+  if ('skipped' in database) {
+    console.log(`\nPostgreSQL skipped: ${database.skipped}`);
+    const report = { name: 'PostgreSQL', storage: '', skipped: database.skipped, rows: [], serverProblems: [] };
+    return { report: { ...report, exitCode: null } };
+  }
+  try {
+    const env = { ...common, DATABASE_URL: database.url, LEXECON_DATA_DIR: join(work, 'postgres-data') };
+    const backend = { name: 'PostgreSQL', storage: database.storage, env };
+    return { report: await benchBackend(backend, settings, work, requestMix), version: database.version };
+  } finally {
+    await database.drop();
+  }
+}
+
+async function measure(service: ServiceProcess, settings: Settings, rows: ResultRow[]): Promise<void> {
+  await load(service, rootRequest(), 10, WARM_UP_SECONDS);
+  await load(service, decideRequests(), 10, WARM_UP_SECONDS);
+  const roots = [];
+  for (const connections of settings.connections) {
+    roots.push(summarize('GET /', await load(service, rootRequest(), connections, settings.durationSeconds)));
+  }
+  await sleep(SETTLE_MS);
+  let entries = (await verifyLedger(service)).entries_checked;
+  for (const [i, connections] of settings.connections.entries()) {
+    const run = await load(service, decideRequests(), connections, settings.durationSeconds);
+    await sleep(SETTLE_MS);
+    const verification = await verifyLedger(service);
+    const ledger = checkLedger(run, verification, entries);
+    entries = verification.entries_checked;
+    const decide = summarize('POST /api/decide', run);
+    console.log(
+      `  ledger ${ledger.ok ? 'ok' : 'PROBLEM'}: valid=${ledger.valid}, +${ledger.grew} (${ledger.acknowledged}–${ledger.atMost} expected)`,
+    );
+    rows.push({ root: roots[i] as LoadResult, decide, ledger });
+  }
+}
+
+interface LoadRun {
+  connections: number;
+  result: Result;
+}
+
+async function load(
+  service: ServiceProcess,
+  requests: Request[],
+  connections: number,
+  duration: number,
+): Promise<LoadRun> {
+  const result = await autocannon({ url: service.baseUrl, connections, duration, requests });
+  return { connections, result };
+}
+
+function rootRequest(): Request[] {
+  return [{ method: 'GET', path: '/' }];
+}
+
+function decideRequests(): Request[] {
+  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+  return DECISION_REQUESTS.map((body) => ({
+    method: 'POST',
+    path: '/api/decide',
+    headers,
+    body: JSON.stringify(body),
+  }));
+}
+
+function summarize(label: string, { connections, result }: LoadRun): LoadResult {
+  const summary: LoadResult = {
+    connections,
+    rps: result['2xx'] / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+  const codes = Object.entries(result.statusCodeStats).map(([code, { count }]) => `${code}×${count}`);
+  console.log(
+    `  ${label} c=${connections}: ${Math.round(summary.rps)} req/s, p50 ${summary.p50} ms, p99 ${summary.p99} ms, ` +
+      `status ${codes.join(' ')}, errors ${summary.errors} (timeouts ${result.timeouts})`,
+  );
+  return summary;
+}
+
+interface ChainVerification {
+  valid: boolean;
+  entries_checked: number;
+}
+
+async function verifyLedger(service: ServiceProcess): Promise<ChainVerification> {
+  const res = await fetch(`${service.baseUrl}/api/ledger/verify`, {
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  });
+  if (!res.ok) throw new Error(`GET /api/ledger/verify answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as ChainVerification;
+}
+
+function checkLedger({ result }: LoadRun, verification: ChainVerification, entriesBefore: number): LedgerCheck {
+  const grew = verification.entries_checked - entriesBefore;
+  const acknowledged = result['2xx'];
+  const atMost = (result.requests.sent ?? acknowledged) - result.non2xx;
+  const ok = verification.valid && grew >= acknowledged && grew <= atMost;
+  return { valid: verification.valid, grew, acknowledged, atMost, ok };
+}
+
+/** One answer per request of the mix, so the report shows which outcomes the load exercises. */
+async function sampleOutcomes(service: ServiceProcess): Promise<string[]> {
+  const lines = [];
+  for (const request of decideRequests()) {
+    const res = await fetch(`${service.baseUrl}${request.path}`, request);
+    if (res.status !== 200) throw new Error(`POST /api/decide answered ${res.status}: ${await res.text()}`);
+    const answer = (await res.json()) as {
+      decision: string;
+      reason_code: string;
+      violations: { type: string }[];
+      obligations: string[];
+    };
+    const asked = JSON.parse(request.body as string) as {
+      actor: string;
+      proposed_action: string;
+      data_classes: string[];
+    };
+    const violations = answer.violations.map((v) => v.type).join(', ');
+    lines.push(
+      `\`${asked.actor}\` → \`${asked.proposed_action}\` on ${asked.data_classes.join(', ')}: **${answer.decision}** (${answer.reason_code})` +
+        (violations ? `, violations: ${violations}` : '') +
+        (answer.obligations.length > 0 ? `, obligations: ${answer.obligations.join(', ')}` : ''),
+    );
+  }
+  return lines;
+}
+
+type PreparedDatabase = { url: string; version: string; storage: string; drop(): Promise<void> } | { skipped: string };
+
+/** A new database for this run, on the server BENCH_POSTGRES_URL points at; skipped if it is unreachable. */
+async function createDatabase(adminUrl: string): Promise<PreparedDatabase> {
+  const admin = postgres(adminUrl, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  let version: string;
+  let settings: string;
+  try {
+    const [row] =
+      await admin`select version() as version, current_setting('fsync') as fsync, current_setting('synchronous_commit') as sync`;
+    version = String(row?.version).replace(/^PostgreSQL /, '');
+    settings = `fsync=${row?.fsync}, synchronous_commit=${row?.sync}`;
+  } catch (err) {
+    await admin.end({ timeout: 1 });
+    return { skipped: `PostgreSQL at ${redact(adminUrl)} is unreachable (${(err as Error).message})` };
+  }
+  const name = `lexecon_bench_${process.pid}`;
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    version,
+    storage: `PostgreSQL on ${url.host} (${settings}), a new database; the service's pool is DB_POOL_MAX (default 10).`,
+    async drop() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end({ timeout: 5 });
+    },
+  };
+}
+
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+function describeMachine(): string[] {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1];
+  return [
+    `CPU: ${cpuinfo ?? cpus()[0]?.model ?? 'unknown'}, ${availableParallelism()} cores available`,
+    `RAM: ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    `OS: ${type()} ${release()}`,
+    // Anything else running competes with both client and server for the same cores.
+    `Load average (1 min) when the run started: ${loadavg()[0]?.toFixed(2)}`,
+  ];
+}
+
+function packageVersions(): Record<string, string> {
+  return Object.fromEntries(VERSIONED_PACKAGES.map((name) => [name, packageVersion(name)]));
+}
+
+function packageVersion(name: string): string {
+  const file = join(ROOT, 'node_modules', name, 'package.json');
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+main().catch((err: unknown) => {
+  console.error('bench failed:', err);
+  process.exit(1);
+});

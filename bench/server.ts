@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** The service under test, running as its own process, exactly as `npm start` runs it. */
+export interface ServiceProcess {
+  readonly baseUrl: string;
+  /** SIGTERM, then wait for a clean exit (SIGKILL after the timeout); returns the exit code. */
+  stop(): Promise<number | null>;
+  /** Lines of the server log that report errors (level error, or anything that is not a JSON log line). */
+  problems(): string[];
+}
+
+export interface StartOptions {
+  root: string;
+  env: Record<string, string | undefined>;
+  logFile: string;
+  nodeFlags?: string[];
+}
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+export async function startService(options: StartOptions): Promise<ServiceProcess> {
+  const port = await freePort();
+  const log = openSync(options.logFile, 'w');
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', 'src/node.ts'], {
+    cwd: options.root,
+    env: { ...process.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const service: ServiceProcess = {
+    baseUrl,
+    stop: () => stopChild(child),
+    problems: () => readProblems(options.logFile),
+  };
+  try {
+    await waitUntilHealthy(baseUrl, child);
+  } catch (err) {
+    await service.stop();
+    throw new Error(`${(err as Error).message}; server log: ${options.logFile}`);
+  }
+  return service;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function waitUntilHealthy(baseUrl: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode} during start`);
+    const status = await fetch(`${baseUrl}/health`).then(
+      (res) => res.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    await sleep(200);
+  }
+  throw new Error(`GET /health did not answer 200 within ${START_TIMEOUT_MS / 1000} s`);
+}
+
+async function stopChild(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+  return child.exitCode;
+}
+
+function readProblems(logFile: string): string[] {
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '' && (!line.startsWith('{') || line.includes('"level":"error"')));
+}
