@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateSigningKey } from '../src/ledger/crypto';
+import { generateSigningKey, portableSha256Hex } from '../src/ledger/crypto';
 import { computeEntryHash, type LedgerEntry } from '../src/ledger/entry';
 import { createLedger, fromRow } from '../src/ledger/store';
 import { noopTelemetry } from '../src/telemetry/telemetry';
@@ -98,7 +98,7 @@ describe.each(backends())('ledger integrity on $name', (backend) => {
       ...rowToEntry(row),
       data: { ...rowToEntry(row).data, allowed: true, decision: 'permit' },
     };
-    forged.entry_hash = await computeEntryHash(forged);
+    forged.entry_hash = computeEntryHash(forged, portableSha256Hex);
     await tamper(
       tdb,
       `update ledger_entries set data = '${JSON.stringify(forged.data).replace(/'/g, "''")}'::jsonb, entry_hash = '${forged.entry_hash}' where seq = ${target}`,
