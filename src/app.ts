@@ -1,27 +1,35 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv, AppSettings, Services } from './context';
+import type { AppEnv, AppSettings, MetricsRenderer, Services } from './context';
 import { errorResponse, handleError } from './errors';
+import { httpMetrics } from './middleware/http-metrics';
 import { requestId } from './middleware/request-id';
 import { auditRoutes } from './routes/audit';
 import { decideRoutes } from './routes/decide';
 import { healthRoutes } from './routes/health';
 import { keyRoutes } from './routes/keys';
 import { ledgerRoutes } from './routes/ledger';
+import { metricsRoutes } from './routes/metrics';
 import { policyRoutes } from './routes/policies';
 import { rootRoutes } from './routes/root';
 
 export interface AppDeps {
   services: Services;
   settings: AppSettings;
+  /** The Prometheus exposition behind GET /metrics. */
+  metrics: MetricsRenderer;
 }
 
 /** Builds the HTTP app from its dependencies. Web-standard APIs only: the same app runs on Node and Workers. */
-export function createApp({ services, settings }: AppDeps) {
+export function createApp({ services, settings, metrics }: AppDeps) {
   const app = new OpenAPIHono<AppEnv>();
+  // Filled once every route is registered (below): the only values `endpoint` labels may take.
+  const routes = new Set<string>();
+  app.use(httpMetrics(services.telemetry, { exclude: settings.metricsExclude ?? ['/metrics', '/health'], routes }));
   app.use(requestId());
   app.use(async function provide(c, next) {
     c.set('services', services);
     c.set('settings', settings);
+    c.set('routes', routes);
     await next();
   });
 
@@ -32,6 +40,7 @@ export function createApp({ services, settings }: AppDeps) {
   app.route('/api/ledger', ledgerRoutes());
   app.route('/api/audit', auditRoutes());
   app.route('/api/keys', keyRoutes());
+  app.route('/metrics', metricsRoutes(metrics));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -48,6 +57,9 @@ export function createApp({ services, settings }: AppDeps) {
   });
   app.get('/openapi.json', (c) => c.json(document));
 
+  for (const route of app.routes) if (route.method !== 'ALL') routes.add(route.path);
+  services.telemetry.httpRoutesServed(servedRoutes(document as Parameters<typeof servedRoutes>[0]));
+
   const allowedMethods = methodsByPath(app.routes);
   app.notFound((c) => {
     const allowed = allowedMethods(c.req.path);
@@ -59,6 +71,22 @@ export function createApp({ services, settings }: AppDeps) {
   });
   app.onError(handleError);
   return app;
+}
+
+/** Every documented operation with its success status, so its request series start at zero. */
+function servedRoutes(document: { paths?: Record<string, Record<string, { responses?: Record<string, unknown> }>> }) {
+  const served: { method: string; endpoint: string; status: number }[] = [];
+  for (const [path, operations] of Object.entries(document.paths ?? {})) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const status = Object.keys(operation.responses ?? {}).find((code) => code.startsWith('2')) ?? '200';
+      served.push({
+        method: method.toUpperCase(),
+        endpoint: path.replace(/\{(\w+)\}/g, ':$1'),
+        status: Number(status),
+      });
+    }
+  }
+  return served;
 }
 
 /** For 405s: which methods a concrete path would have matched, from the registered route templates. */

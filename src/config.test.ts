@@ -26,6 +26,10 @@ describe('parseConfig', () => {
       LEXECON_POLICY_FILE: 'policy.json',
       LEXECON_POLICY_REFRESH_MS: '250',
       LEXECON_LOG_LEVEL: 'debug',
+      OTEL_SDK_DISABLED: 'true',
+      FEATURE_FLAG_METRICS_DETAILED: 'yes',
+      METRICS_TOKEN: 'scrape-token-0123456789',
+      LEXECON_METRICS_EXCLUDE_PATHS: '/metrics, /health/, /internal',
     });
     expect(result).toEqual({
       ok: true,
@@ -37,6 +41,12 @@ describe('parseConfig', () => {
         bootstrapAdminKey: 'x'.repeat(32),
         policy: { file: 'policy.json', refreshMs: 250 },
         logLevel: 'debug',
+        telemetry: {
+          disabled: true,
+          detailedMetrics: true,
+          metricsToken: 'scrape-token-0123456789',
+          metricsExclude: ['/metrics', '/health', '/internal'],
+        },
       },
     });
   });
@@ -48,6 +58,8 @@ describe('parseConfig', () => {
       DATABASE_URL: 'mysql://localhost/x',
       LEXECON_LOG_LEVEL: 'verbose',
       LEXECON_MAX_BODY_BYTES: '-5',
+      OTEL_SDK_DISABLED: 'maybe',
+      LEXECON_METRICS_EXCLUDE_PATHS: 'metrics',
     });
     expect(result.ok).toBe(false);
     if (result.ok) return;
@@ -56,6 +68,8 @@ describe('parseConfig', () => {
       'DB_POOL_MAX',
       'LEXECON_LOG_LEVEL',
       'LEXECON_MAX_BODY_BYTES',
+      'LEXECON_METRICS_EXCLUDE_PATHS',
+      'OTEL_SDK_DISABLED',
       'PORT',
     ]);
     const text = describeConfigErrors(result.errors);

@@ -13,6 +13,15 @@ export interface Config {
   bootstrapAdminKey: string | undefined;
   policy: { file: string | undefined; refreshMs: number };
   logLevel: LogLevel;
+  telemetry: {
+    /** OTEL_SDK_DISABLED: no SDK at all; instruments are the API's no-ops. */
+    disabled: boolean;
+    /** FEATURE_FLAG_METRICS_DETAILED: per-endpoint summary, response sizes, per-table query timing. */
+    detailedMetrics: boolean;
+    metricsToken: string | undefined;
+    /** Path prefixes left out of the HTTP metrics. */
+    metricsExclude: string[];
+  };
 }
 
 export interface ConfigError {
@@ -55,6 +64,12 @@ export function parseConfig(env: Env): ConfigResult {
       refreshMs: read.integer('LEXECON_POLICY_REFRESH_MS', { min: 100, max: 3_600_000, fallback: 1000 }),
     },
     logLevel: read.oneOf('LEXECON_LOG_LEVEL', LOG_LEVELS, 'info'),
+    telemetry: {
+      disabled: read.boolean('OTEL_SDK_DISABLED', false),
+      detailedMetrics: read.boolean('FEATURE_FLAG_METRICS_DETAILED', false),
+      metricsToken: read.secret('METRICS_TOKEN', { minLength: 16 }),
+      metricsExclude: read.paths('LEXECON_METRICS_EXCLUDE_PATHS', ['/metrics', '/health']),
+    },
   };
 
   return errors.length === 0 ? { ok: true, config } : { ok: false, errors };
@@ -94,6 +109,25 @@ function createReader(env: Env, errors: ConfigError[]) {
       if (value === undefined) return fallback;
       if ((allowed as readonly string[]).includes(value)) return value as T;
       return fail(name, `must be one of ${allowed.join(', ')}, got "${value}"`, fallback);
+    },
+    boolean(name: string, fallback: boolean): boolean {
+      const value = raw(name)?.toLowerCase();
+      if (value === undefined) return fallback;
+      if (['true', '1', 'yes', 'on'].includes(value)) return true;
+      if (['false', '0', 'no', 'off'].includes(value)) return false;
+      return fail(name, `must be true or false, got "${value}"`, fallback);
+    },
+    paths(name: string, fallback: string[]): string[] {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      const paths = value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = paths.find((p) => !/^\/[\w\-./]*$/.test(p));
+      if (bad !== undefined)
+        return fail(name, `must be a comma-separated list of paths starting with /, got "${bad}"`, fallback);
+      return paths.map((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p));
     },
     list(name: string): string[] {
       const value = raw(name);
@@ -143,4 +177,8 @@ export const CONFIG_VARIABLES = [
   'LEXECON_POLICY_FILE',
   'LEXECON_POLICY_REFRESH_MS',
   'LEXECON_LOG_LEVEL',
+  'OTEL_SDK_DISABLED',
+  'FEATURE_FLAG_METRICS_DETAILED',
+  'METRICS_TOKEN',
+  'LEXECON_METRICS_EXCLUDE_PATHS',
 ] as const;

@@ -24,6 +24,15 @@ export interface AppSettings {
   serviceName: string;
   version: string;
   maxBodyBytes: number;
+  /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
+  metricsToken?: string;
+  /** Path prefixes left out of the HTTP metrics; default /metrics and /health. */
+  metricsExclude?: readonly string[];
+}
+
+/** Renders the Prometheus text exposition of everything recorded so far. */
+export interface MetricsRenderer {
+  render(): Promise<string>;
 }
 
 export interface AppEnv {
@@ -32,5 +41,7 @@ export interface AppEnv {
     services: Services;
     settings: AppSettings;
     principal: Principal;
+    /** Route templates the app serves, for bounded `endpoint` labels. */
+    routes: ReadonlySet<string>;
   };
 }

@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppEnv } from './context';
 import { isDatabaseUnavailable } from './db/errors';
+import { routeTemplate } from './middleware/http-metrics';
 
 /** Every error code a client can receive. The HTTP status is part of the code's meaning. */
 export const ERROR_STATUS = {
@@ -51,6 +52,7 @@ export class DatabaseUnavailableError extends AppError {
 }
 
 export function errorResponse(c: Context<AppEnv>, code: ErrorCode, message: string, details?: unknown) {
+  c.get('services')?.telemetry.errorResponded(code);
   const body: ErrorBody = { error: { code, message, requestId: c.get('requestId') ?? 'unknown' } };
   if (details !== undefined) body.error.details = details;
   return c.json(body, ERROR_STATUS[code]);
@@ -96,6 +98,7 @@ export function handleError(err: Error, c: Context<AppEnv>) {
     }
     return errorResponse(c, known.code, known.message, known.details);
   }
+  c.get('services')?.telemetry.exceptionCaught(err, routeTemplate(c, c.get('routes') ?? new Set()));
   c.get('services')?.logger.error('unhandled error', {
     requestId: c.get('requestId'),
     error: err.name,

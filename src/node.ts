@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp } from './app';
 import { type Config, describeConfigErrors, parseConfig } from './config';
 import { type Database, openPglite, openPostgres } from './db/client';
+import type { DbObserver } from './db/instrument';
 import { compilePolicy, unwrapPolicyDocument } from './governance/policy';
 import { generateSigningKey, importPublicKey, importSigningKey, privateKeyPem, type SigningKey } from './ledger/crypto';
 import { createServices } from './services';
 import { createJsonLogger, type Logger } from './telemetry/logger';
+import { createMetricsTelemetry } from './telemetry/metrics';
+import { registerProcessMetrics } from './telemetry/process';
+import { createPrometheusMetrics } from './telemetry/prometheus';
 import { noopTelemetry } from './telemetry/telemetry';
 
 const SERVICE_NAME = 'lexecon';
@@ -26,7 +31,13 @@ async function main(): Promise<void> {
   // A broken policy file is reported before anything slow (opening the database) happens.
   const policyDocument = config.policy.file ? readPolicyFile(config.policy.file) : undefined;
 
-  const database = await openDatabase(config, logger);
+  const instanceId = `${hostname()}-${process.pid}`;
+  const { telemetry, metrics, shutdownTelemetry } = createNodeTelemetry(config, version, instanceId);
+  const database = await openDatabase(config, logger, {
+    observer: { query: telemetry.dbQuery, failed: telemetry.dbFailed, transaction: telemetry.dbTransaction },
+    applicationName: `lexecon/${instanceId}`,
+  });
+  telemetry.observeConnections(() => database.connectionState());
   await database.migrate();
   const signingKey = await loadSigningKey(config, logger);
   const trustedKeys = await Promise.all(config.signing.trustedPublicKeys.map(importPublicKey));
@@ -35,7 +46,7 @@ async function main(): Promise<void> {
     signingKey,
     trustedKeys,
     sha256: (text) => createHash('sha256').update(text).digest('hex'),
-    telemetry: noopTelemetry,
+    telemetry,
     logger,
     policyRefreshMs: config.policy.refreshMs,
   });
@@ -62,7 +73,14 @@ async function main(): Promise<void> {
 
   const app = createApp({
     services,
-    settings: { serviceName: SERVICE_NAME, version, maxBodyBytes: config.http.maxBodyBytes },
+    metrics,
+    settings: {
+      serviceName: SERVICE_NAME,
+      version,
+      maxBodyBytes: config.http.maxBodyBytes,
+      metricsToken: config.telemetry.metricsToken,
+      metricsExclude: config.telemetry.metricsExclude,
+    },
   });
   const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
     logger.info('listening', {
@@ -79,6 +97,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('shutting down', { signal });
     server.close(async () => {
+      await shutdownTelemetry();
       await database.close();
       process.exit(0);
     });
@@ -90,15 +109,52 @@ async function main(): Promise<void> {
 
 class StartupError extends Error {}
 
-async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+/**
+ * Metrics through the OpenTelemetry SDK and the Prometheus reader behind GET /metrics; with
+ * OTEL_SDK_DISABLED=true, no SDK and no-op telemetry (the exposition then says so).
+ */
+function createNodeTelemetry(config: Config, version: string, instanceId: string) {
+  if (config.telemetry.disabled) {
+    return {
+      telemetry: noopTelemetry,
+      metrics: { render: async () => '# telemetry is disabled (OTEL_SDK_DISABLED=true)\n' },
+      shutdownTelemetry: async () => {},
+    };
+  }
+  const detailed = config.telemetry.detailedMetrics;
+  const prometheus = createPrometheusMetrics({
+    serviceName: SERVICE_NAME,
+    serviceVersion: version,
+    instanceId,
+    detailed,
+  });
+  const meter = prometheus.provider.getMeter(SERVICE_NAME, version);
+  const telemetry = createMetricsTelemetry(meter, { detailed });
+  telemetry.flagEvaluated('metrics_detailed', detailed);
+  const runtime = registerProcessMetrics(meter);
+  return {
+    telemetry,
+    metrics: prometheus,
+    async shutdownTelemetry() {
+      runtime.stop();
+      await prometheus.shutdown();
+    },
+  };
+}
+
+async function openDatabase(
+  config: Config,
+  logger: Logger,
+  options: { observer: DbObserver; applicationName: string },
+): Promise<Database> {
   if (config.database.url) {
     logger.info('using PostgreSQL', { pool_max: config.database.poolMax });
-    return openPostgres(config.database.url, { poolMax: config.database.poolMax });
+    return openPostgres(config.database.url, { poolMax: config.database.poolMax, ...options });
   }
   const dataDir = join(resolve(config.dataDir), 'pglite');
   mkdirSync(dataDir, { recursive: true });
   logger.info('using embedded PGlite', { data_dir: dataDir });
-  return openPglite({ dataDir });
+  return openPglite({ dataDir, observer: options.observer });
 }
 
 /**

@@ -37,7 +37,7 @@ export function createServices(deps: ServiceDeps): Services {
     ledger,
     policies,
     decisions: createDecisionService({ ledger, policies, telemetry }),
-    apiKeys: createApiKeyStore({ db, ledger }),
+    apiKeys: createApiKeyStore({ db, ledger, telemetry }),
     audit: createAuditQueries(db, ledger),
     pingDatabase: () => ping(db),
   };

@@ -580,7 +580,7 @@ describe('the error handler', () => {
     const app = new Hono<AppEnv>();
     app.use(requestId());
     app.use(async (c, next) => {
-      c.set('services', { logger } as unknown as Services);
+      c.set('services', { logger, telemetry: noopTelemetry } as unknown as Services);
       await next();
     });
     app.get('/boom', () => {
@@ -622,7 +622,11 @@ describe('with the database unreachable', () => {
       logger: silentLogger,
       policyRefreshMs: 1000,
     });
-    app = createApp({ services, settings: { serviceName: 'lexecon', version: 'test', maxBodyBytes: 1024 * 1024 } });
+    app = createApp({
+      services,
+      metrics: { render: async () => '' },
+      settings: { serviceName: 'lexecon', version: 'test', maxBodyBytes: 1024 * 1024 },
+    });
   });
   afterAll(() => database.close());
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app';
 import { CONFIG_VARIABLES } from '../src/config';
+import { noopTelemetry } from '../src/telemetry/telemetry';
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
 
@@ -13,7 +14,8 @@ describe('README', () => {
 
   it('lists every route the app serves', () => {
     const app = createApp({
-      services: {} as never,
+      services: { telemetry: noopTelemetry } as never,
+      metrics: { render: async () => '' },
       settings: { serviceName: 'lexecon', version: 'x', maxBodyBytes: 1024 },
     });
     const routes = new Set(

@@ -4,6 +4,7 @@ import { type ApiKeyRow, apiKeys } from '../db/schema';
 import { newId, newSecret } from '../ids';
 import { sha256Hex } from '../ledger/crypto';
 import type { Ledger } from '../ledger/store';
+import type { Telemetry } from '../telemetry/telemetry';
 import type { Principal, Role } from './permissions';
 
 export interface ApiKeyInfo {
@@ -29,20 +30,23 @@ export interface ApiKeyStore {
 export interface ApiKeyStoreOptions {
   db: Db;
   ledger: Ledger;
+  telemetry: Telemetry;
   /** How long a successful lookup is reused; a local revocation drops it at once. */
   cacheTtlMs?: number;
   now?: () => number;
 }
 
 const KEY_PREFIX = 'lxk_';
+const CACHE_NAME = 'api_keys';
 const CACHE_LIMIT = 10_000;
 
 export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
-  const { db, ledger } = options;
+  const { db, ledger, telemetry } = options;
   const ttl = options.cacheTtlMs ?? 5_000;
   const now = options.now ?? Date.now;
   // Only positive lookups are cached, so guessing random keys cannot grow it; bounded anyway.
   const cache = new Map<string, { principal: Principal; expiresAt: number }>();
+  telemetry.observeCache(CACHE_NAME, () => cache.size);
 
   async function insert(row: typeof apiKeys.$inferInsert, bootstrap: boolean) {
     await db.transaction(async (tx) => {
@@ -62,11 +66,20 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
       // Keyed by the presented secret itself, so a hit costs no hashing; the process holds each
       // secret while serving its request anyway.
       const cached = cache.get(secret);
-      if (cached && cached.expiresAt > now()) return cached.principal;
+      if (cached && cached.expiresAt > now()) {
+        telemetry.cacheLookup(CACHE_NAME, true);
+        telemetry.authAttempt('api_key', 'success');
+        return cached.principal;
+      }
+      telemetry.cacheLookup(CACHE_NAME, false);
       cache.delete(secret);
       const hash = await sha256Hex(secret);
       const [row] = await db.select().from(apiKeys).where(eq(apiKeys.keyHash, hash)).limit(1);
-      if (!row || row.revokedAt) return undefined;
+      if (!row || row.revokedAt) {
+        telemetry.authAttempt('api_key', 'failure', row ? 'revoked' : 'unknown_key');
+        return undefined;
+      }
+      telemetry.authAttempt('api_key', 'success');
       const principal: Principal = { kind: 'api_key', id: row.id, name: row.name, role: row.role as Role };
       if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
       cache.set(secret, { principal, expiresAt: now() + ttl });

@@ -7,6 +7,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { type DbObserver, instrumentPglite, instrumentPostgres } from './instrument';
 import * as schema from './schema';
 
 export type Schema = typeof schema;
@@ -18,7 +19,14 @@ export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly db: Db;
   migrate(): Promise<void>;
+  /** This instance's connections: running a statement, and open but waiting. */
+  connectionState(): Promise<ConnectionState>;
   close(): Promise<void>;
+}
+
+export interface ConnectionState {
+  active: number;
+  idle: number;
 }
 
 const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
@@ -30,15 +38,23 @@ export interface PgliteSource {
   dataDir?: string;
   /** A data-dir dump (see PGlite#dumpDataDir) to start from, e.g. a migrated test template. */
   loadDataDir?: Blob;
+  /** Times every statement and transaction (see instrument.ts). */
+  observer?: DbObserver;
 }
 
 export async function openPglite(source: PgliteSource = {}): Promise<Database & { client: PGlite }> {
   const client = await PGlite.create({ dataDir: source.dataDir, loadDataDir: source.loadDataDir });
-  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  const instrumented = source.observer ? instrumentPglite(client, source.observer) : undefined;
+  const db = drizzlePglite(instrumented?.client ?? client, { schema }) as unknown as Db;
   return {
     kind: 'pglite',
     db,
     client,
+    // One in-process connection: active while a statement runs.
+    async connectionState() {
+      const active = Math.min(1, instrumented?.inFlight() ?? 0);
+      return { active, idle: 1 - active };
+    },
     async migrate() {
       await migratePglite(db as never, { migrationsFolder: MIGRATIONS_FOLDER });
     },
@@ -50,22 +66,34 @@ export async function openPglite(source: PgliteSource = {}): Promise<Database & 
 
 export interface PostgresOptions {
   poolMax: number;
+  /** Unique per instance, so pg_stat_activity can tell this instance's connections apart. */
   applicationName?: string;
+  observer?: DbObserver;
 }
 
 export function openPostgres(url: string, options: PostgresOptions): Database & { client: postgres.Sql } {
+  const applicationName = options.applicationName ?? 'lexecon';
   const client = postgres(url, {
     max: options.poolMax,
     connect_timeout: 5,
     idle_timeout: 60,
     onnotice: () => {},
-    connection: { application_name: options.applicationName ?? 'lexecon' },
+    connection: { application_name: applicationName },
   });
-  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  const instrumented = options.observer ? instrumentPostgres(client, options.observer) : client;
+  const db = drizzlePostgres(instrumented, { schema }) as unknown as Db;
   return {
     kind: 'postgres',
     db,
     client,
+    // The server's view of this instance's pool, minus the connection asking.
+    async connectionState() {
+      const [row] = await client<{ active: number; idle: number }[]>`
+        select count(*) filter (where state = 'active')::int - 1 as active,
+               count(*) filter (where state = 'idle')::int as idle
+        from pg_stat_activity where application_name = ${applicationName}`;
+      return { active: Math.max(0, row?.active ?? 0), idle: row?.idle ?? 0 };
+    },
     async migrate() {
       // A one-connection client holds a session-level advisory lock for the whole migration run.
       const single = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} });

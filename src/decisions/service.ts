@@ -176,6 +176,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       });
       telemetry.decisionMade({
         decision: evaluation.decision,
+        allowed: evaluation.allowed,
+        actorTerm: evaluation.actorTerm,
         reasonCode: evaluation.reasonCode,
         riskLevel: evaluation.riskLevel,
         violations: evaluation.violations,

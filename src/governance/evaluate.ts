@@ -35,6 +35,8 @@ export interface Evaluation {
   reason: string;
   reasonCode: ReasonCode;
   mode: Mode | null;
+  /** The policy's actor term that matched the caller (undefined when none did). */
+  actorTerm: string | undefined;
   riskLevel: RiskLevel;
   violations: Violation[];
   /** Ids of the relations and constraints that decided the outcome. */
@@ -53,6 +55,7 @@ export function evaluate(policy: CompiledPolicy | undefined, input: DecisionInpu
       reason: 'No active policy: denied by default',
       reasonCode: 'no_policy',
       mode: null,
+      actorTerm: undefined,
       riskLevel: assessRisk({ requestedRisk: input.riskLevel, dataSensitivities: [], forbidden: false, violations: 0 }),
       violations: [],
       matched: [],
@@ -109,6 +112,7 @@ export function evaluate(policy: CompiledPolicy | undefined, input: DecisionInpu
     reason,
     reasonCode,
     mode,
+    actorTerm: actorIds[0],
     riskLevel,
     violations,
     matched,

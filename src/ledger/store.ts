@@ -125,7 +125,9 @@ export function createLedger(options: LedgerOptions): Ledger {
         previous_hash text, entry_hash text, signature text, key_id text)
       cross join (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) as writers_lock
       order by r.index`);
-    telemetry.ledgerEntriesAppended(entries.length);
+    // Counted when the statement succeeds; inside a caller's transaction that later rolls back
+    // (a rare policy-load failure) this over-counts, which no metric consumer relies on.
+    telemetry.ledgerAppended(entries);
   }
 
   async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {

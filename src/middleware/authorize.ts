@@ -12,9 +12,11 @@ const BEARER = /^Bearer[ ]+([^\s]+)[ ]*$/i;
  */
 export function authorize(permission: Permission): MiddlewareHandler<AppEnv> {
   return async function authorize(c, next) {
-    const match = BEARER.exec(c.req.header('authorization') ?? '');
-    const secret = match?.[1];
+    const header = c.req.header('authorization');
+    const secret = BEARER.exec(header ?? '')?.[1];
     if (!secret || secret.length > 512) {
+      // Credentials sent in a form no key can have: an attempt, and a failed one.
+      if (header) c.get('services').telemetry.authAttempt('api_key', 'failure', 'malformed');
       c.header('WWW-Authenticate', 'Bearer realm="lexecon"');
       throw new AppError('UNAUTHENTICATED', 'A valid API key is required: send Authorization: Bearer <key>');
     }

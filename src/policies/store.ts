@@ -70,6 +70,7 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
     if (entry && entry.index !== current?.summary.ledger_index) {
       const [row] = await db.select().from(policies).where(eq(policies.ledgerSeq, entry.index));
       current = await activate(row, entry, ledger, logger);
+      telemetry.policyActivated(describe(current.compiled));
     }
     checkedAt = now();
     return current;
@@ -132,6 +133,7 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
       if (result.status === 'loaded') {
         current = { summary: toSummary(result.row), compiled: policy };
         checkedAt = now();
+        telemetry.policyActivated(describe(policy));
       }
       return { status: result.status, policy: toSummary(result.row) };
     },
@@ -181,6 +183,12 @@ async function activate(
     throw new AppError('SERVICE_UNAVAILABLE', 'The active policy failed its integrity check; decisions are suspended');
   }
   return { summary: toSummary(row), compiled: compiled.policy };
+}
+
+/** What telemetry needs of a policy: its actor terms (the only actor label values) and frameworks. */
+function describe(policy: CompiledPolicy) {
+  const actorTerms = [...policy.terms.values()].filter((t) => t.type === 'actor').map((t) => t.id);
+  return { actorTerms, frameworks: policy.frameworks };
 }
 
 function toSummary(row: PolicyRow): PolicySummary {

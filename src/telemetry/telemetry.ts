@@ -1,25 +1,85 @@
+import type { ErrorCode } from '../errors';
+import type { DbErrorType, DbOperation } from './catalogue';
+
 /**
- * What domain code reports, in its own words. The implementation behind it (OpenTelemetry
- * instruments and spans) is chosen by the runtime entry; domain code never sees an instrument.
+ * What the rest of the code reports, in its own words. The implementation behind it (OpenTelemetry
+ * instruments, src/telemetry/metrics.ts) is chosen by the runtime entry; nothing else sees an
+ * instrument, an attribute object or a label name.
  */
 export interface DecisionOutcome {
   decision: 'permit' | 'deny' | 'escalate';
+  allowed: boolean;
   reasonCode: string;
   riskLevel: 'low' | 'medium' | 'high' | 'critical';
+  /** The policy's actor term that matched the caller, or undefined: never the caller's raw string. */
+  actorTerm: string | undefined;
   violations: readonly { type: string; severity: string }[];
   evaluationSeconds: number;
 }
 
-export interface Telemetry {
-  decisionMade(outcome: DecisionOutcome): void;
-  policyLoaded(result: 'loaded' | 'unchanged' | 'invalid'): void;
-  ledgerEntriesAppended(count: number): void;
-  ledgerVerified(valid: boolean): void;
+/** Records the outcome of requests to one route template and method; created once per route. */
+export interface HttpRouteRecorder {
+  finished(status: number, seconds: number): void;
+  /** Response body size, once known (with detailed metrics only). */
+  responded(bytes: number): void;
 }
 
+export interface ConnectionState {
+  active: number;
+  idle: number;
+}
+
+export interface Telemetry {
+  /** Whether response sizes are measured at all (detailed metrics), so nobody counts bytes for nothing. */
+  readonly measuresResponseSize: boolean;
+  httpRoute(method: string, endpoint: string): HttpRouteRecorder;
+  /** The routes the app serves and their success status, so those series exist from the start. */
+  httpRoutesServed(routes: readonly { method: string; endpoint: string; status: number }[]): void;
+  requestStarted(): void;
+  requestFinished(): void;
+  errorResponded(code: ErrorCode): void;
+  exceptionCaught(err: unknown, endpoint: string): void;
+
+  decisionMade(outcome: DecisionOutcome): void;
+  /** The policy this instance now decides with (undefined: none), to keep its series alive at zero. */
+  policyActivated(policy: { actorTerms: readonly string[]; frameworks: readonly string[] } | undefined): void;
+  policyLoaded(result: 'loaded' | 'unchanged' | 'invalid'): void;
+  ledgerAppended(entries: readonly { event_type: string }[]): void;
+  ledgerVerified(valid: boolean): void;
+
+  dbQuery(operation: DbOperation, table: string, seconds: number): void;
+  dbFailed(errorType: DbErrorType): void;
+  dbTransaction(seconds: number): void;
+  observeConnections(read: () => Promise<ConnectionState> | ConnectionState): void;
+
+  authAttempt(method: 'api_key', result: 'success' | 'failure', reason?: 'unknown_key' | 'revoked' | 'malformed'): void;
+  cacheLookup(cache: string, hit: boolean): void;
+  observeCache(cache: string, items: () => number): void;
+  flagEvaluated(flag: string, result: boolean): void;
+}
+
+const ignore = () => {};
+const noopRoute: HttpRouteRecorder = { finished: ignore, responded: ignore };
+
 export const noopTelemetry: Telemetry = {
-  decisionMade() {},
-  policyLoaded() {},
-  ledgerEntriesAppended() {},
-  ledgerVerified() {},
+  measuresResponseSize: false,
+  httpRoute: () => noopRoute,
+  httpRoutesServed: ignore,
+  requestStarted: ignore,
+  requestFinished: ignore,
+  errorResponded: ignore,
+  exceptionCaught: ignore,
+  decisionMade: ignore,
+  policyActivated: ignore,
+  policyLoaded: ignore,
+  ledgerAppended: ignore,
+  ledgerVerified: ignore,
+  dbQuery: ignore,
+  dbFailed: ignore,
+  dbTransaction: ignore,
+  observeConnections: ignore,
+  authAttempt: ignore,
+  cacheLookup: ignore,
+  observeCache: ignore,
+  flagEvaluated: ignore,
 };

@@ -1,10 +1,13 @@
 import { createApp } from '../../src/app';
-import type { Services } from '../../src/context';
+import type { AppSettings, MetricsRenderer, Services } from '../../src/context';
 import type { Database } from '../../src/db/client';
+import type { DbObserver } from '../../src/db/instrument';
 import { generateSigningKey, type SigningKey } from '../../src/ledger/crypto';
 import { createServices } from '../../src/services';
 import { type Logger, silentLogger } from '../../src/telemetry/logger';
-import { noopTelemetry } from '../../src/telemetry/telemetry';
+import { createMetricsTelemetry } from '../../src/telemetry/metrics';
+import { createPrometheusMetrics } from '../../src/telemetry/prometheus';
+import { noopTelemetry, type Telemetry } from '../../src/telemetry/telemetry';
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;
@@ -35,6 +38,32 @@ export interface TestAppOptions {
   logger?: Logger;
   policyRefreshMs?: number;
   maxBodyBytes?: number;
+  /** Real OpenTelemetry metrics (see createTestMetrics); no-op telemetry by default. */
+  metrics?: TestMetrics;
+  settings?: Partial<AppSettings>;
+}
+
+export interface TestMetrics extends MetricsRenderer {
+  telemetry: Telemetry;
+  /** For a test's own database: times every statement like the Node entry does. */
+  observer: DbObserver;
+}
+
+/** The SDK wiring the Node entry uses, for tests that read /metrics. */
+export function createTestMetrics(options: { detailed?: boolean } = {}): TestMetrics {
+  const detailed = options.detailed ?? false;
+  const prometheus = createPrometheusMetrics({
+    serviceName: 'lexecon',
+    serviceVersion: 'test',
+    instanceId: 'test-1',
+    detailed,
+  });
+  const telemetry = createMetricsTelemetry(prometheus.provider.getMeter('lexecon', 'test'), { detailed });
+  return {
+    telemetry,
+    render: () => prometheus.render(),
+    observer: { query: telemetry.dbQuery, failed: telemetry.dbFailed, transaction: telemetry.dbTransaction },
+  };
 }
 
 /** The real app over a real database, with one API key per role. */
@@ -43,14 +72,20 @@ export async function createTestApp(database: Database, options: TestAppOptions 
   const services = createServices({
     db: database.db,
     signingKey,
-    telemetry: noopTelemetry,
+    telemetry: options.metrics?.telemetry ?? noopTelemetry,
     logger: options.logger ?? silentLogger,
     policyRefreshMs: options.policyRefreshMs ?? 1000,
   });
   await services.ledger.ensureGenesis();
   const app = createApp({
     services,
-    settings: { serviceName: 'lexecon', version: 'test', maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 },
+    metrics: options.metrics ?? { render: async () => '' },
+    settings: {
+      serviceName: 'lexecon',
+      version: 'test',
+      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      ...options.settings,
+    },
   });
   const key = async (role: 'admin' | 'auditor' | 'agent') =>
     (await services.apiKeys.create({ name: `test ${role}`, role, createdBy: 'test' })).secret;

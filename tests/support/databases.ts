@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { inject } from 'vitest';
 import { type Database, openPglite, openPostgres, rowsOf } from '../../src/db/client';
+import type { DbObserver } from '../../src/db/instrument';
 import { withDatabase } from './global-setup';
 
 /** A migrated, empty database of one backend, owned by one test file or suite. */
@@ -19,12 +20,12 @@ export type BackendName = 'pglite' | 'postgres';
 
 export interface Backend {
   name: BackendName;
-  open(): Promise<TestDatabase>;
+  open(options?: { observer?: DbObserver }): Promise<TestDatabase>;
 }
 
-async function openPgliteTest(): Promise<TestDatabase> {
+async function openPgliteTest(options: { observer?: DbObserver } = {}): Promise<TestDatabase> {
   const template = new Blob([readFileSync(inject('pgliteTemplate'))]);
-  const database = await openPglite({ loadDataDir: template });
+  const database = await openPglite({ loadDataDir: template, observer: options.observer });
   return {
     backend: 'pglite',
     database,
@@ -40,7 +41,7 @@ async function openPgliteTest(): Promise<TestDatabase> {
   };
 }
 
-async function openPostgresTest(): Promise<TestDatabase> {
+async function openPostgresTest(options: { observer?: DbObserver } = {}): Promise<TestDatabase> {
   const settings = inject('postgresTemplate');
   if (!settings) throw new Error('TEST_DATABASE_URL is not set');
   const name = `lexecon_t_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
@@ -49,7 +50,8 @@ async function openPostgresTest(): Promise<TestDatabase> {
   const url = withDatabase(settings.adminUrl, name);
   const superuser = postgres(url, { max: 1, onnotice: () => {} });
   const instances: Database[] = [];
-  const database = openPostgres(url, { poolMax: 10 });
+  const applicationName = `lexecon/test-${name}`;
+  const database = openPostgres(url, { poolMax: 10, observer: options.observer, applicationName });
   instances.push(database);
   return {
     backend: 'postgres',

@@ -1,0 +1,150 @@
+import type { PGlite, Transaction } from '@electric-sql/pglite';
+import type postgres from 'postgres';
+import type { DbErrorType, DbOperation } from '../telemetry/catalogue';
+import { isDatabaseUnavailable } from './errors';
+
+/** What the driver wrappers report: every statement and transaction, timed, with bounded labels. */
+export interface DbObserver {
+  query(operation: DbOperation, table: string, seconds: number): void;
+  failed(errorType: DbErrorType): void;
+  transaction(seconds: number): void;
+}
+
+const TABLES = new Set(['ledger_entries', 'policies', 'api_keys', 'pg_stat_activity']);
+const described = new Map<string, { operation: DbOperation; table: string }>();
+
+/**
+ * Operation and table of a statement, from its text. Statements are parameterised, so their texts
+ * are few; the table is one of ours or `other`, so no statement can create a new label value.
+ */
+export function describeStatement(text: string): { operation: DbOperation; table: string } {
+  let description = described.get(text);
+  if (description) return description;
+  const head = text.slice(0, 400).toLowerCase();
+  const keyword = /^\s*(?:with\b[\s\S]*?\)\s*)?(select|insert|update|delete)\b/.exec(head)?.[1];
+  const operation = (keyword ?? 'other') as DbOperation;
+  const target =
+    operation === 'insert'
+      ? /\binto\s+"?(\w+)"?/.exec(head)
+      : operation === 'update'
+        ? /\bupdate\s+"?(\w+)"?/.exec(head)
+        : /\bfrom\s+"?(\w+)"?/.exec(head);
+  const table = target?.[1] && TABLES.has(target[1]) ? target[1] : 'other';
+  description = { operation, table };
+  if (described.size < 1_000) described.set(text, description);
+  return description;
+}
+
+export function classifyDbError(err: unknown): DbErrorType {
+  if (isDatabaseUnavailable(err)) return 'connection';
+  for (let current = err, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (code.startsWith('23')) return 'constraint';
+      if (code === '57014' || code === 'CONNECT_TIMEOUT') return 'timeout';
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return 'query';
+}
+
+async function timed<T>(observer: DbObserver, text: string, run: () => PromiseLike<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    const result = await run();
+    const { operation, table } = describeStatement(text);
+    observer.query(operation, table, (performance.now() - started) / 1000);
+    return result;
+  } catch (err) {
+    observer.failed(classifyDbError(err));
+    throw err;
+  }
+}
+
+/**
+ * postgres.js as drizzle uses it: `unsafe(text, params)` (awaited directly or through `.values()`)
+ * and `begin(fn)` for transactions, whose `fn` gets a client that must be wrapped too.
+ */
+export function instrumentPostgres(sql: postgres.Sql, observer: DbObserver): postgres.Sql {
+  return new Proxy(sql, {
+    get(target, property) {
+      if (property === 'unsafe') {
+        return (text: string, params?: unknown[], options?: unknown) => {
+          const query = (target.unsafe as (...args: unknown[]) => postgres.PendingQuery<postgres.Row[]>)(
+            text,
+            params,
+            options,
+          );
+          return {
+            values: () => timed(observer, text, () => query.values()),
+            // biome-ignore lint/suspicious/noThenProperty: drizzle awaits the query object itself
+            then: (onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) =>
+              timed(observer, text, () => query).then(onFulfilled, onRejected),
+          };
+        };
+      }
+      if (property === 'begin') {
+        return async (...args: unknown[]) => {
+          const callback = args.at(-1) as (client: postgres.TransactionSql) => Promise<unknown>;
+          const started = performance.now();
+          try {
+            return await (target.begin as (...a: unknown[]) => Promise<unknown>)(
+              ...args.slice(0, -1),
+              (client: postgres.TransactionSql) =>
+                callback(
+                  instrumentPostgres(client as unknown as postgres.Sql, observer) as unknown as postgres.TransactionSql,
+                ),
+            );
+          } finally {
+            observer.transaction((performance.now() - started) / 1000);
+          }
+        };
+      }
+      return bound(target, property);
+    },
+  });
+}
+
+/** A property of the real object, methods bound to it (drivers use private fields and closures). */
+function bound(target: object, property: string | symbol): unknown {
+  const value = Reflect.get(target, property);
+  return typeof value === 'function' ? value.bind(target) : value;
+}
+
+/** PGlite as drizzle uses it: `query`, `exec` and `transaction(fn)`; also counts queries in flight. */
+export function instrumentPglite(client: PGlite, observer: DbObserver): { client: PGlite; inFlight(): number } {
+  let inFlight = 0;
+  const track = <T>(text: string, run: () => Promise<T>) => {
+    inFlight++;
+    return timed(observer, text, run).finally(() => {
+      inFlight--;
+    });
+  };
+  const wrapQueries = <C extends PGlite | Transaction>(target: C): C =>
+    new Proxy(target, {
+      get(t, property) {
+        if (property === 'query' || property === 'exec') {
+          const run = bound(t, property) as (text: string, ...rest: unknown[]) => Promise<unknown>;
+          return (text: string, ...rest: unknown[]) => track(text, () => run(text, ...rest));
+        }
+        return bound(t, property);
+      },
+    });
+  const wrapped = new Proxy(client, {
+    get(target, property) {
+      if (property === 'transaction') {
+        return async <T>(callback: (tx: Transaction) => Promise<T>) => {
+          const started = performance.now();
+          try {
+            return await target.transaction((tx) => callback(wrapQueries(tx)));
+          } finally {
+            observer.transaction((performance.now() - started) / 1000);
+          }
+        };
+      }
+      if (property === 'query' || property === 'exec') return Reflect.get(wrapQueries(target), property);
+      return bound(target, property);
+    },
+  });
+  return { client: wrapped, inFlight: () => inFlight };
+}

@@ -1,0 +1,407 @@
+import type { Attributes, Meter } from '@opentelemetry/api';
+import type { ErrorCode } from '../errors';
+import {
+  DB_ERROR_TYPES,
+  DB_OPERATIONS,
+  ERROR_CLASSIFICATION,
+  ERROR_CODES,
+  METRICS,
+  type MetricDefinition,
+  SUMMARY_QUANTILES,
+} from './catalogue';
+import { createSlidingQuantiles } from './summary';
+import type { ConnectionState, HttpRouteRecorder, Telemetry } from './telemetry';
+
+export interface MetricsTelemetryOptions {
+  /** FEATURE_FLAG_METRICS_DETAILED: per-endpoint summary series and response sizes. */
+  detailed: boolean;
+  now?: () => number;
+}
+
+const RISK_LEVELS = ['low', 'medium', 'high', 'critical'] as const;
+const DENIAL_REASONS = [
+  'no_policy',
+  'forbidden',
+  'requirement_unmet',
+  'constraint_denied',
+  'not_permitted',
+  'constraint_escalation',
+  'risk_escalation',
+] as const;
+const VIOLATION_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+const LEDGER_EVENT_TYPES = ['genesis', 'decision', 'policy_loaded', 'api_key_created', 'api_key_revoked'] as const;
+const UNKNOWN_ACTOR = 'unknown';
+// Caps on label values that grow with data rather than code: past them, one overflow value.
+const MAX_ACTORS = 1_000;
+const MAX_EXCEPTION_CLASSES = 20;
+const MAX_ROUTES = 500;
+
+/**
+ * The OpenTelemetry implementation of Telemetry, over the API's Meter only (the SDK is wired by
+ * the runtime entry). Attribute objects are built once per label combination and reused, and the
+ * per-request HTTP path touches one histogram; request counts and the latency summary are kept in
+ * plain numbers and observed at collection time.
+ */
+export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOptions): Telemetry {
+  const now = options.now ?? Date.now;
+  const startedAt = now();
+  const counter = (d: MetricDefinition) => meter.createCounter(d.name, { description: d.help, unit: d.unit });
+  const histogram = (d: MetricDefinition) =>
+    meter.createHistogram(d.name, {
+      description: d.help,
+      unit: d.unit,
+      advice: d.buckets ? { explicitBucketBoundaries: [...d.buckets] } : undefined,
+    });
+  const gauge = (d: MetricDefinition) => meter.createObservableGauge(d.name, { description: d.help, unit: d.unit });
+
+  // --- HTTP -----------------------------------------------------------------------------------
+  const httpDuration = histogram(METRICS.httpDuration);
+  const responseSize = histogram(METRICS.responseSize);
+  const requestCounts: { attributes: Attributes; count: number }[] = [];
+  const summary = createSlidingQuantiles(SUMMARY_QUANTILES, { now });
+  const summaryAttributes = new Map<string, Attributes>([['', {}]]);
+  let inFlight = 0;
+
+  meter
+    .createObservableCounter(METRICS.httpRequests.name, { description: METRICS.httpRequests.help, unit: '{request}' })
+    .addCallback((result) => {
+      for (const series of requestCounts) result.observe(series.count, series.attributes);
+    });
+  gauge(METRICS.concurrentRequests).addCallback((result) => result.observe(inFlight));
+  registerSummary(meter, summary, summaryAttributes);
+
+  interface RouteRecorder extends HttpRouteRecorder {
+    /** Makes the route's series for `status` exist at zero. */
+    init(status: number): void;
+  }
+  const routes = new Map<string, Map<string, RouteRecorder>>();
+  function createRoute(method: string, endpoint: string): RouteRecorder {
+    const durationAttributes = { method, endpoint };
+    const sizeAttributes = { endpoint };
+    const summaryKey = options.detailed ? `${endpoint}\u0000${method}` : '';
+    if (!summaryAttributes.has(summaryKey)) summaryAttributes.set(summaryKey, { endpoint, method });
+    summary.ensure(summaryKey);
+    const byStatus = new Map<number, { attributes: Attributes; count: number }>();
+    const seriesFor = (status: number) => {
+      let series = byStatus.get(status);
+      if (!series) {
+        series = { attributes: { method, endpoint, status: String(status) }, count: 0 };
+        requestCounts.push(series);
+        byStatus.set(status, series);
+      }
+      return series;
+    };
+    return {
+      finished(status, seconds) {
+        seriesFor(status).count++;
+        httpDuration.record(seconds, durationAttributes);
+        summary.record(summaryKey, seconds);
+      },
+      responded: (bytes) => responseSize.record(bytes, sizeAttributes),
+      init(status) {
+        seriesFor(status);
+      },
+    };
+  }
+  function httpRoute(method: string, endpoint: string): RouteRecorder {
+    let byMethod = routes.get(endpoint);
+    if (!byMethod) {
+      if (routes.size >= MAX_ROUTES) return httpRoute('_OTHER', 'unmatched');
+      byMethod = new Map();
+      routes.set(endpoint, byMethod);
+    }
+    let recorder = byMethod.get(method);
+    if (!recorder) {
+      recorder = createRoute(method, endpoint);
+      byMethod.set(method, recorder);
+    }
+    return recorder;
+  }
+
+  // --- errors ---------------------------------------------------------------------------------
+  const errors = counter(METRICS.errors);
+  const errorAttributes = new Map<ErrorCode, Attributes>();
+  for (const code of ERROR_CODES) {
+    const attributes = { error_type: code, ...ERROR_CLASSIFICATION[code] };
+    errorAttributes.set(code, attributes);
+    errors.add(0, attributes);
+  }
+  const exceptions = counter(METRICS.exceptions);
+  const exceptionClasses = new Set<string>();
+  const recoveries = counter(METRICS.errorRecoveries);
+  const recoveryAttributes = { error_type: 'DATABASE_UNAVAILABLE' };
+  recoveries.add(0, recoveryAttributes);
+
+  // --- decisions ------------------------------------------------------------------------------
+  const decisions = counter(METRICS.decisions);
+  const denied = counter(METRICS.decisionsDenied);
+  const evaluation = histogram(METRICS.decisionEvaluation);
+  const violations = counter(METRICS.complianceViolations);
+  const risk = counter(METRICS.riskAssessments);
+  const riskAttributes = new Map(RISK_LEVELS.map((level) => [level as string, { risk_level: level }]));
+  for (const attributes of riskAttributes.values()) risk.add(0, attributes);
+  const cached = createAttributeCache();
+  let activePolicies = 0;
+
+  function initialiseActor(actor: string) {
+    for (const allowed of ['true', 'false']) {
+      for (const level of RISK_LEVELS)
+        decisions.add(
+          0,
+          cached(decisionsKey(allowed, actor, level), () => ({ allowed, actor, risk_level: level })),
+        );
+    }
+    for (const reason of DENIAL_REASONS)
+      denied.add(
+        0,
+        cached(`d\u0000${reason}\u0000${actor}`, () => ({ reason, actor })),
+      );
+  }
+  initialiseActor(UNKNOWN_ACTOR);
+  gauge(METRICS.activePolicies).addCallback((result) => result.observe(activePolicies));
+
+  // --- ledger ---------------------------------------------------------------------------------
+  const ledgerEntries = counter(METRICS.ledgerEntries);
+  ledgerEntries.add(0);
+  const auditEntries = counter(METRICS.auditLogEntries);
+  const eventAttributes = new Map(LEDGER_EVENT_TYPES.map((type) => [type as string, { event_type: type }]));
+  for (const attributes of eventAttributes.values()) auditEntries.add(0, attributes);
+  const integrity = counter(METRICS.ledgerIntegrityChecks);
+  const integrityAttributes = { success: { result: 'success' }, failure: { result: 'failure' } };
+  integrity.add(0, integrityAttributes.success);
+  integrity.add(0, integrityAttributes.failure);
+  const policyLoads = counter(METRICS.policyLoads);
+  const loadAttributes = new Map(
+    (['loaded', 'unchanged', 'invalid'] as const).map((result) => [result as string, { result }]),
+  );
+  for (const attributes of loadAttributes.values()) policyLoads.add(0, attributes);
+
+  // --- database -------------------------------------------------------------------------------
+  const queryDuration = histogram(METRICS.dbQueryDuration);
+  const transactionDuration = histogram(METRICS.dbTransactionDuration);
+  const dbErrors = counter(METRICS.dbErrors);
+  const dbErrorAttributes = new Map(DB_ERROR_TYPES.map((type) => [type as string, { error_type: type }]));
+  for (const attributes of dbErrorAttributes.values()) dbErrors.add(0, attributes);
+  let databaseDown = false;
+  const active = gauge(METRICS.dbConnectionsActive);
+  const idle = gauge(METRICS.dbConnectionsIdle);
+
+  // --- auth, cache, flags ---------------------------------------------------------------------
+  const authAttempts = counter(METRICS.authAttempts);
+  const authFailures = counter(METRICS.authFailures);
+  const authAttributes = {
+    success: { method: 'api_key', result: 'success' },
+    failure: { method: 'api_key', result: 'failure' },
+  };
+  authAttempts.add(0, authAttributes.success);
+  authAttempts.add(0, authAttributes.failure);
+  const failureAttributes = new Map(
+    (['unknown_key', 'revoked', 'malformed'] as const).map((reason) => [
+      reason as string,
+      { method: 'api_key', reason },
+    ]),
+  );
+  for (const attributes of failureAttributes.values()) authFailures.add(0, attributes);
+  const cacheHits = counter(METRICS.cacheHits);
+  const cacheMisses = counter(METRICS.cacheMisses);
+  const cacheItems = gauge(METRICS.cacheItems);
+  const flags = counter(METRICS.flagEvaluations);
+
+  // Declared now, recorded by the subsystems a later issue builds (see docs/metrics.md).
+  for (const d of [
+    METRICS.cacheEvictions,
+    METRICS.mfaChallenges,
+    METRICS.mfaVerifications,
+    METRICS.rateLimitHits,
+    METRICS.flagErrors,
+  ]) {
+    counter(d);
+  }
+  gauge(METRICS.cacheSize);
+  gauge(METRICS.activeSessions);
+  gauge(METRICS.uptime).addCallback((result) => result.observe((now() - startedAt) / 1000));
+
+  return {
+    measuresResponseSize: options.detailed,
+    httpRoute,
+    httpRoutesServed(served) {
+      for (const route of served) httpRoute(route.method, route.endpoint).init(route.status);
+    },
+    requestStarted() {
+      inFlight++;
+    },
+    requestFinished() {
+      inFlight--;
+    },
+    errorResponded(code) {
+      errors.add(1, errorAttributes.get(code));
+    },
+    exceptionCaught(err, endpoint) {
+      const name = err instanceof Error && /^[A-Za-z][A-Za-z0-9]{0,39}$/.test(err.name) ? err.name : 'Error';
+      if (!exceptionClasses.has(name) && exceptionClasses.size < MAX_EXCEPTION_CLASSES) exceptionClasses.add(name);
+      exceptions.add(1, { exception_class: exceptionClasses.has(name) ? name : 'other', endpoint });
+    },
+
+    decisionMade(outcome) {
+      const actor =
+        outcome.actorTerm !== undefined && cached.knows(outcome.actorTerm) ? outcome.actorTerm : UNKNOWN_ACTOR;
+      const allowed = outcome.allowed ? 'true' : 'false';
+      decisions.add(
+        1,
+        cached(decisionsKey(allowed, actor, outcome.riskLevel), () => ({
+          allowed,
+          actor,
+          risk_level: outcome.riskLevel,
+        })),
+      );
+      if (!outcome.allowed) {
+        denied.add(
+          1,
+          cached(`d\u0000${outcome.reasonCode}\u0000${actor}`, () => ({ reason: outcome.reasonCode, actor })),
+        );
+      }
+      evaluation.record(outcome.evaluationSeconds);
+      risk.add(1, riskAttributes.get(outcome.riskLevel));
+      for (const v of outcome.violations) {
+        violations.add(
+          1,
+          cached(`v\u0000${v.type}\u0000${v.severity}`, () => ({ violation_type: v.type, severity: v.severity })),
+        );
+      }
+    },
+    policyActivated(policy) {
+      activePolicies = policy ? 1 : 0;
+      if (!policy) return;
+      for (const actor of policy.actorTerms) {
+        if (cached.knows(actor) || cached.actors() >= MAX_ACTORS) continue;
+        cached.learn(actor);
+        initialiseActor(actor);
+      }
+      for (const framework of policy.frameworks) {
+        for (const severity of VIOLATION_SEVERITIES) {
+          violations.add(
+            0,
+            cached(`v\u0000${framework}\u0000${severity}`, () => ({ violation_type: framework, severity })),
+          );
+        }
+      }
+    },
+    policyLoaded(result) {
+      policyLoads.add(1, loadAttributes.get(result));
+    },
+    ledgerAppended(entries) {
+      ledgerEntries.add(entries.length);
+      for (const entry of entries)
+        auditEntries.add(1, eventAttributes.get(entry.event_type) ?? { event_type: 'other' });
+    },
+    ledgerVerified(valid) {
+      integrity.add(1, valid ? integrityAttributes.success : integrityAttributes.failure);
+    },
+
+    dbQuery(operation, table, seconds) {
+      queryDuration.record(
+        seconds,
+        cached(`q\u0000${operation}\u0000${table}`, () => ({ operation, table })),
+      );
+      if (databaseDown) {
+        databaseDown = false;
+        recoveries.add(1, recoveryAttributes);
+      }
+    },
+    dbFailed(errorType) {
+      dbErrors.add(1, dbErrorAttributes.get(errorType));
+      if (errorType === 'connection') databaseDown = true;
+    },
+    dbTransaction(seconds) {
+      transactionDuration.record(seconds);
+    },
+    observeConnections(read) {
+      meter.addBatchObservableCallback(
+        async (result) => {
+          const state: ConnectionState = await read();
+          result.observe(active, state.active);
+          result.observe(idle, state.idle);
+        },
+        [active, idle],
+      );
+    },
+
+    authAttempt(_method, result, reason) {
+      authAttempts.add(1, result === 'success' ? authAttributes.success : authAttributes.failure);
+      if (result === 'failure') authFailures.add(1, failureAttributes.get(reason ?? 'unknown_key'));
+    },
+    cacheLookup(cache, hit) {
+      (hit ? cacheHits : cacheMisses).add(
+        1,
+        cached(`c\u0000${cache}`, () => ({ cache_name: cache })),
+      );
+    },
+    observeCache(cache, items) {
+      const attributes = { cache_name: cache };
+      cacheHits.add(0, attributes);
+      cacheMisses.add(0, attributes);
+      cacheItems.addCallback((result) => result.observe(items(), attributes));
+    },
+    flagEvaluated(flag, result) {
+      flags.add(
+        1,
+        cached(`f\u0000${flag}\u0000${result}`, () => ({ flag, result: String(result) })),
+      );
+    },
+  };
+}
+
+function decisionsKey(allowed: string, actor: string, level: string): string {
+  return `a\u0000${allowed}\u0000${actor}\u0000${level}`;
+}
+
+/** Attribute objects built once per label combination, and the set of actor terms that may label. */
+function createAttributeCache() {
+  const attributes = new Map<string, Attributes>();
+  const actors = new Set<string>();
+  const get = (key: string, build: () => Attributes): Attributes => {
+    let value = attributes.get(key);
+    if (!value) {
+      value = build();
+      attributes.set(key, value);
+    }
+    return value;
+  };
+  return Object.assign(get, {
+    knows: (actor: string) => actors.has(actor),
+    learn: (actor: string) => void actors.add(actor),
+    actors: () => actors.size,
+  });
+}
+
+/**
+ * The summary as three OpenTelemetry instruments: quantile gauges and cumulative _sum and _count.
+ * src/telemetry/prometheus.ts renders them as one Prometheus summary family.
+ */
+function registerSummary(
+  meter: Meter,
+  summary: ReturnType<typeof createSlidingQuantiles>,
+  attributesOf: Map<string, Attributes>,
+) {
+  const d = METRICS.apiLatencySummary;
+  const quantiles = meter.createObservableGauge(d.name, { description: d.help, unit: d.unit });
+  const sum = meter.createObservableCounter(`${d.name}_sum`, { description: `${d.help} (sum)`, unit: d.unit });
+  const count = meter.createObservableCounter(`${d.name}_count`, { description: `${d.help} (count)` });
+  const quantileAttributes = new Map<string, Attributes[]>();
+  meter.addBatchObservableCallback(
+    (result) => {
+      for (const snapshot of summary.snapshot()) {
+        const base = attributesOf.get(snapshot.key) ?? {};
+        let perQuantile = quantileAttributes.get(snapshot.key);
+        if (!perQuantile) {
+          perQuantile = SUMMARY_QUANTILES.map((q) => ({ ...base, quantile: String(q) }));
+          quantileAttributes.set(snapshot.key, perQuantile);
+        }
+        snapshot.quantiles.forEach((value, i) => result.observe(quantiles, value, perQuantile[i]));
+        result.observe(sum, snapshot.sum, base);
+        result.observe(count, snapshot.count, base);
+      }
+    },
+    [quantiles, sum, count],
+  );
+}
