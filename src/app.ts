@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv, AppSettings, MetricsRenderer, Services } from './context';
 import { errorResponse, handleError } from './errors';
-import { httpMetrics } from './middleware/http-metrics';
+import { httpMetrics, isExcluded } from './middleware/http-metrics';
 import { requestId } from './middleware/request-id';
 import { auditRoutes } from './routes/audit';
 import { decideRoutes } from './routes/decide';
@@ -24,7 +24,8 @@ export function createApp({ services, settings, metrics }: AppDeps) {
   const app = new OpenAPIHono<AppEnv>();
   // Filled once every route is registered (below): the only values `endpoint` labels may take.
   const routes = new Set<string>();
-  app.use(httpMetrics(services.telemetry, { exclude: settings.metricsExclude ?? ['/metrics', '/health'], routes }));
+  const excluded = settings.metricsExclude ?? ['/metrics', '/health'];
+  app.use(httpMetrics(services.telemetry, { exclude: excluded, routes }));
   app.use(requestId());
   app.use(async function provide(c, next) {
     c.set('services', services);
@@ -58,7 +59,8 @@ export function createApp({ services, settings, metrics }: AppDeps) {
   app.get('/openapi.json', (c) => c.json(document));
 
   for (const route of app.routes) if (route.method !== 'ALL') routes.add(route.path);
-  services.telemetry.httpRoutesServed(servedRoutes(document as Parameters<typeof servedRoutes>[0]));
+  const served = servedRoutes(document as Parameters<typeof servedRoutes>[0]);
+  services.telemetry.httpRoutesServed(served.filter((r) => !isExcluded(r.endpoint, excluded)));
 
   const allowedMethods = methodsByPath(app.routes);
   app.notFound((c) => {

@@ -86,13 +86,14 @@ export function openPostgres(url: string, options: PostgresOptions): Database & 
     kind: 'postgres',
     db,
     client,
-    // The server's view of this instance's pool, minus the connection asking.
+    // The server's view of this instance's pool; the connection asking counts as idle, as it is
+    // the moment the answer is read.
     async connectionState() {
       const [row] = await client<{ active: number; idle: number }[]>`
         select count(*) filter (where state = 'active')::int - 1 as active,
-               count(*) filter (where state = 'idle')::int as idle
+               count(*) filter (where state = 'idle')::int + 1 as idle
         from pg_stat_activity where application_name = ${applicationName}`;
-      return { active: Math.max(0, row?.active ?? 0), idle: row?.idle ?? 0 };
+      return { active: Math.max(0, row?.active ?? 0), idle: row?.idle ?? 1 };
     },
     async migrate() {
       // A one-connection client holds a session-level advisory lock for the whole migration run.

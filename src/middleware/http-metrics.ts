@@ -12,6 +12,11 @@ export interface HttpMetricsOptions {
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 export const UNMATCHED = 'unmatched';
 
+/** A prefix matches itself and everything below it: `/health` covers `/health/live`, not `/healthy`. */
+export function isExcluded(path: string, prefixes: readonly string[]): boolean {
+  return prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+}
+
 /** The route template that served the request (never the raw path), or `unmatched`. */
 export function routeTemplate(c: Context, routes: ReadonlySet<string>): string {
   const path = c.req.routePath;
@@ -24,9 +29,8 @@ export function routeTemplate(c: Context, routes: ReadonlySet<string>): string {
  * per route, with its attribute objects), and one histogram record.
  */
 export function httpMetrics(telemetry: Telemetry, options: HttpMetricsOptions): MiddlewareHandler<AppEnv> {
-  const excluded = (path: string) => options.exclude.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
   return async function httpMetrics(c, next) {
-    if (excluded(c.req.path)) return next();
+    if (isExcluded(c.req.path, options.exclude)) return next();
     const started = performance.now();
     telemetry.requestStarted();
     try {

@@ -315,6 +315,7 @@ export const METRICS = {
     unit: '{error}',
     help: 'Feature flag values that could not be used, by flag and kind of error',
     labels: ['flag', 'error_type'],
+    recordedLater: 'issue 6 (feature flags; today an invalid flag value stops startup instead)',
   }),
 
   // Process
@@ -350,12 +351,26 @@ export const PROCESS_METRICS = {
     help: 'Start time of the process since the Unix epoch',
     labels: [],
   }),
-  eventLoopLag: define({
-    name: 'nodejs_eventloop_lag_seconds',
+  eventLoopLagP50: define({
+    name: 'nodejs_eventloop_lag_p50_seconds',
     kind: 'gauge',
     unit: 's',
-    help: 'Event-loop delay over the last scrape interval, by quantile (p50, p99, max)',
-    labels: ['quantile'],
+    help: 'Median event-loop delay since the previous scrape',
+    labels: [],
+  }),
+  eventLoopLagP99: define({
+    name: 'nodejs_eventloop_lag_p99_seconds',
+    kind: 'gauge',
+    unit: 's',
+    help: '99th percentile event-loop delay since the previous scrape',
+    labels: [],
+  }),
+  eventLoopLagMax: define({
+    name: 'nodejs_eventloop_lag_max_seconds',
+    kind: 'gauge',
+    unit: 's',
+    help: 'Longest event-loop delay since the previous scrape',
+    labels: [],
   }),
 } as const satisfies Record<string, MetricDefinition>;
 

@@ -31,8 +31,10 @@ const DENIAL_REASONS = [
 const VIOLATION_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 const LEDGER_EVENT_TYPES = ['genesis', 'decision', 'policy_loaded', 'api_key_created', 'api_key_revoked'] as const;
 const UNKNOWN_ACTOR = 'unknown';
+const UNMATCHED = 'unmatched';
 // Caps on label values that grow with data rather than code: past them, one overflow value.
-const MAX_ACTORS = 1_000;
+// 200 actors × 8 outcome/risk combinations stays inside the SDK's 2,000 series per metric.
+const MAX_ACTORS = 200;
 const MAX_EXCEPTION_CLASSES = 20;
 const MAX_ROUTES = 500;
 
@@ -106,7 +108,7 @@ export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOp
   function httpRoute(method: string, endpoint: string): RouteRecorder {
     let byMethod = routes.get(endpoint);
     if (!byMethod) {
-      if (routes.size >= MAX_ROUTES) return httpRoute('_OTHER', 'unmatched');
+      if (routes.size >= MAX_ROUTES && endpoint !== UNMATCHED) return httpRoute('_OTHER', UNMATCHED);
       byMethod = new Map();
       routes.set(endpoint, byMethod);
     }

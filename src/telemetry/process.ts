@@ -21,15 +21,21 @@ export function registerProcessMetrics(meter: Meter): { stop(): void } {
   });
   observable(PROCESS_METRICS.memory).addCallback((result) => result.observe(process.memoryUsage.rss()));
   observable(PROCESS_METRICS.startTime).addCallback((result) => result.observe(startTime));
-  const quantiles = [
-    { attributes: { quantile: '0.5' }, read: () => lag.percentile(50) },
-    { attributes: { quantile: '0.99' }, read: () => lag.percentile(99) },
-    { attributes: { quantile: '1' }, read: () => lag.max },
-  ];
-  // Each scrape reports the delay seen since the previous one (nanoseconds in, seconds out).
-  observable(PROCESS_METRICS.eventLoopLag).addCallback((result) => {
-    if (lag.count > 0) for (const q of quantiles) result.observe(q.read() / 1e9, q.attributes);
-    lag.reset();
-  });
+  // Each scrape reports the delay seen since the previous one (nanoseconds in, seconds out); the
+  // three gauges are read in one callback so they describe the same interval.
+  const p50 = observable(PROCESS_METRICS.eventLoopLagP50);
+  const p99 = observable(PROCESS_METRICS.eventLoopLagP99);
+  const max = observable(PROCESS_METRICS.eventLoopLagMax);
+  meter.addBatchObservableCallback(
+    (result) => {
+      if (lag.count > 0) {
+        result.observe(p50, lag.percentile(50) / 1e9);
+        result.observe(p99, lag.percentile(99) / 1e9);
+        result.observe(max, lag.max / 1e9);
+      }
+      lag.reset();
+    },
+    [p50, p99, max],
+  );
   return { stop: () => lag.disable() };
 }

@@ -59,6 +59,7 @@ export function createTestMetrics(options: { detailed?: boolean } = {}): TestMet
     detailed,
   });
   const telemetry = createMetricsTelemetry(prometheus.provider.getMeter('lexecon', 'test'), { detailed });
+  telemetry.flagEvaluated('metrics_detailed', detailed);
   return {
     telemetry,
     render: () => prometheus.render(),
@@ -77,6 +78,8 @@ export async function createTestApp(database: Database, options: TestAppOptions 
     policyRefreshMs: options.policyRefreshMs ?? 1000,
   });
   await services.ledger.ensureGenesis();
+  // What src/node.ts wires beside the app: the connection gauges read this database.
+  options.metrics?.telemetry.observeConnections(() => database.connectionState());
   const app = createApp({
     services,
     metrics: options.metrics ?? { render: async () => '' },
