@@ -6,6 +6,8 @@ declare module 'autocannon' {
     p99: number;
     /** On `requests` only: how many requests were sent, answered or not. */
     sent?: number;
+    /** On `requests`: how many responses arrived, whatever their status. */
+    total?: number;
   }
 
   export interface Request {

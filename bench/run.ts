@@ -3,32 +3,47 @@
  * against the real service in its own process; verifies the ledger after every decide run and
  * writes docs/benchmarks.md. docs/benchmarks.md explains the method.
  *
+ * `npm run bench -- --overhead`: what telemetry costs instead. The same endpoints on PGlite with
+ * telemetry off (OTEL_SDK_DISABLED=true), on (lean) and detailed (FEATURE_FLAG_METRICS_DETAILED=true),
+ * in interleaved rounds of fresh servers: throughput and server CPU per request, ratios against off,
+ * and a check that the HTTP metrics counted the load. Rewrites only the overhead section of
+ * docs/benchmarks.md; a run without --overhead keeps that section as it was.
+ *
  *   BENCH_DURATION       seconds per measured run (default 10)
  *   BENCH_CONNECTIONS    comma-separated connection counts (default 10,50,100)
  *   BENCH_POSTGRES_URL   a database to connect to for CREATE/DROP DATABASE
  *                        (default postgres://postgres@127.0.0.1:5432/postgres)
+ *   BENCH_ROUNDS         --overhead: rounds of the three configurations (default 5)
+ *   BENCH_OVERHEAD_CONNECTIONS   --overhead: connections of every run (default 50)
  *   BENCH_CPU_PROF       set to 1 to run the server with --cpu-prof; profiles stay in the work dir
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Request, type Result } from 'autocannon';
 import postgres from 'postgres';
+import { benchOverhead, type Endpoint } from './overhead';
 import {
   type BackendReport,
   type LedgerCheck,
   type LoadResult,
+  OVERHEAD_TARGET,
+  overheadSectionOf,
   type ResultRow,
+  renderOverhead,
   renderReport,
+  replaceOverheadSection,
   TARGET_RATIO,
+  throughputRatio,
 } from './report';
 import { type ServiceProcess, startService } from './server';
 import { BENCH_POLICY, DECISION_REQUESTS } from './workload';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const REPORT_FILE = join(ROOT, 'docs', 'benchmarks.md');
 const ADMIN_KEY = randomBytes(24).toString('hex');
 const WARM_UP_SECONDS = 3;
 // Requests still in flight when autocannon stops finish on the server; let them land before verifying.
@@ -44,9 +59,12 @@ const VERSIONED_PACKAGES = [
 ];
 
 interface Settings {
+  overhead: boolean;
   durationSeconds: number;
   connections: number[];
   postgresUrl: string;
+  rounds: number;
+  overheadConnections: number;
   cpuProfile: boolean;
 }
 
@@ -57,14 +75,29 @@ interface Backend {
 }
 
 async function main(): Promise<void> {
-  const settings = readSettings(process.env);
+  const settings = readSettings(process.env, process.argv.slice(2));
   const machine = describeMachine();
   const work = mkdtempSync(join(tmpdir(), 'lexecon-bench-'));
   const policyFile = join(work, 'policy.json');
   writeFileSync(policyFile, JSON.stringify(BENCH_POLICY, null, 2));
   const common = { LEXECON_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY, LEXECON_POLICY_FILE: policyFile };
-  const requestMix: string[] = [];
 
+  const clean = settings.overhead
+    ? await runOverhead(settings, work, common, machine)
+    : await runBackends(settings, work, common, machine);
+  if (clean && !settings.cpuProfile) rmSync(work, { recursive: true, force: true });
+  else console.log(`kept ${work} (server logs${settings.cpuProfile ? ', CPU profiles' : ''})`);
+  if (!clean) process.exitCode = 1;
+}
+
+/** The default mode: both backends; the file is rewritten except for its overhead section. */
+async function runBackends(
+  settings: Settings,
+  work: string,
+  common: Record<string, string>,
+  machine: string[],
+): Promise<boolean> {
+  const requestMix: string[] = [];
   const pglite: Backend = {
     name: 'PGlite',
     storage: `Embedded PGlite ${packageVersion('@electric-sql/pglite')} (Postgres compiled to WebAssembly, running on the server's main thread) in a fresh data directory on local disk.`,
@@ -86,13 +119,64 @@ async function main(): Promise<void> {
     },
     reports,
   );
-  writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), report);
+  const overhead = overheadSectionOf(readReport());
+  writeFileSync(REPORT_FILE, overhead ? replaceOverheadSection(report, overhead) : report);
   console.log('wrote docs/benchmarks.md');
+  return reports.every(isClean);
+}
 
-  const clean = reports.every(isClean);
-  if (clean && !settings.cpuProfile) rmSync(work, { recursive: true, force: true });
-  else console.log(`kept ${work} (server logs${settings.cpuProfile ? ', CPU profiles' : ''})`);
-  if (!clean) process.exitCode = 1;
+/** --overhead: telemetry off, on and detailed on PGlite; rewrites only the overhead section. */
+async function runOverhead(
+  settings: Settings,
+  work: string,
+  common: Record<string, string>,
+  machine: string[],
+): Promise<boolean> {
+  const endpoints: Endpoint[] = [
+    { label: 'GET /', method: 'GET', path: '/', requests: rootRequest() },
+    { label: 'POST /api/decide', method: 'POST', path: '/api/decide', requests: decideRequests() },
+  ];
+  const date = new Date().toISOString();
+  const run = {
+    rounds: settings.rounds,
+    connections: settings.overheadConnections,
+    durationSeconds: settings.durationSeconds,
+    warmUpSeconds: WARM_UP_SECONDS,
+  };
+  const result = await benchOverhead({
+    ...run,
+    root: ROOT,
+    work,
+    env: { ...common, DATABASE_URL: undefined },
+    endpoints,
+    cpuProfile: settings.cpuProfile,
+  });
+  writeFileSync(
+    REPORT_FILE,
+    replaceOverheadSection(
+      readReport(),
+      renderOverhead({
+        ...run,
+        ...result,
+        date,
+        machine: [...machine, `Load average (1 min) when the run ended: ${loadavg()[0]?.toFixed(2)}`],
+        node: process.version,
+      }),
+    ),
+  );
+  console.log('\nwrote the overhead section of docs/benchmarks.md');
+  for (const { label } of endpoints) {
+    const on = throughputRatio(result.samples, label, 'on').toFixed(2);
+    const detailed = throughputRatio(result.samples, label, 'detailed').toFixed(2);
+    console.log(`${label}: on ÷ off ${on}×, detailed ÷ off ${detailed}× (target on GET / ≥ ${OVERHEAD_TARGET}×)`);
+  }
+  for (const line of result.serverProblems.slice(0, 20)) console.log(`  server: ${line}`);
+  const failed = result.samples.some((s) => s.failed > 0);
+  return !failed && result.serverProblems.length === 0 && result.checks.every((c) => c.ok);
+}
+
+function readReport(): string {
+  return existsSync(REPORT_FILE) ? readFileSync(REPORT_FILE, 'utf8') : '';
 }
 
 function isClean(report: BackendReport): boolean {
@@ -101,16 +185,26 @@ function isClean(report: BackendReport): boolean {
   return !report.failure && report.exitCode === 0 && report.serverProblems.length === 0 && ledgerOk;
 }
 
-function readSettings(env: Record<string, string | undefined>): Settings {
+function readSettings(env: Record<string, string | undefined>, args: string[]): Settings {
   const durationSeconds = Number(env.BENCH_DURATION ?? 10);
   const connections = (env.BENCH_CONNECTIONS ?? '10,50,100').split(',').map(Number);
+  const rounds = Number(env.BENCH_ROUNDS ?? 5);
+  const overheadConnections = Number(env.BENCH_OVERHEAD_CONNECTIONS ?? 50);
+  const unknown = args.find((arg) => arg !== '--overhead');
+  if (unknown !== undefined) fail(`unknown argument ${unknown}; the only one is --overhead`);
   if (!Number.isInteger(durationSeconds) || durationSeconds < 1)
     fail('BENCH_DURATION must be a whole number of seconds ≥ 1');
   if (connections.some((c) => !Number.isInteger(c) || c < 1)) fail('BENCH_CONNECTIONS must be like 10,50,100');
+  if (!Number.isInteger(rounds) || rounds < 1) fail('BENCH_ROUNDS must be a whole number ≥ 1');
+  if (!Number.isInteger(overheadConnections) || overheadConnections < 1)
+    fail('BENCH_OVERHEAD_CONNECTIONS must be a whole number ≥ 1');
   return {
+    overhead: args.includes('--overhead'),
     durationSeconds,
     connections,
     postgresUrl: env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    rounds,
+    overheadConnections,
     cpuProfile: env.BENCH_CPU_PROF === '1',
   };
 }

@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** The service under test, running as its own process, exactly as `npm start` runs it. */
 export interface ServiceProcess {
   readonly baseUrl: string;
+  /** CPU time the process has used so far (user + system, all threads), from /proc; Linux only. */
+  cpuSeconds(): number;
   /** SIGTERM, then wait for a clean exit (SIGKILL after the timeout); returns the exit code. */
   stop(): Promise<number | null>;
   /** Lines of the server log that report errors (level error, or anything that is not a JSON log line). */
@@ -21,6 +23,8 @@ export interface StartOptions {
 }
 
 const START_TIMEOUT_MS = 60_000;
+// /proc reports times in USER_HZ ticks, which the kernel fixes at 100 on every mainstream architecture.
+const USER_HZ = 100;
 const STOP_TIMEOUT_MS = 15_000;
 
 export async function startService(options: StartOptions): Promise<ServiceProcess> {
@@ -35,6 +39,7 @@ export async function startService(options: StartOptions): Promise<ServiceProces
   const baseUrl = `http://127.0.0.1:${port}`;
   const service: ServiceProcess = {
     baseUrl,
+    cpuSeconds: () => readCpuSeconds(child.pid as number),
     stop: () => stopChild(child),
     problems: () => readProblems(options.logFile),
   };
@@ -88,4 +93,11 @@ function readProblems(logFile: string): string[] {
   return readFileSync(logFile, 'utf8')
     .split('\n')
     .filter((line) => line.trim() !== '' && (!line.startsWith('{') || line.includes('"level":"error"')));
+}
+
+/** utime + stime of /proc/<pid>/stat (fields 14 and 15, counted after the parenthesised command name). */
+function readCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
 }
