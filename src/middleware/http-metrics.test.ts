@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, createTestMetrics, decisionRequest, samplePolicy } from '../../tests/support/app';
@@ -337,5 +339,45 @@ describe('HTTP metrics middleware on its own', () => {
     const samples = await scrape();
     expect(total(samples, IN_FLIGHT)).toBe(0);
     expect(total(samples, REQUESTS, { method: 'GET', endpoint: '/work', status: '500' })).toBe(3);
+  });
+});
+
+describe('HTTP metrics on the Node server', () => {
+  it('counts the bytes written to the socket, for string bodies and streamed ones, without touching the body', async () => {
+    const { metrics, scrape } = withMetrics(true);
+    const app = new Hono<AppEnv>()
+      .use(httpMetrics(metrics.telemetry, { exclude: [], routes: new Set(['/json', '/stream']) }))
+      .get('/json', (c) => c.json({ greeting: 'grüße, 世界 😀' }))
+      .get(
+        '/stream',
+        () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              start(controller) {
+                controller.enqueue(utf8.encode('chunk one, '));
+                controller.enqueue(utf8.encode('chunk twö'));
+                controller.close();
+              },
+            }),
+          ),
+      );
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const json = await fetch(`http://127.0.0.1:${port}/json`);
+      const jsonBytes = (await json.arrayBuffer()).byteLength;
+      const stream = await fetch(`http://127.0.0.1:${port}/stream`);
+      expect(stream.headers.get('content-length')).toBeNull();
+      const streamBytes = (await stream.arrayBuffer()).byteLength;
+      await eventually(async () => total(await scrape(), `${SIZES}_count`) === 2, 'both sizes are recorded');
+
+      const samples = await scrape();
+      expect(total(samples, `${SIZES}_sum`, { endpoint: '/json' })).toBe(jsonBytes);
+      expect(total(samples, `${SIZES}_sum`, { endpoint: '/stream' })).toBe(streamBytes);
+      expect(streamBytes).toBe(utf8.encode('chunk one, chunk twö').byteLength);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
