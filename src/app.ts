@@ -3,6 +3,8 @@ import type { AppEnv, AppSettings, MetricsRenderer, Services } from './context';
 import { errorResponse, handleError } from './errors';
 import { httpMetrics, isExcluded } from './middleware/http-metrics';
 import { requestId } from './middleware/request-id';
+import { requestLog } from './middleware/request-log';
+import { tracing } from './middleware/tracing';
 import { auditRoutes } from './routes/audit';
 import { decideRoutes } from './routes/decide';
 import { healthRoutes } from './routes/health';
@@ -25,8 +27,11 @@ export function createApp({ services, settings, metrics }: AppDeps) {
   // Filled once every route is registered (below): the only values `endpoint` labels may take.
   const routes = new Set<string>();
   const excluded = settings.metricsExclude ?? ['/metrics', '/health'];
+  const untraced = settings.tracingExclude ?? ['/metrics', '/health'];
   app.use(httpMetrics(services.telemetry, { exclude: excluded, routes }));
+  app.use(tracing(services.telemetry, { exclude: untraced, routes }));
   app.use(requestId());
+  app.use(requestLog(services.logger, { exclude: untraced, routes }));
   app.use(async function provide(c, next) {
     c.set('services', services);
     c.set('settings', settings);

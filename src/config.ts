@@ -16,6 +16,21 @@ export interface Config {
   telemetry: {
     /** OTEL_SDK_DISABLED: no SDK at all; instruments are the API's no-ops. */
     disabled: boolean;
+    /** OTEL_SERVICE_NAME, else the spec's SERVICE_NAME. */
+    serviceName: string;
+    resourceAttributes: Record<string, string>;
+    tracing: {
+      enabled: boolean;
+      /** Parent-based trace-id-ratio sampling: the share of new traces recorded. */
+      sampleRate: number;
+      tracesEndpoint: string;
+      exclude: string[];
+      /** The spec's JAEGER_ENDPOINT (agent UDP, retired): accepted and explained, never used. */
+      jaegerEndpoint: string | undefined;
+    };
+    metricsExporter: 'prometheus' | 'otlp' | 'both';
+    metricsEndpoint: string;
+    metricExportIntervalMs: number;
     /** FEATURE_FLAG_METRICS_DETAILED: per-endpoint summary, response sizes, per-table query timing. */
     detailedMetrics: boolean;
     metricsToken: string | undefined;
@@ -38,6 +53,8 @@ const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 export function parseConfig(env: Env): ConfigResult {
   const errors: ConfigError[] = [];
   const read = createReader(env, errors);
+  // The standard OTLP/HTTP base URL; per-signal variables override it (OpenTelemetry SDK spec).
+  const otlpBase = (read.url('OTEL_EXPORTER_OTLP_ENDPOINT') ?? 'http://localhost:4318').replace(/\/+$/, '');
 
   const config: Config = {
     http: {
@@ -66,6 +83,22 @@ export function parseConfig(env: Env): ConfigResult {
     logLevel: read.oneOf('LEXECON_LOG_LEVEL', LOG_LEVELS, 'info'),
     telemetry: {
       disabled: read.boolean('OTEL_SDK_DISABLED', false),
+      serviceName: read.optional('OTEL_SERVICE_NAME') ?? read.string('SERVICE_NAME', { fallback: 'lexecon' }),
+      resourceAttributes: read.keyValues('OTEL_RESOURCE_ATTRIBUTES'),
+      tracing: {
+        enabled: read.boolean('TRACING_ENABLED', false),
+        sampleRate: read.ratio('OTEL_SAMPLE_RATE', 0.1),
+        tracesEndpoint: read.url('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? `${otlpBase}/v1/traces`,
+        exclude: read.paths('LEXECON_TRACING_EXCLUDE_PATHS', ['/metrics', '/health']),
+        jaegerEndpoint: read.optional('JAEGER_ENDPOINT'),
+      },
+      metricsExporter: read.oneOf('METRICS_EXPORTER', ['prometheus', 'otlp', 'both'] as const, 'prometheus'),
+      metricsEndpoint: read.url('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT') ?? `${otlpBase}/v1/metrics`,
+      metricExportIntervalMs: read.integer('OTEL_METRIC_EXPORT_INTERVAL', {
+        min: 1000,
+        max: 3_600_000,
+        fallback: 15_000,
+      }),
       detailedMetrics: read.boolean('FEATURE_FLAG_METRICS_DETAILED', false),
       metricsToken: read.secret('METRICS_TOKEN', { minLength: 16 }),
       metricsExclude: read.paths('LEXECON_METRICS_EXCLUDE_PATHS', ['/metrics', '/health']),
@@ -129,6 +162,39 @@ function createReader(env: Env, errors: ConfigError[]) {
         return fail(name, `must be a comma-separated list of paths starting with /, got "${bad}"`, fallback);
       return paths.map((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p));
     },
+    ratio(name: string, fallback: number): number {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      const parsed = /^(?:0|1|0?\.\d+|1\.0+)$/.test(value) ? Number(value) : Number.NaN;
+      if (!(parsed >= 0 && parsed <= 1)) return fail(name, `must be a number from 0 to 1, got "${value}"`, fallback);
+      return parsed;
+    },
+    url(name: string): string | undefined {
+      const value = raw(name);
+      if (value === undefined) return undefined;
+      try {
+        const url = new URL(value);
+        if (url.protocol === 'http:' || url.protocol === 'https:') return value;
+      } catch {}
+      return fail(name, `must be an http:// or https:// URL, got "${value}"`, undefined);
+    },
+    /** `key=value,key=value` with percent-encoded values (the OTEL_RESOURCE_ATTRIBUTES format). */
+    keyValues(name: string): Record<string, string> {
+      const value = raw(name);
+      const result: Record<string, string> = {};
+      if (value === undefined) return result;
+      for (const pair of value.split(',')) {
+        const at = pair.indexOf('=');
+        const key = pair.slice(0, at).trim();
+        if (at <= 0 || !key) return fail(name, `must be key=value pairs separated by commas, got "${pair}"`, {});
+        try {
+          result[key] = decodeURIComponent(pair.slice(at + 1).trim());
+        } catch {
+          return fail(name, `has a value that is not valid percent-encoding: "${pair}"`, {});
+        }
+      }
+      return result;
+    },
     list(name: string): string[] {
       const value = raw(name);
       return value === undefined
@@ -181,4 +247,16 @@ export const CONFIG_VARIABLES = [
   'FEATURE_FLAG_METRICS_DETAILED',
   'METRICS_TOKEN',
   'LEXECON_METRICS_EXCLUDE_PATHS',
+  'TRACING_ENABLED',
+  'OTEL_SAMPLE_RATE',
+  'SERVICE_NAME',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+  'LEXECON_TRACING_EXCLUDE_PATHS',
+  'JAEGER_ENDPOINT',
+  'METRICS_EXPORTER',
+  'OTEL_METRIC_EXPORT_INTERVAL',
 ] as const;

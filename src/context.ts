@@ -2,6 +2,7 @@ import type { AuditQueries } from './audit/queries';
 import type { ApiKeyStore } from './auth/api-keys';
 import type { Principal } from './auth/permissions';
 import type { DecisionService } from './decisions/service';
+import type { ErrorCode } from './errors';
 import type { Ledger } from './ledger/store';
 import type { PolicyStore } from './policies/store';
 import type { Logger } from './telemetry/logger';
@@ -28,6 +29,8 @@ export interface AppSettings {
   metricsToken?: string;
   /** Path prefixes left out of the HTTP metrics; default /metrics and /health. */
   metricsExclude?: readonly string[];
+  /** Path prefixes never traced; default /metrics and /health. */
+  tracingExclude?: readonly string[];
 }
 
 /** Renders the Prometheus text exposition of everything recorded so far. */
@@ -43,5 +46,7 @@ export interface AppEnv {
     principal: Principal;
     /** Route templates the app serves, for bounded `endpoint` labels. */
     routes: ReadonlySet<string>;
+    /** The error code answered, if any (for the server span's error.type). */
+    errorCode: ErrorCode;
   };
 }

@@ -53,6 +53,7 @@ export class DatabaseUnavailableError extends AppError {
 
 export function errorResponse(c: Context<AppEnv>, code: ErrorCode, message: string, details?: unknown) {
   c.get('services')?.telemetry.errorResponded(code);
+  c.set('errorCode', code);
   const body: ErrorBody = { error: { code, message, requestId: c.get('requestId') ?? 'unknown' } };
   if (details !== undefined) body.error.details = details;
   return c.json(body, ERROR_STATUS[code]);
@@ -99,6 +100,7 @@ export function handleError(err: Error, c: Context<AppEnv>) {
     return errorResponse(c, known.code, known.message, known.details);
   }
   c.get('services')?.telemetry.exceptionCaught(err, routeTemplate(c, c.get('routes') ?? new Set()));
+  c.get('services')?.telemetry.recordException(err);
   c.get('services')?.logger.error('unhandled error', {
     requestId: c.get('requestId'),
     error: err.name,

@@ -11,10 +11,7 @@ import { compilePolicy, unwrapPolicyDocument } from './governance/policy';
 import { generateSigningKey, importPublicKey, importSigningKey, privateKeyPem, type SigningKey } from './ledger/crypto';
 import { createServices } from './services';
 import { createJsonLogger, type Logger } from './telemetry/logger';
-import { createMetricsTelemetry } from './telemetry/metrics';
-import { registerProcessMetrics } from './telemetry/process';
-import { createPrometheusMetrics } from './telemetry/prometheus';
-import { noopTelemetry } from './telemetry/telemetry';
+import { createNodeTelemetry } from './telemetry/node-telemetry';
 
 const SERVICE_NAME = 'lexecon';
 
@@ -26,15 +23,31 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const config = parsed.config;
-  const logger = createJsonLogger(config.logLevel);
+  // Log lines carry the active span's ids once tracing exists (it is created a few lines below).
+  let activeIds: () => { trace_id: string; span_id: string } | undefined = () => undefined;
+  const logger = createJsonLogger(config.logLevel, undefined, () => activeIds());
   const version = readVersion();
   // A broken policy file is reported before anything slow (opening the database) happens.
   const policyDocument = config.policy.file ? readPolicyFile(config.policy.file) : undefined;
 
   const instanceId = `${hostname()}-${process.pid}`;
-  const { telemetry, metrics, shutdownTelemetry } = createNodeTelemetry(config, version, instanceId);
+  const {
+    telemetry,
+    metrics,
+    shutdown: shutdownTelemetry,
+  } = createNodeTelemetry(config.telemetry, {
+    version,
+    instanceId,
+    logger,
+  });
+  activeIds = telemetry.activeIds;
   const database = await openDatabase(config, logger, {
-    observer: { query: telemetry.dbQuery, failed: telemetry.dbFailed, transaction: telemetry.dbTransaction },
+    observer: {
+      query: telemetry.dbQuery,
+      failed: telemetry.dbFailed,
+      transaction: telemetry.dbTransaction,
+      trace: telemetry.inSpan,
+    },
     applicationName: `lexecon/${instanceId}`,
   });
   telemetry.observeConnections(() => database.connectionState());
@@ -80,6 +93,7 @@ async function main(): Promise<void> {
       maxBodyBytes: config.http.maxBodyBytes,
       metricsToken: config.telemetry.metricsToken,
       metricsExclude: config.telemetry.metricsExclude,
+      tracingExclude: config.telemetry.tracing.exclude,
     },
   });
   const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
@@ -108,39 +122,6 @@ async function main(): Promise<void> {
 }
 
 class StartupError extends Error {}
-
-/**
- * Metrics through the OpenTelemetry SDK and the Prometheus reader behind GET /metrics; with
- * OTEL_SDK_DISABLED=true, no SDK and no-op telemetry (the exposition then says so).
- */
-function createNodeTelemetry(config: Config, version: string, instanceId: string) {
-  if (config.telemetry.disabled) {
-    return {
-      telemetry: noopTelemetry,
-      metrics: { render: async () => '# telemetry is disabled (OTEL_SDK_DISABLED=true)\n' },
-      shutdownTelemetry: async () => {},
-    };
-  }
-  const detailed = config.telemetry.detailedMetrics;
-  const prometheus = createPrometheusMetrics({
-    serviceName: SERVICE_NAME,
-    serviceVersion: version,
-    instanceId,
-    detailed,
-  });
-  const meter = prometheus.provider.getMeter(SERVICE_NAME, version);
-  const telemetry = createMetricsTelemetry(meter, { detailed });
-  telemetry.flagEvaluated('metrics_detailed', detailed);
-  const runtime = registerProcessMetrics(meter);
-  return {
-    telemetry,
-    metrics: prometheus,
-    async shutdownTelemetry() {
-      runtime.stop();
-      await prometheus.shutdown();
-    },
-  };
-}
 
 async function openDatabase(
   config: Config,

@@ -65,7 +65,11 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
     async authenticate(secret) {
       // Keyed by the presented secret itself, so a hit costs no hashing; the process holds each
       // secret while serving its request anyway.
-      const cached = cache.get(secret);
+      const cached = telemetry.inSpan('cache.lookup', { 'cache.name': CACHE_NAME }, (span) => {
+        const entry = cache.get(secret);
+        span.set({ 'cache.hit': Boolean(entry && entry.expiresAt > now()) });
+        return entry;
+      });
       if (cached && cached.expiresAt > now()) {
         telemetry.cacheLookup(CACHE_NAME, true);
         telemetry.authAttempt('api_key', 'success');

@@ -8,6 +8,8 @@ export interface DbObserver {
   query(operation: DbOperation, table: string, seconds: number): void;
   failed(errorType: DbErrorType): void;
   transaction(seconds: number): void;
+  /** Runs a statement in a span (see Tracing.inSpan); absent: no spans. */
+  trace?<T>(name: string, attributes: Record<string, string>, run: () => T): T;
 }
 
 const TABLES = new Set(['ledger_entries', 'policies', 'api_keys', 'pg_stat_activity']);
@@ -48,17 +50,31 @@ export function classifyDbError(err: unknown): DbErrorType {
   return 'query';
 }
 
-async function timed<T>(observer: DbObserver, text: string, run: () => PromiseLike<T>): Promise<T> {
-  const started = performance.now();
-  try {
-    const result = await run();
-    const { operation, table } = describeStatement(text);
-    observer.query(operation, table, (performance.now() - started) / 1000);
-    return result;
-  } catch (err) {
-    observer.failed(classifyDbError(err));
-    throw err;
-  }
+function timed<T>(observer: DbObserver, text: string, run: () => PromiseLike<T>): Promise<T> {
+  const { operation, table } = describeStatement(text);
+  const measured = async () => {
+    const started = performance.now();
+    try {
+      const result = await run();
+      observer.query(operation, table, (performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      observer.failed(classifyDbError(err));
+      throw err;
+    }
+  };
+  if (!observer.trace) return measured();
+  // OpenTelemetry database semantic conventions; the text is parameterised, so it holds no values.
+  return observer.trace(
+    `${operation} ${table}`,
+    {
+      'db.system.name': 'postgresql',
+      'db.operation.name': operation,
+      'db.collection.name': table,
+      'db.query.text': text.length > 2000 ? `${text.slice(0, 2000)}…` : text,
+    },
+    measured,
+  );
 }
 
 /**

@@ -104,59 +104,98 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
   const capabilityTtlMs = options.capabilityTtlMs ?? 5 * 60_000;
 
   return {
-    async decide(request, caller, fallbackRequestId) {
-      const started = performance.now();
-      const active = await policies.active();
-      const evaluation = evaluate(active?.compiled, {
+    decide(request, caller, fallbackRequestId) {
+      const attributes = {
         actor: request.actor,
         action: request.proposed_action,
-        tool: request.tool,
-        userIntent: request.user_intent,
-        dataClasses: request.data_classes,
-        riskLevel: request.risk_level,
-        context: request.context,
-        policyMode: request.policy_mode,
-      });
-      const evaluationSeconds = (performance.now() - started) / 1000;
-
-      const at = now();
-      const timestamp = new Date(at);
-      const decisionId = newId('dec', at);
-      const policyHash = active?.summary.hash ?? null;
-      const capability: CapabilityToken | undefined = evaluation.allowed
-        ? {
-            token_id: newId('cap', at),
-            decision_id: decisionId,
-            scope: {
-              actor: request.actor,
-              action: request.proposed_action,
-              tool: request.tool,
-              data_classes: request.data_classes,
-            },
-            granted_at: timestamp.toISOString(),
-            expiry: new Date(at + capabilityTtlMs).toISOString(),
-            policy_version_hash: policyHash,
-          }
-        : undefined;
-
-      const decided = {
-        decision_id: decisionId,
-        request_id: request.request_id ?? fallbackRequestId,
-        allowed: evaluation.allowed,
-        decision: evaluation.decision,
-        reason: evaluation.reason,
-        reason_code: evaluation.reasonCode,
-        risk_level: evaluation.riskLevel,
-        violations: evaluation.violations,
-        obligations: evaluation.obligations,
-        matched_relations: evaluation.matched,
-        policy_mode: evaluation.mode,
-        policy_version: active?.summary.version ?? null,
-        policy_version_hash: policyHash,
+        resource: request.tool,
+        data_classes: request.data_classes,
       };
-      // The ledger entry carries the whole request and outcome; its signature signs the decision
-      // and the capability token together, so neither needs a signature of its own.
-      const entry = await ledger.append({
+      return telemetry.inSpan('decision.evaluate', attributes, async (span) => {
+        const response = await decide(request, caller, fallbackRequestId);
+        span.set({
+          allowed: response.allowed,
+          decision: response.decision,
+          risk_level: response.risk_level,
+          reason_code: response.reason_code,
+          decision_id: response.decision_id,
+          policy_version_hash: response.policy_version_hash ?? undefined,
+        });
+        return response;
+      });
+    },
+
+    async verify(claim) {
+      return verify(claim);
+    },
+  };
+
+  async function decide(
+    request: DecisionRequest,
+    caller: Principal,
+    fallbackRequestId: string,
+  ): Promise<DecisionResponse> {
+    const active = await policies.active();
+    const started = performance.now();
+    const evaluation = telemetry.inSpan('policy.evaluate', { policy_version_hash: active?.summary.hash }, (span) => {
+      const result = evaluate(
+        active?.compiled,
+        {
+          actor: request.actor,
+          action: request.proposed_action,
+          tool: request.tool,
+          userIntent: request.user_intent,
+          dataClasses: request.data_classes,
+          riskLevel: request.risk_level,
+          context: request.context,
+          policyMode: request.policy_mode,
+        },
+        (name, run) => telemetry.inSpan(name, {}, run),
+      );
+      span.set({ mode: result.mode ?? undefined, matched_relations: result.matched, reason_code: result.reasonCode });
+      return result;
+    });
+    const evaluationSeconds = (performance.now() - started) / 1000;
+
+    const at = now();
+    const timestamp = new Date(at);
+    const decisionId = newId('dec', at);
+    const policyHash = active?.summary.hash ?? null;
+    const capability: CapabilityToken | undefined = evaluation.allowed
+      ? {
+          token_id: newId('cap', at),
+          decision_id: decisionId,
+          scope: {
+            actor: request.actor,
+            action: request.proposed_action,
+            tool: request.tool,
+            data_classes: request.data_classes,
+          },
+          granted_at: timestamp.toISOString(),
+          expiry: new Date(at + capabilityTtlMs).toISOString(),
+          policy_version_hash: policyHash,
+        }
+      : undefined;
+
+    const decided = {
+      decision_id: decisionId,
+      request_id: request.request_id ?? fallbackRequestId,
+      allowed: evaluation.allowed,
+      decision: evaluation.decision,
+      reason: evaluation.reason,
+      reason_code: evaluation.reasonCode,
+      risk_level: evaluation.riskLevel,
+      violations: evaluation.violations,
+      obligations: evaluation.obligations,
+      matched_relations: evaluation.matched,
+      policy_mode: evaluation.mode,
+      policy_version: active?.summary.version ?? null,
+      policy_version_hash: policyHash,
+    };
+    // The ledger entry carries the whole request and outcome; its signature signs the decision
+    // and the capability token together, so neither needs a signature of its own.
+    const entry = await telemetry.inSpan('ledger.append', { event_type: 'decision' }, () =>
+      ledger.append({
         eventType: 'decision',
         timestamp,
         data: {
@@ -173,71 +212,70 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
           caller: caller.id,
           ...(capability ? { capability_token: capability } : {}),
         },
-      });
-      telemetry.decisionMade({
-        decision: evaluation.decision,
-        allowed: evaluation.allowed,
-        actorTerm: evaluation.actorTerm,
-        reasonCode: evaluation.reasonCode,
-        riskLevel: evaluation.riskLevel,
-        violations: evaluation.violations,
-        evaluationSeconds,
-      });
+      }),
+    );
+    telemetry.decisionMade({
+      decision: evaluation.decision,
+      allowed: evaluation.allowed,
+      actorTerm: evaluation.actorTerm,
+      reasonCode: evaluation.reasonCode,
+      riskLevel: evaluation.riskLevel,
+      violations: evaluation.violations,
+      evaluationSeconds,
+    });
 
-      return {
-        ...decided,
-        ledger_entry_index: entry.index,
-        ledger_entry_hash: entry.entry_hash,
-        signature: entry.signature,
-        timestamp: entry.timestamp,
-        ...(capability ? { capability_token: capability } : {}),
-      };
-    },
+    return {
+      ...decided,
+      ledger_entry_index: entry.index,
+      ledger_entry_hash: entry.entry_hash,
+      signature: entry.signature,
+      timestamp: entry.timestamp,
+      ...(capability ? { capability_token: capability } : {}),
+    };
+  }
 
-    async verify(claim) {
-      const entry = await findDecisionEntry(ledger, claim);
-      if (!entry) {
-        return {
-          verified: false,
-          decision_id: claim.decision_id ?? null,
-          ledger_entry_index: null,
-          checks: {
-            entry_found: false,
-            hash_valid: false,
-            signature_valid: false,
-            chain_link_valid: false,
-            fields_match: false,
-          },
-          mismatched_fields: [],
-        };
-      }
-      const { hashValid, signatureValid } = await ledger.verifyEntry(entry);
-      const previous = entry.index > 0 ? await ledger.entryByIndex(entry.index - 1) : undefined;
-      const chainLinkValid = entry.index === 0 || previous?.entry_hash === entry.previous_hash;
-      const mismatched = CLAIM_FIELDS.filter(
-        (field) =>
-          claim[field] !== undefined && canonicalJson(claim[field]) !== canonicalJson(entry.data[field] ?? null),
-      ) as string[];
-      if (claim.ledger_entry_hash !== undefined && claim.ledger_entry_hash !== entry.entry_hash)
-        mismatched.push('ledger_entry_hash');
-      if (claim.signature !== undefined && claim.signature !== entry.signature) mismatched.push('signature');
-      if (claim.timestamp !== undefined && claim.timestamp !== entry.timestamp) mismatched.push('timestamp');
-      const checks = {
-        entry_found: true,
-        hash_valid: hashValid,
-        signature_valid: signatureValid,
-        chain_link_valid: chainLinkValid,
-        fields_match: mismatched.length === 0,
-      };
+  async function verify(claim: Parameters<DecisionService['verify']>[0]): Promise<DecisionVerification> {
+    const entry = await findDecisionEntry(ledger, claim);
+    if (!entry) {
       return {
-        verified: Object.values(checks).every(Boolean),
-        decision_id: entry.data.decision_id as string,
-        ledger_entry_index: entry.index,
-        checks,
-        mismatched_fields: mismatched,
+        verified: false,
+        decision_id: claim.decision_id ?? null,
+        ledger_entry_index: null,
+        checks: {
+          entry_found: false,
+          hash_valid: false,
+          signature_valid: false,
+          chain_link_valid: false,
+          fields_match: false,
+        },
+        mismatched_fields: [],
       };
-    },
-  };
+    }
+    const { hashValid, signatureValid } = await ledger.verifyEntry(entry);
+    const previous = entry.index > 0 ? await ledger.entryByIndex(entry.index - 1) : undefined;
+    const chainLinkValid = entry.index === 0 || previous?.entry_hash === entry.previous_hash;
+    const mismatched = CLAIM_FIELDS.filter(
+      (field) => claim[field] !== undefined && canonicalJson(claim[field]) !== canonicalJson(entry.data[field] ?? null),
+    ) as string[];
+    if (claim.ledger_entry_hash !== undefined && claim.ledger_entry_hash !== entry.entry_hash)
+      mismatched.push('ledger_entry_hash');
+    if (claim.signature !== undefined && claim.signature !== entry.signature) mismatched.push('signature');
+    if (claim.timestamp !== undefined && claim.timestamp !== entry.timestamp) mismatched.push('timestamp');
+    const checks = {
+      entry_found: true,
+      hash_valid: hashValid,
+      signature_valid: signatureValid,
+      chain_link_valid: chainLinkValid,
+      fields_match: mismatched.length === 0,
+    };
+    return {
+      verified: Object.values(checks).every(Boolean),
+      decision_id: entry.data.decision_id as string,
+      ledger_entry_index: entry.index,
+      checks,
+      mismatched_fields: mismatched,
+    };
+  }
 }
 
 async function findDecisionEntry(

@@ -47,7 +47,15 @@ export interface Evaluation {
 const MAX_JUSTIFICATIONS = 3;
 
 /** Deny by default: only an explicit permit (and nothing that forbids or requires more) allows. */
-export function evaluate(policy: CompiledPolicy | undefined, input: DecisionInput): Evaluation {
+/** Runs one named stage of the evaluation; the decision service passes one that opens a span. */
+export type Stage = <T>(name: string, run: () => T) => T;
+const runStage: Stage = (_name, run) => run();
+
+export function evaluate(
+  policy: CompiledPolicy | undefined,
+  input: DecisionInput,
+  stage: Stage = runStage,
+): Evaluation {
   if (!policy) {
     return {
       decision: 'deny',
@@ -98,12 +106,14 @@ export function evaluate(policy: CompiledPolicy | undefined, input: DecisionInpu
   }
 
   const violations = findViolations(policy, forbids);
-  const riskLevel = assessRisk({
-    requestedRisk: input.riskLevel,
-    dataSensitivities: dataIds.flat().map((id) => policy.terms.get(id)?.sensitivity),
-    forbidden: forbids.length > 0,
-    violations: violations.length,
-  });
+  const riskLevel = stage('risk.assess', () =>
+    assessRisk({
+      requestedRisk: input.riskLevel,
+      dataSensitivities: dataIds.flat().map((id) => policy.terms.get(id)?.sensitivity),
+      forbidden: forbids.length > 0,
+      violations: violations.length,
+    }),
+  );
   const constraintsFired = policy.constraints.filter((c) => conditionHolds(c.condition, scope));
   const obligations = constraintsFired.filter((c) => c.effect === 'annotate').map((c) => c.obligation ?? c.name);
   const result = (decision: DecisionKind, reasonCode: ReasonCode, reason: string, matched: string[]): Evaluation => ({

@@ -1,4 +1,5 @@
 import { isDatabaseUnavailable } from '../db/errors';
+import { noopTracing, type TraceContext, type Tracing } from '../telemetry/tracing';
 import type { LedgerEntry } from './entry';
 
 export interface Head {
@@ -19,6 +20,8 @@ export interface GroupCommitStages<E> {
 
 interface Waiter<E> {
   event: E;
+  /** The caller's trace context: the group commit is a child of the first caller's, linked to the rest. */
+  trace: TraceContext;
   resolve(entry: LedgerEntry): void;
   reject(err: unknown): void;
 }
@@ -32,7 +35,11 @@ interface Waiter<E> {
  * it is used only if N commits exactly as predicted, else rebuilt on the real head. While no other
  * instance interleaves, a group is one statement; after a conflict it takes the locked path.
  */
-export function createGroupCommitWriter<E>(stages: GroupCommitStages<E>, maxBatch: number) {
+export function createGroupCommitWriter<E>(
+  stages: GroupCommitStages<E>,
+  maxBatch: number,
+  tracing: Pick<Tracing, 'captureContext' | 'inSpan' | 'detached'> = noopTracing,
+) {
   const queue: Waiter<E>[] = [];
   let running = false;
   // The head this instance last committed, when it is sure of it.
@@ -61,7 +68,17 @@ export function createGroupCommitWriter<E>(stages: GroupCommitStages<E>, maxBatc
   }
 
   /** Commits one group; never rejects. Resolves to the head it committed, or undefined. */
-  async function commit(batch: Waiter<E>[], built: LedgerEntry[] | undefined): Promise<Head | undefined> {
+  function commit(batch: Waiter<E>[], built: LedgerEntry[] | undefined): Promise<Head | undefined> {
+    const [first, ...rest] = batch;
+    return tracing.inSpan(
+      'ledger.commit',
+      { 'ledger.group_size': batch.length, 'ledger.path': built ? 'single_statement' : 'locked' },
+      () => commitGroup(batch, built),
+      { parent: first?.trace, links: rest.map((w) => w.trace) },
+    );
+  }
+
+  async function commitGroup(batch: Waiter<E>[], built: LedgerEntry[] | undefined): Promise<Head | undefined> {
     if (!built) return commitLocked(batch);
     try {
       await stages.insert(built);
@@ -115,8 +132,9 @@ export function createGroupCommitWriter<E>(stages: GroupCommitStages<E>, maxBatc
 
   return function append(event: E): Promise<LedgerEntry> {
     return new Promise<LedgerEntry>((resolve, reject) => {
-      queue.push({ event, resolve, reject });
-      if (!running) void run();
+      queue.push({ event, trace: tracing.captureContext(), resolve, reject });
+      // The loop outlives this caller and serves many: it must not run inside this caller's trace.
+      if (!running) void tracing.detached(run);
     });
   };
 }

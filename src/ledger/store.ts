@@ -138,6 +138,19 @@ export function createLedger(options: LedgerOptions): Ledger {
     return head ? entries : entries.slice(1);
   }
 
+  async function verifyAll() {
+    const [head] = await readEntries(undefined, 'desc', 1);
+    const result = await verifyChain({
+      headIndex: head?.index ?? -1,
+      keys,
+      sha256,
+      readPage: (afterIndex) =>
+        readEntries(afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex), 'asc', verifyPageSize),
+    });
+    telemetry.ledgerVerified(result.valid);
+    return result;
+  }
+
   const writer = createGroupCommitWriter<LedgerEvent>(
     {
       build,
@@ -146,6 +159,7 @@ export function createLedger(options: LedgerOptions): Ledger {
       isConflict: isChainConflict,
     },
     maxBatch,
+    telemetry,
   );
 
   async function readEntries(where: SQL | undefined, order: 'asc' | 'desc', limit: number) {
@@ -206,17 +220,12 @@ export function createLedger(options: LedgerOptions): Ledger {
       return entry;
     },
 
-    async verify() {
-      const head = await this.head();
-      const result = await verifyChain({
-        headIndex: head?.index ?? -1,
-        keys,
-        sha256,
-        readPage: (afterIndex) =>
-          readEntries(afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex), 'asc', verifyPageSize),
+    verify() {
+      return telemetry.inSpan('ledger.verify', {}, async (span) => {
+        const result = await verifyAll();
+        span.set({ 'ledger.valid': result.valid, 'ledger.entries_checked': result.entries_checked });
+        return result;
       });
-      telemetry.ledgerVerified(result.valid);
-      return result;
     },
 
     async verifyEntry(entry) {

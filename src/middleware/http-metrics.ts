@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context';
-import type { Telemetry } from '../telemetry/telemetry';
+import type { MetricsRecorder } from '../telemetry/telemetry';
 
 export interface HttpMetricsOptions {
   /** Path prefixes left out of the RED metrics (a prefix matches itself and everything below it). */
@@ -28,7 +28,7 @@ export function routeTemplate(c: Context, routes: ReadonlySet<string>): string {
  * requests in flight. Per request: two clock reads, a map lookup for the route's recorder (built once
  * per route, with its attribute objects), and one histogram record.
  */
-export function httpMetrics(telemetry: Telemetry, options: HttpMetricsOptions): MiddlewareHandler<AppEnv> {
+export function httpMetrics(telemetry: MetricsRecorder, options: HttpMetricsOptions): MiddlewareHandler<AppEnv> {
   return async function httpMetrics(c, next) {
     if (isExcluded(c.req.path, options.exclude)) return next();
     const started = performance.now();

@@ -65,77 +65,28 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
    * The active policy is the one named by the newest policy_loaded ledger entry, not merely the
    * newest row: rows can be edited by whoever owns the database, signed entries cannot.
    */
-  async function refresh(): Promise<ActivePolicy | undefined> {
-    const [entry] = await ledger.entries({ eventType: 'policy_loaded', order: 'desc', limit: 1 });
-    if (entry && entry.index !== current?.summary.ledger_index) {
-      const [row] = await db.select().from(policies).where(eq(policies.ledgerSeq, entry.index));
-      current = await activate(row, entry, ledger, logger);
-      telemetry.policyActivated(describe(current.compiled));
-    }
-    checkedAt = now();
-    return current;
+  function refresh(): Promise<ActivePolicy | undefined> {
+    return telemetry.inSpan('policy.refresh', {}, async (span) => {
+      const [entry] = await ledger.entries({ eventType: 'policy_loaded', order: 'desc', limit: 1 });
+      const changed = entry !== undefined && entry.index !== current?.summary.ledger_index;
+      if (entry && changed) {
+        const [row] = await db.select().from(policies).where(eq(policies.ledgerSeq, entry.index));
+        current = await activate(row, entry, ledger, logger);
+        telemetry.policyActivated(describe(current.compiled));
+      }
+      span.set({ 'policy.changed': changed, policy_version_hash: current?.summary.hash });
+      checkedAt = now();
+      return current;
+    });
   }
 
   return {
-    async load(input, loadedBy) {
-      const document = unwrapPolicyDocument(input);
-      const compiled = compilePolicy(document);
-      if (!compiled.ok) {
-        telemetry.policyLoaded('invalid');
-        throw new AppError('INVALID_POLICY', `The policy has ${compiled.problems.length} problem(s)`, {
-          problems: compiled.problems,
-        });
-      }
-      const hash = await sha256Hex(canonicalJson(document));
-      const policy = compiled.policy;
-      const loadedAt = new Date(now());
-      // Under the ledger lock, so that "unchanged" is judged against what is really active now,
-      // even when another instance or a concurrent request loads at the same moment.
-      const result = await db.transaction(async (tx) => {
-        await ledger.lock(tx);
-        const [latest] = await tx.select().from(policies).orderBy(desc(policies.id)).limit(1);
-        if (latest?.hash === hash) return { status: 'unchanged' as const, row: latest };
-        const [entry] = await ledger.appendInTransaction(tx, [
-          {
-            eventType: 'policy_loaded',
-            timestamp: loadedAt,
-            data: {
-              name: policy.name,
-              policy_version: policy.version,
-              mode: policy.mode,
-              policy_hash: hash,
-              compliance_frameworks: policy.frameworks,
-              terms_count: policy.terms.size,
-              relations_count: policy.relations.length,
-              constraints_count: policy.constraints.length,
-              loaded_by: loadedBy,
-            },
-          },
-        ]);
-        const [inserted] = await tx
-          .insert(policies)
-          .values({
-            name: policy.name,
-            policyVersion: policy.version,
-            mode: policy.mode,
-            hash,
-            document: document as Record<string, unknown>,
-            termsCount: policy.terms.size,
-            relationsCount: policy.relations.length,
-            loadedAt,
-            loadedBy,
-            ledgerSeq: (entry as LedgerEntry).index,
-          })
-          .returning();
-        return { status: 'loaded' as const, row: inserted as PolicyRow };
+    load(input, loadedBy) {
+      return telemetry.inSpan('policy.load', {}, async (span) => {
+        const result = await load(input, loadedBy);
+        span.set({ 'policy.status': result.status, policy_version_hash: result.policy.hash });
+        return result;
       });
-      telemetry.policyLoaded(result.status);
-      if (result.status === 'loaded') {
-        current = { summary: toSummary(result.row), compiled: policy };
-        checkedAt = now();
-        telemetry.policyActivated(describe(policy));
-      }
-      return { status: result.status, policy: toSummary(result.row) };
     },
 
     async active() {
@@ -156,6 +107,67 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
       return row && { summary: toSummary(row), document: row.document };
     },
   };
+
+  async function load(input: unknown, loadedBy: string): Promise<LoadResult> {
+    const document = unwrapPolicyDocument(input);
+    const compiled = compilePolicy(document);
+    if (!compiled.ok) {
+      telemetry.policyLoaded('invalid');
+      throw new AppError('INVALID_POLICY', `The policy has ${compiled.problems.length} problem(s)`, {
+        problems: compiled.problems,
+      });
+    }
+    const hash = await sha256Hex(canonicalJson(document));
+    const policy = compiled.policy;
+    const loadedAt = new Date(now());
+    // Under the ledger lock, so that "unchanged" is judged against what is really active now,
+    // even when another instance or a concurrent request loads at the same moment.
+    const result = await db.transaction(async (tx) => {
+      await ledger.lock(tx);
+      const [latest] = await tx.select().from(policies).orderBy(desc(policies.id)).limit(1);
+      if (latest?.hash === hash) return { status: 'unchanged' as const, row: latest };
+      const [entry] = await ledger.appendInTransaction(tx, [
+        {
+          eventType: 'policy_loaded',
+          timestamp: loadedAt,
+          data: {
+            name: policy.name,
+            policy_version: policy.version,
+            mode: policy.mode,
+            policy_hash: hash,
+            compliance_frameworks: policy.frameworks,
+            terms_count: policy.terms.size,
+            relations_count: policy.relations.length,
+            constraints_count: policy.constraints.length,
+            loaded_by: loadedBy,
+          },
+        },
+      ]);
+      const [inserted] = await tx
+        .insert(policies)
+        .values({
+          name: policy.name,
+          policyVersion: policy.version,
+          mode: policy.mode,
+          hash,
+          document: document as Record<string, unknown>,
+          termsCount: policy.terms.size,
+          relationsCount: policy.relations.length,
+          loadedAt,
+          loadedBy,
+          ledgerSeq: (entry as LedgerEntry).index,
+        })
+        .returning();
+      return { status: 'loaded' as const, row: inserted as PolicyRow };
+    });
+    telemetry.policyLoaded(result.status);
+    if (result.status === 'loaded') {
+      current = { summary: toSummary(result.row), compiled: policy };
+      checkedAt = now();
+      telemetry.policyActivated(describe(policy));
+    }
+    return { status: result.status, policy: toSummary(result.row) };
+  }
 }
 
 /**

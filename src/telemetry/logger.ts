@@ -11,14 +11,26 @@ export interface Logger {
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-/** One JSON object per line, so log pipelines need no parsing rules. */
-export function createJsonLogger(level: LogLevel, write: (line: string) => void = console.log): Logger {
+/**
+ * One JSON object per line, so log pipelines need no parsing rules. `context` adds fields known
+ * only at the time of the call, such as the active trace and span ids, which lead from a log line
+ * to its trace.
+ */
+export function createJsonLogger(
+  level: LogLevel,
+  write: (line: string) => void = writeLine,
+  context: () => LogFields | undefined = () => undefined,
+): Logger {
   const threshold = RANK[level];
   const log = (lvl: LogLevel) => (message: string, fields?: LogFields) => {
     if (RANK[lvl] < threshold) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...fields }));
+    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...context(), ...fields }));
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+function writeLine(line: string): void {
+  process.stdout.write(`${line}\n`);
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

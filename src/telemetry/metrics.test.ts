@@ -13,7 +13,7 @@ import {
 import { createMetricsTelemetry } from './metrics';
 import { registerProcessMetrics } from './process';
 import { createPrometheusMetrics, type PrometheusMetrics } from './prometheus';
-import type { DecisionOutcome, Telemetry } from './telemetry';
+import type { DecisionOutcome, MetricsRecorder } from './telemetry';
 
 // --- a tiny reader of the text exposition (the golden test uses a real parser) ------------------
 
@@ -104,7 +104,7 @@ function outcome(overrides: Partial<DecisionOutcome> = {}): DecisionOutcome {
 }
 
 /** Every recording function once, as a running instance would over its first minutes. */
-function recordOneOfEverything(telemetry: Telemetry) {
+function recordOneOfEverything(telemetry: MetricsRecorder) {
   telemetry.httpRoutesServed([{ method: 'POST', endpoint: '/api/decide', status: 200 }]);
   telemetry.requestStarted();
   const route = telemetry.httpRoute('POST', '/api/decide');
@@ -317,7 +317,7 @@ describe('decision labels', () => {
 });
 
 describe('FEATURE_FLAG_METRICS_DETAILED through Views', () => {
-  function recordTraffic(telemetry: Telemetry) {
+  function recordTraffic(telemetry: MetricsRecorder) {
     telemetry.httpRoute('GET', '/api/policies').finished(200, 0.004);
     telemetry.httpRoute('GET', '/api/policies').responded(300);
     telemetry.httpRoute('POST', '/api/decide').finished(200, 0.02);

@@ -10,7 +10,7 @@ import {
   SUMMARY_QUANTILES,
 } from './catalogue';
 import { createSlidingQuantiles } from './summary';
-import type { ConnectionState, HttpRouteRecorder, Telemetry } from './telemetry';
+import type { ConnectionState, HttpRouteRecorder, MetricsRecorder } from './telemetry';
 
 export interface MetricsTelemetryOptions {
   /** FEATURE_FLAG_METRICS_DETAILED: per-endpoint summary series and response sizes. */
@@ -39,12 +39,12 @@ const MAX_EXCEPTION_CLASSES = 20;
 const MAX_ROUTES = 500;
 
 /**
- * The OpenTelemetry implementation of Telemetry, over the API's Meter only (the SDK is wired by
+ * The OpenTelemetry implementation of the metrics half of Telemetry, over the API's Meter only (the SDK is wired by
  * the runtime entry). Attribute objects are built once per label combination and reused, and the
  * per-request HTTP path touches one histogram; request counts and the latency summary are kept in
  * plain numbers and observed at collection time.
  */
-export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOptions): Telemetry {
+export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOptions): MetricsRecorder {
   const now = options.now ?? Date.now;
   const startedAt = now();
   const counter = (d: MetricDefinition) => meter.createCounter(d.name, { description: d.help, unit: d.unit });

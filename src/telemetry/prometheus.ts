@@ -1,5 +1,4 @@
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AggregationType,
   createAllowListAttributesProcessor,
@@ -11,6 +10,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import type { MetricsRenderer } from '../context';
 import { ALL_METRICS, METRICS, type MetricDefinition } from './catalogue';
+import { createResource, type ServiceIdentity } from './sdk';
 
 /**
  * The OpenTelemetry SDK side of metrics, for runtime entries only: a MeterProvider whose
@@ -18,14 +18,12 @@ import { ALL_METRICS, METRICS, type MetricDefinition } from './catalogue';
  * prom-client). `target_info` stays (one series carrying service.name/version/instance.id, for
  * joins); the otel_scope_* labels on every sample are dropped: one meter, nothing to tell apart.
  */
-export interface PrometheusMetricsOptions {
-  serviceName: string;
-  serviceVersion: string;
-  instanceId: string;
+export interface PrometheusMetricsOptions extends ServiceIdentity {
   detailed: boolean;
-  /** More readers, e.g. an OTLP push reader. */
+  /** More readers, e.g. the OTLP push reader. */
   readers?: IMetricReader[];
-  resourceAttributes?: Record<string, string>;
+  /** False when metrics are only pushed (METRICS_EXPORTER=otlp): no pull reader, /metrics says so. */
+  pull?: boolean;
 }
 
 export interface PrometheusMetrics extends MetricsRenderer {
@@ -34,21 +32,18 @@ export interface PrometheusMetrics extends MetricsRenderer {
 }
 
 export function createPrometheusMetrics(options: PrometheusMetricsOptions): PrometheusMetrics {
+  const pull = options.pull ?? true;
   const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
   const provider = new MeterProvider({
-    resource: resourceFromAttributes({
-      ...options.resourceAttributes,
-      'service.name': options.serviceName,
-      'service.version': options.serviceVersion,
-      'service.instance.id': options.instanceId,
-    }),
-    readers: [exporter, ...(options.readers ?? [])],
+    resource: createResource(options),
+    readers: [...(pull ? [exporter] : []), ...(options.readers ?? [])],
     views: metricViews(options.detailed),
   });
   const serializer = createSerializer();
   return {
     provider,
     async render() {
+      if (!pull) return '# metrics are pushed over OTLP (METRICS_EXPORTER=otlp): scrape the collector\n';
       const { resourceMetrics, errors } = await exporter.collect();
       if (errors.length > 0) for (const error of errors) console.warn('metrics collection:', error);
       return serializer.serialize(resourceMetrics);

@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../errors';
 import type { DbErrorType, DbOperation } from './catalogue';
+import { noopTracing, type Tracing } from './tracing';
 
 /**
  * What the rest of the code reports, in its own words. The implementation behind it (OpenTelemetry
@@ -29,7 +30,10 @@ export interface ConnectionState {
   idle: number;
 }
 
-export interface Telemetry {
+/** Metrics and spans: what every component reports, through one dependency. */
+export type Telemetry = MetricsRecorder & Tracing;
+
+export interface MetricsRecorder {
   /** Whether response sizes are measured at all (detailed metrics), so nobody counts bytes for nothing. */
   readonly measuresResponseSize: boolean;
   httpRoute(method: string, endpoint: string): HttpRouteRecorder;
@@ -61,7 +65,7 @@ export interface Telemetry {
 const ignore = () => {};
 const noopRoute: HttpRouteRecorder = { finished: ignore, responded: ignore };
 
-export const noopTelemetry: Telemetry = {
+export const noopMetrics: MetricsRecorder = {
   measuresResponseSize: false,
   httpRoute: () => noopRoute,
   httpRoutesServed: ignore,
@@ -83,3 +87,5 @@ export const noopTelemetry: Telemetry = {
   observeCache: ignore,
   flagEvaluated: ignore,
 };
+
+export const noopTelemetry: Telemetry = { ...noopMetrics, ...noopTracing };

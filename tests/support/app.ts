@@ -1,3 +1,4 @@
+import type { Tracer } from '@opentelemetry/api';
 import { createApp } from '../../src/app';
 import type { AppSettings, MetricsRenderer, Services } from '../../src/context';
 import type { Database } from '../../src/db/client';
@@ -8,6 +9,7 @@ import { type Logger, silentLogger } from '../../src/telemetry/logger';
 import { createMetricsTelemetry } from '../../src/telemetry/metrics';
 import { createPrometheusMetrics } from '../../src/telemetry/prometheus';
 import { noopTelemetry, type Telemetry } from '../../src/telemetry/telemetry';
+import { createTracing, noopTracing } from '../../src/telemetry/tracing';
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;
@@ -49,8 +51,8 @@ export interface TestMetrics extends MetricsRenderer {
   observer: DbObserver;
 }
 
-/** The SDK wiring the Node entry uses, for tests that read /metrics. */
-export function createTestMetrics(options: { detailed?: boolean } = {}): TestMetrics {
+/** The SDK wiring the Node entry uses, for tests that read /metrics (and, given a tracer, trace). */
+export function createTestMetrics(options: { detailed?: boolean; tracer?: Tracer } = {}): TestMetrics {
   const detailed = options.detailed ?? false;
   const prometheus = createPrometheusMetrics({
     serviceName: 'lexecon',
@@ -58,7 +60,8 @@ export function createTestMetrics(options: { detailed?: boolean } = {}): TestMet
     instanceId: 'test-1',
     detailed,
   });
-  const telemetry = createMetricsTelemetry(prometheus.provider.getMeter('lexecon', 'test'), { detailed });
+  const metrics = createMetricsTelemetry(prometheus.provider.getMeter('lexecon', 'test'), { detailed });
+  const telemetry: Telemetry = { ...metrics, ...(options.tracer ? createTracing(options.tracer) : noopTracing) };
   telemetry.flagEvaluated('metrics_detailed', detailed);
   return {
     telemetry,

@@ -1,0 +1,229 @@
+import {
+  type Attributes,
+  type Context,
+  context,
+  type Link,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+
+/**
+ * Spans through the OpenTelemetry API only (the SDK, sampler and exporter are the runtime entry's).
+ * Everything here costs close to nothing when the request was not sampled: child spans are only
+ * started under a recording parent, and with no tracer at all the callbacks simply run.
+ */
+export type SpanAttributes = Record<string, string | number | boolean | readonly string[] | undefined>;
+
+/** What a traced callback may do to its span. */
+export interface SpanHandle {
+  set(attributes: SpanAttributes): void;
+}
+
+/** A caller's tracing context, captured to parent or link work done later on its behalf. */
+export type TraceContext = unknown;
+
+export interface IncomingRequest {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  scheme: string;
+  host: string | undefined;
+  userAgent: string | undefined;
+  header(name: string): string | undefined;
+}
+
+export interface ServerSpan {
+  /** `traceresponse` header value (W3C Trace Context level 2) when the request is traced. */
+  readonly traceresponse: string | undefined;
+  readonly traceId: string | undefined;
+  finish(route: string, status: number, errorType?: string): void;
+}
+
+export interface Tracing {
+  readonly tracingEnabled: boolean;
+  /** Runs `fn` in a child span of the active one; errors are recorded and re-thrown. */
+  inSpan<T>(name: string, attributes: SpanAttributes, fn: (span: SpanHandle) => T, options?: SpanOptions): T;
+  /** The SERVER span of one request, continuing an incoming `traceparent`. */
+  traceRequest<T>(request: IncomingRequest, handle: (span: ServerSpan) => Promise<T>): Promise<T>;
+  captureContext(): TraceContext;
+  /** Runs `fn` with no active span, for work that serves many callers (e.g. a group commit). */
+  detached<T>(fn: () => T): T;
+  /** Ids for log lines, when a recording span is active. */
+  activeIds(): { trace_id: string; span_id: string } | undefined;
+  /** Marks the active span failed with this exception (for errors answered rather than thrown on). */
+  recordException(err: unknown): void;
+}
+
+export interface SpanOptions {
+  /** Parent span context (default: the active one). */
+  parent?: TraceContext;
+  /** Other callers this span also served. */
+  links?: readonly TraceContext[];
+}
+
+const noopHandle: SpanHandle = { set() {} };
+const noopServerSpan: ServerSpan = { traceresponse: undefined, traceId: undefined, finish() {} };
+
+export const noopTracing: Tracing = {
+  tracingEnabled: false,
+  inSpan: (_name, _attributes, fn) => fn(noopHandle),
+  traceRequest: (_request, handle) => handle(noopServerSpan),
+  captureContext: () => undefined,
+  detached: (fn) => fn(),
+  activeIds: () => undefined,
+  recordException: () => {},
+};
+
+const headerGetter: TextMapGetter<IncomingRequest> = {
+  keys: () => ['traceparent', 'tracestate'],
+  get: (request, key) => request.header(key),
+};
+
+export function createTracing(tracer: Tracer): Tracing {
+  function inSpan<T>(
+    name: string,
+    attributes: SpanAttributes,
+    fn: (span: SpanHandle) => T,
+    options: SpanOptions = {},
+  ): T {
+    const parent = (options.parent as Context | undefined) ?? context.active();
+    // Under an unsampled (or absent) parent a child would not be recorded: skip it entirely.
+    if (!trace.getSpan(parent)?.isRecording()) return fn(noopHandle);
+    const links: Link[] = [];
+    for (const linked of options.links ?? []) {
+      const spanContext = trace.getSpan(linked as Context)?.spanContext();
+      if (spanContext) links.push({ context: spanContext });
+    }
+    return tracer.startActiveSpan(name, { attributes: attributes as Attributes, links }, parent, (span) =>
+      settle(span, () => fn(handleOf(span))),
+    );
+  }
+
+  return {
+    tracingEnabled: true,
+    inSpan,
+
+    async traceRequest(request, handle) {
+      const parent = propagation.extract(ROOT_CONTEXT, request, headerGetter);
+      const span = tracer.startSpan(
+        request.method,
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            'http.request.method': request.method,
+            'url.path': request.path,
+            'url.scheme': request.scheme,
+            ...hostAttributes(request.host),
+            'user_agent.original': request.userAgent,
+          },
+        },
+        parent,
+      );
+      // Dropped by the sampler: no context switch, no attributes; children skip themselves.
+      if (!span.isRecording()) return handle(noopServerSpan);
+      const { traceId, spanId, traceFlags } = span.spanContext();
+      const server: ServerSpan = {
+        traceresponse: `00-${traceId}-${spanId}-0${traceFlags.toString(16)}`,
+        traceId,
+        finish(route, status, errorType) {
+          span.updateName(`${request.method} ${route}`);
+          span.setAttribute('http.route', route);
+          span.setAttribute('http.response.status_code', status);
+          if (errorType !== undefined || status >= 500) {
+            span.setAttribute('error.type', errorType ?? String(status));
+            if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+          }
+        },
+      };
+      try {
+        return await context.with(trace.setSpan(parent, span), () => handle(server));
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+
+    recordException(err) {
+      const span = trace.getActiveSpan();
+      if (span?.isRecording()) fail(span, err);
+    },
+    captureContext: () => context.active(),
+    detached: (fn) => context.with(ROOT_CONTEXT, fn),
+    activeIds() {
+      const span = trace.getActiveSpan();
+      if (!span?.isRecording()) return undefined;
+      const { traceId, spanId } = span.spanContext();
+      return { trace_id: traceId, span_id: spanId };
+    },
+  };
+}
+
+/** `server.address` and `server.port` from a Host header (`name`, `name:port`, `[v6]:port`). */
+function hostAttributes(host: string | undefined): Attributes {
+  if (!host) return {};
+  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(host);
+  if (!match) return {};
+  return match[2] ? { 'server.address': match[1], 'server.port': Number(match[2]) } : { 'server.address': match[1] };
+}
+
+function handleOf(span: Span): SpanHandle {
+  return { set: (attributes) => span.setAttributes(attributes as Attributes) };
+}
+
+function fail(span: Span, err: unknown): void {
+  span.recordException(err instanceof Error ? err : String(err));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.name : undefined });
+  span.setAttribute('error.type', err instanceof Error ? err.name : 'Error');
+}
+
+/** Ends the span when `run` settles (sync or async), recording a failure as ERROR. */
+function settle<T>(span: Span, run: () => T): T {
+  let result: T;
+  try {
+    result = run();
+  } catch (err) {
+    fail(span, err);
+    span.end();
+    throw err;
+  }
+  if (result instanceof Promise) {
+    return result.then(
+      (value) => {
+        span.end();
+        return value;
+      },
+      (err) => {
+        fail(span, err);
+        span.end();
+        throw err;
+      },
+    ) as T;
+  }
+  span.end();
+  return result;
+}
+
+/**
+ * The spec's helpers: `traced(name, fn)` runs `fn` in an active span of the global tracer (context
+ * survives awaits with the async context manager the entry installs), and `traceFunction(name)` wraps
+ * a function the way Python's `@trace_function` decorator does.
+ */
+export function traced<T>(name: string, fn: (span: Span) => T, tracer: Tracer = trace.getTracer('lexecon')): T {
+  return tracer.startActiveSpan(name, (span) => settle(span, () => fn(span)));
+}
+
+export function traceFunction(name: string, tracer?: Tracer) {
+  return <A extends unknown[], R>(fn: (...args: A) => R) =>
+    function traceable(this: unknown, ...args: A): R {
+      return traced(name, () => fn.apply(this, args), tracer);
+    };
+}
