@@ -3,6 +3,9 @@ import type { ApiKeyStore } from './auth/api-keys';
 import type { Principal } from './auth/permissions';
 import type { DecisionService } from './decisions/service';
 import type { ErrorCode } from './errors';
+import type { HealthChecker } from './health/checker';
+import type { Lifecycle } from './health/lifecycle';
+import type { LedgerAuditor } from './ledger/auditor';
 import type { Ledger } from './ledger/store';
 import type { PolicyStore } from './policies/store';
 import type { Logger } from './telemetry/logger';
@@ -17,7 +20,10 @@ export interface Services {
   decisions: DecisionService;
   apiKeys: ApiKeyStore;
   audit: AuditQueries;
-  /** A cheap round trip to the database, for health checks. */
+  auditor: LedgerAuditor;
+  lifecycle: Lifecycle;
+  health: HealthChecker;
+  /** A cheap round trip to the database. */
   pingDatabase(): Promise<void>;
 }
 

@@ -1,8 +1,12 @@
 import { createAuditQueries } from './audit/queries';
 import { createApiKeyStore } from './auth/api-keys';
 import type { Services } from './context';
-import { type Db, ping } from './db/client';
+import { type ConnectionState, type Db, ping } from './db/client';
 import { createDecisionService } from './decisions/service';
+import { createHealthChecker } from './health/checker';
+import { createHealthChecks, type RuntimeProbes } from './health/checks';
+import { type Lifecycle, servingLifecycle } from './health/lifecycle';
+import { createLedgerAuditor } from './ledger/auditor';
 import type { PublicKey, Sha256Hex, SigningKey } from './ledger/crypto';
 import { createLedger } from './ledger/store';
 import { createPolicyStore } from './policies/store';
@@ -18,6 +22,13 @@ export interface ServiceDeps {
   telemetry: Telemetry;
   logger: Logger;
   policyRefreshMs: number;
+  /** This instance's name in leases and health output; default a random one. */
+  instanceId?: string;
+  lifecycle?: Lifecycle;
+  probes?: RuntimeProbes;
+  databaseState?: () => Promise<ConnectionState>;
+  health?: { timeoutMs: number; cacheMs: number; maxEventLoopLagMs: number };
+  verification?: { incrementalEveryMs: number; fullEveryMs: number };
 }
 
 /** Wires the domain services over one database; every runtime entry and every test builds them here. */
@@ -31,14 +42,42 @@ export function createServices(deps: ServiceDeps): Services {
     telemetry,
   });
   const policies = createPolicyStore({ db, ledger, telemetry, logger, refreshMs: deps.policyRefreshMs });
+  const apiKeys = createApiKeyStore({ db, ledger, telemetry });
+  const lifecycle = deps.lifecycle ?? servingLifecycle();
+  const auditor = createLedgerAuditor({
+    db,
+    ledger,
+    logger,
+    instanceId: deps.instanceId ?? `instance-${crypto.randomUUID().slice(0, 8)}`,
+    incrementalEveryMs: deps.verification?.incrementalEveryMs ?? 60_000,
+    fullEveryMs: deps.verification?.fullEveryMs ?? 3_600_000,
+  });
+  const pingDatabase = () => ping(db);
+  const health = createHealthChecker(
+    createHealthChecks({
+      lifecycle,
+      pingDatabase,
+      databaseState: deps.databaseState ?? (async () => ({ active: 0, idle: 0 })),
+      policies,
+      ledger,
+      auditor,
+      apiKeys,
+      probes: deps.probes ?? {},
+      maxEventLoopLagMs: deps.health?.maxEventLoopLagMs ?? 2_000,
+    }),
+    { timeoutMs: deps.health?.timeoutMs ?? 1_000, cacheMs: deps.health?.cacheMs ?? 1_000 },
+  );
   return {
     logger,
     telemetry,
     ledger,
     policies,
     decisions: createDecisionService({ ledger, policies, telemetry }),
-    apiKeys: createApiKeyStore({ db, ledger, telemetry }),
+    apiKeys,
     audit: createAuditQueries(db, ledger),
-    pingDatabase: () => ping(db),
+    auditor,
+    lifecycle,
+    health,
+    pingDatabase,
   };
 }

@@ -4,7 +4,15 @@ import { createTestApp, type TestApp } from './support/app';
 import { backends, type TestDatabase } from './support/databases';
 
 /** Routes anyone may call; everything else must authenticate. */
-const PUBLIC = new Set(['GET /', 'GET /health', 'GET /metrics', 'GET /openapi.json']);
+const PUBLIC = new Set([
+  'GET /',
+  'GET /health',
+  'GET /health/live',
+  'GET /health/ready',
+  'GET /health/startup',
+  'GET /metrics',
+  'GET /openapi.json',
+]);
 
 describe.each(backends())('access control on $name', (backend) => {
   let tdb: TestDatabase;

@@ -14,7 +14,14 @@ import { createTestApp, samplePolicy, type TestApp, type TestResponse } from './
 import { backends, type TestDatabase } from './support/databases';
 
 const HIPAA_POLICY = new URL('../examples/policies/hipaa_healthcare_policy.json', import.meta.url);
-const PUBLIC_OPERATIONS = new Set(['get /', 'get /health', 'get /metrics']);
+const PUBLIC_OPERATIONS = new Set([
+  'get /',
+  'get /health',
+  'get /health/live',
+  'get /health/ready',
+  'get /health/startup',
+  'get /metrics',
+]);
 const SUCCESS = ['200', '201'];
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is arbitrary JSON read by the test

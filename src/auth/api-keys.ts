@@ -25,6 +25,8 @@ export interface ApiKeyStore {
   revoke(id: string, revokedBy: string): Promise<ApiKeyInfo | undefined>;
   /** Makes `secret` a valid admin key (idempotent); a bootstrap key revoked earlier stays revoked. */
   ensureBootstrapAdmin(secret: string): Promise<'created' | 'exists' | 'revoked'>;
+  /** Lookups answered from the cache since start, for the health check. */
+  cacheStats(): { hits: number; misses: number; items: number };
 }
 
 export interface ApiKeyStoreOptions {
@@ -47,6 +49,7 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
   // Only positive lookups are cached, so guessing random keys cannot grow it; bounded anyway.
   const cache = new Map<string, { principal: Principal; expiresAt: number }>();
   telemetry.observeCache(CACHE_NAME, () => cache.size);
+  const stats = { hits: 0, misses: 0 };
 
   async function insert(row: typeof apiKeys.$inferInsert, bootstrap: boolean) {
     await db.transaction(async (tx) => {
@@ -71,10 +74,12 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
         return entry;
       });
       if (cached && cached.expiresAt > now()) {
+        stats.hits++;
         telemetry.cacheLookup(CACHE_NAME, true);
         telemetry.authAttempt('api_key', 'success');
         return cached.principal;
       }
+      stats.misses++;
       telemetry.cacheLookup(CACHE_NAME, false);
       cache.delete(secret);
       const hash = await sha256Hex(secret);
@@ -129,6 +134,8 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
       }
       return revoked && toInfo(revoked);
     },
+
+    cacheStats: () => ({ ...stats, items: cache.size }),
 
     async ensureBootstrapAdmin(secret) {
       const keyHash = await sha256Hex(secret);

@@ -39,10 +39,17 @@ export interface Ledger {
   entryByHash(hash: string): Promise<LedgerEntry | undefined>;
   entryByIndex(index: number): Promise<LedgerEntry | undefined>;
   decisionEntry(decisionId: string): Promise<LedgerEntry | undefined>;
-  verify(): Promise<ChainVerification>;
+  /** Verifies the chain, from genesis or from an entry already verified (an incremental pass). */
+  verify(options?: VerifyOptions): Promise<ChainVerification>;
   /** Recomputes one entry's hash and checks its signature (no chain walk). */
   verifyEntry(entry: LedgerEntry): Promise<{ hashValid: boolean; signatureValid: boolean }>;
   readonly signingKey: SigningKey;
+}
+
+export interface VerifyOptions {
+  after?: { index: number; hash: string };
+  /** Yield the event loop between pages, for background passes that must not stall requests. */
+  yieldBetweenPages?: boolean;
 }
 
 export interface LedgerOptions {
@@ -138,12 +145,14 @@ export function createLedger(options: LedgerOptions): Ledger {
     return head ? entries : entries.slice(1);
   }
 
-  async function verifyAll() {
+  async function verifyAll(options: VerifyOptions) {
     const [head] = await readEntries(undefined, 'desc', 1);
     const result = await verifyChain({
       headIndex: head?.index ?? -1,
       keys,
       sha256,
+      after: options.after,
+      betweenPages: options.yieldBetweenPages ? () => new Promise((resolve) => setTimeout(resolve, 0)) : undefined,
       readPage: (afterIndex) =>
         readEntries(afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex), 'asc', verifyPageSize),
     });
@@ -220,9 +229,9 @@ export function createLedger(options: LedgerOptions): Ledger {
       return entry;
     },
 
-    verify() {
-      return telemetry.inSpan('ledger.verify', {}, async (span) => {
-        const result = await verifyAll();
+    verify(options = {}) {
+      return telemetry.inSpan('ledger.verify', { 'ledger.incremental': options.after !== undefined }, async (span) => {
+        const result = await verifyAll(options);
         span.set({ 'ledger.valid': result.valid, 'ledger.entries_checked': result.entries_checked });
         return result;
       });

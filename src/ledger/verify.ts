@@ -8,6 +8,8 @@ export interface ChainVerification {
   entries_checked: number;
   /** Hash of the last entry that verified: the head of the trustworthy prefix. */
   head_hash: string | null;
+  /** Index of that entry. */
+  head_index: number | null;
   first_invalid?: { index: number; entry_id: string | null; reason: InvalidReason };
 }
 
@@ -18,6 +20,10 @@ export interface VerifyChainInput {
   sha256: Sha256Hex;
   /** Entries with index greater than `afterIndex`, ascending; an empty page ends the walk. */
   readPage(afterIndex: number): Promise<LedgerEntry[]>;
+  /** Start after an entry already verified (an incremental pass) instead of at genesis. */
+  after?: { index: number; hash: string };
+  /** Called between pages, e.g. to yield the event loop during a long walk. */
+  betweenPages?(): Promise<void>;
 }
 
 /**
@@ -26,19 +32,21 @@ export interface VerifyChainInput {
  * (hash_mismatch), then its signature (bad_signature).
  */
 export async function verifyChain(input: VerifyChainInput): Promise<ChainVerification> {
-  let expectedIndex = 0;
-  let previousHash = GENESIS_PREVIOUS_HASH;
+  let expectedIndex = input.after ? input.after.index + 1 : 0;
+  let previousHash = input.after?.hash ?? GENESIS_PREVIOUS_HASH;
   let checked = 0;
-  let headHash: string | null = null;
+  let headHash: string | null = input.after?.hash ?? null;
+  let headIndex: number | null = input.after?.index ?? null;
 
   const fail = (entry: LedgerEntry | undefined, reason: InvalidReason): ChainVerification => ({
     valid: false,
     entries_checked: checked + (entry ? 1 : 0),
     head_hash: headHash,
+    head_index: headIndex,
     first_invalid: { index: entry?.index ?? expectedIndex, entry_id: entry?.entry_id ?? null, reason },
   });
 
-  if (input.headIndex < 0) return fail(undefined, 'chain_break');
+  if (input.headIndex < 0 && !input.after) return fail(undefined, 'chain_break');
 
   while (expectedIndex <= input.headIndex) {
     const page = (await input.readPage(expectedIndex - 1)).filter((e) => e.index <= input.headIndex);
@@ -53,11 +61,13 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
       if (!(await signatureChecks[i])) return fail(entry, 'bad_signature');
       previousHash = entry.entry_hash;
       headHash = entry.entry_hash;
+      headIndex = entry.index;
       expectedIndex++;
       checked++;
     }
+    await input.betweenPages?.();
   }
   // Rows missing at the end (or a missing genesis) show up as an index we never reached.
   if (expectedIndex <= input.headIndex) return fail(undefined, 'chain_break');
-  return { valid: true, entries_checked: checked, head_hash: headHash };
+  return { valid: true, entries_checked: checked, head_hash: headHash, head_index: headIndex };
 }

@@ -151,12 +151,14 @@ describe.each(backends())('HTTP metrics of the app on $name', (backend) => {
     const { t, scrape } = await app();
     expect((await t.request('GET', '/metrics', { key: null })).status).toBe(200);
     expect((await t.request('GET', '/health', { key: null })).status).toBe(200);
-    expect((await t.request('GET', '/health/ready', { key: null })).status).toBe(404);
+    expect((await t.request('GET', '/health/ready', { key: null })).status).toBe(200);
+    expect((await t.request('GET', '/health/nonsense', { key: null })).status).toBe(404);
     await t.request('GET', '/api/ledger/head');
 
     const samples = await scrape();
     expect(total(samples, REQUESTS, { endpoint: '/metrics' })).toBe(0);
     expect(total(samples, REQUESTS, { endpoint: '/health' })).toBe(0);
+    expect(total(samples, REQUESTS, { endpoint: '/health/ready' })).toBe(0);
     expect(total(samples, REQUESTS, { endpoint: 'unmatched' })).toBe(0);
     expect(total(samples, 'lexecon_http_request_duration_seconds_count', { endpoint: '/metrics' })).toBe(0);
     expect(total(samples, 'lexecon_http_request_duration_seconds_count', { endpoint: '/health' })).toBe(0);
@@ -168,9 +170,11 @@ describe.each(backends())('HTTP metrics of the app on $name', (backend) => {
     await t.request('GET', '/metrics', { key: null });
     await t.request('GET', '/health', { key: null });
     await t.request('GET', '/health/ready', { key: null });
+    await t.request('GET', '/health/nonsense', { key: null });
     const samples = await scrape();
     expect(total(samples, REQUESTS, { method: 'GET', endpoint: '/metrics', status: '200' })).toBe(1);
     expect(total(samples, REQUESTS, { method: 'GET', endpoint: '/health', status: '200' })).toBe(1);
+    expect(total(samples, REQUESTS, { method: 'GET', endpoint: '/health/ready', status: '200' })).toBe(1);
     expect(total(samples, REQUESTS, { method: 'GET', endpoint: 'unmatched', status: '404' })).toBe(1);
   });
 

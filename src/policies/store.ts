@@ -42,6 +42,8 @@ export interface PolicyStore {
    */
   active(): Promise<ActivePolicy | undefined>;
   history(limit: number): Promise<PolicySummary[]>;
+  /** When the active policy was last confirmed against the ledger (ms since epoch), if ever. */
+  lastRefreshedAt(): number | undefined;
   document(version: number): Promise<{ summary: PolicySummary; document: Record<string, unknown> } | undefined>;
 }
 
@@ -96,6 +98,8 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
       });
       return refreshing;
     },
+
+    lastRefreshedAt: () => (Number.isFinite(checkedAt) ? checkedAt : undefined),
 
     async history(limit) {
       const rows = await db.select().from(policies).orderBy(desc(policies.id)).limit(limit);

@@ -1,3 +1,4 @@
 export * from './api-keys';
+export * from './background-tasks';
 export * from './ledger-entries';
 export * from './policies';

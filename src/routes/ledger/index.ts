@@ -24,6 +24,7 @@ const VerificationSchema = z
     valid: z.boolean(),
     entries_checked: z.number().int(),
     head_hash: z.string().nullable().openapi({ description: 'Hash of the last entry that verified' }),
+    head_index: z.number().int().nullable().openapi({ description: 'Index of that entry' }),
     first_invalid: z
       .object({
         index: z.number().int(),

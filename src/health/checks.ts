@@ -1,0 +1,148 @@
+import type { ApiKeyStore } from '../auth/api-keys';
+import type { ConnectionState } from '../db/client';
+import type { LedgerAuditor } from '../ledger/auditor';
+import type { Ledger } from '../ledger/store';
+import type { PolicyStore } from '../policies/store';
+import type { CheckResult, HealthCheck } from './checker';
+import type { Lifecycle } from './lifecycle';
+
+/** Signals only a runtime can give: a Node process measures its event loop and its exporters. */
+export interface RuntimeProbes {
+  /** The longest event-loop delay seen recently, in ms. */
+  eventLoopLagMs?(): number;
+  exportStatus?(): Record<string, ExporterStatus>;
+}
+
+export interface ExporterStatus {
+  last_success_at: string | null;
+  last_failure_at: string | null;
+  last_error: string | null;
+}
+
+export interface HealthCheckDeps {
+  lifecycle: Lifecycle;
+  pingDatabase(): Promise<void>;
+  databaseState(): Promise<ConnectionState>;
+  policies: PolicyStore;
+  ledger: Ledger;
+  auditor: LedgerAuditor;
+  apiKeys: ApiKeyStore;
+  probes: RuntimeProbes;
+  maxEventLoopLagMs: number;
+  now?: () => number;
+}
+
+/** Which checks each probe runs: Kubernetes acts differently on each (see README, Health probes). */
+export const PROBES = {
+  // Only the process itself: a restart would not fix a database that is down.
+  live: ['event_loop'],
+  // Whether this instance can serve decisions right now.
+  ready: ['shutdown', 'startup', 'database', 'policy_engine', 'ledger'],
+  startup: ['startup'],
+} as const;
+
+const DB_SLOW_MS = 250;
+
+export function createHealthChecks(deps: HealthCheckDeps): HealthCheck[] {
+  const now = deps.now ?? Date.now;
+  const ok = (details: Record<string, unknown>): CheckResult => ({ status: 'healthy', details });
+
+  return [
+    {
+      name: 'startup',
+      cache: false,
+      run: () => {
+        const done = Object.values(deps.lifecycle.steps).every(Boolean);
+        const details = { phase: deps.lifecycle.phase, ...deps.lifecycle.steps };
+        return done && deps.lifecycle.phase !== 'starting' ? ok(details) : { status: 'unhealthy', details };
+      },
+    },
+    {
+      name: 'shutdown',
+      cache: false,
+      run: () =>
+        deps.lifecycle.phase === 'draining'
+          ? { status: 'unhealthy', details: { phase: 'draining', message: 'shutting down: new work goes elsewhere' } }
+          : ok({ phase: deps.lifecycle.phase }),
+    },
+    {
+      name: 'event_loop',
+      cache: false,
+      run: () => {
+        const lag = deps.probes.eventLoopLagMs?.();
+        if (lag === undefined) return ok({ measured: false });
+        const details = { lag_ms: Math.round(lag * 100) / 100, threshold_ms: deps.maxEventLoopLagMs };
+        return lag > deps.maxEventLoopLagMs ? { status: 'unhealthy', details } : ok(details);
+      },
+    },
+    {
+      name: 'database',
+      async run() {
+        const started = performance.now();
+        await deps.pingDatabase();
+        const latency = Math.round((performance.now() - started) * 100) / 100;
+        const pool = await deps.databaseState();
+        const details = { latency_ms: latency, pool };
+        return latency > DB_SLOW_MS ? { status: 'degraded', details } : ok(details);
+      },
+    },
+    {
+      name: 'policy_engine',
+      async run() {
+        const active = await deps.policies.active();
+        const refreshedAt = deps.policies.lastRefreshedAt();
+        const details = {
+          policies_loaded: active ? 1 : 0,
+          active_policy_hash: active?.summary.hash ?? null,
+          active_version: active?.summary.version ?? null,
+          loaded_at: active?.summary.loaded_at ?? null,
+          last_refresh_age_s: refreshedAt === undefined ? null : Math.round((now() - refreshedAt) / 100) / 10,
+        };
+        // No policy is a valid state (everything is denied) but never the intended one.
+        return active
+          ? ok(details)
+          : { status: 'degraded', details: { ...details, message: 'no policy loaded: every decision is denied' } };
+      },
+    },
+    {
+      name: 'ledger',
+      async run() {
+        const head = await deps.ledger.head();
+        if (!head) return { status: 'unhealthy', details: { error: 'ledger not initialised' } };
+        const verification = await deps.auditor.lastResults();
+        const details = { head_index: head.index, head_hash: head.entry_hash, last_verification: verification };
+        // A failed verification is an alert (the integrity metric), not a reason to stop deciding.
+        const failed = Object.values(verification).some((record) => record && !record.valid);
+        return failed ? { status: 'degraded', details } : ok(details);
+      },
+    },
+    {
+      name: 'cache',
+      cache: false,
+      run: () => {
+        const stats = deps.apiKeys.cacheStats();
+        const lookups = stats.hits + stats.misses;
+        return ok({
+          name: 'api_keys',
+          hit_rate: lookups > 0 ? Math.round((stats.hits / lookups) * 1000) / 1000 : null,
+          ...stats,
+        });
+      },
+    },
+    {
+      name: 'telemetry',
+      cache: false,
+      run: () => {
+        const exporters = deps.probes.exportStatus?.() ?? {};
+        // An exporter whose last attempt failed makes telemetry degraded; it never stops decisions.
+        const failing = Object.entries(exporters).filter(
+          ([, s]) =>
+            s.last_failure_at !== null && (s.last_success_at === null || s.last_failure_at > s.last_success_at),
+        );
+        return failing.length > 0
+          ? { status: 'degraded', details: { exporters, failing: failing.map(([name]) => name) } }
+          : ok({ exporters });
+      },
+    },
+  ];
+}
