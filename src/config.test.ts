@@ -41,6 +41,13 @@ describe('parseConfig', () => {
       JAEGER_ENDPOINT: 'jaeger:6831',
       METRICS_EXPORTER: 'both',
       OTEL_METRIC_EXPORT_INTERVAL: '5000',
+      LEXECON_SHUTDOWN_DELAY_MS: '0',
+      LEXECON_SHUTDOWN_GRACE_MS: '20000',
+      LEXECON_HEALTH_TIMEOUT_MS: '500',
+      LEXECON_HEALTH_CACHE_MS: '250',
+      LEXECON_LIVENESS_MAX_LAG_MS: '3000',
+      LEXECON_LEDGER_VERIFY_INTERVAL_MS: '30000',
+      LEXECON_LEDGER_FULL_VERIFY_INTERVAL_MS: '600000',
     });
     expect(result).toEqual({
       ok: true,
@@ -52,6 +59,9 @@ describe('parseConfig', () => {
         bootstrapAdminKey: 'x'.repeat(32),
         policy: { file: 'policy.json', refreshMs: 250 },
         logLevel: 'debug',
+        lifecycle: { shutdownDelayMs: 0, shutdownGraceMs: 20_000 },
+        health: { timeoutMs: 500, cacheMs: 250, maxEventLoopLagMs: 3000 },
+        verification: { incrementalEveryMs: 30_000, fullEveryMs: 600_000 },
         telemetry: {
           disabled: true,
           serviceName: 'lexecon-eu',

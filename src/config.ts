@@ -13,6 +13,18 @@ export interface Config {
   bootstrapAdminKey: string | undefined;
   policy: { file: string | undefined; refreshMs: number };
   logLevel: LogLevel;
+  lifecycle: {
+    /** After SIGTERM: keep serving (readiness already 503) while load balancers stop sending. */
+    shutdownDelayMs: number;
+    /** Everything (delay, drain, flush, close) fits in this; keep it under terminationGracePeriodSeconds. */
+    shutdownGraceMs: number;
+  };
+  health: {
+    timeoutMs: number;
+    cacheMs: number;
+    maxEventLoopLagMs: number;
+  };
+  verification: { incrementalEveryMs: number; fullEveryMs: number };
   telemetry: {
     /** OTEL_SDK_DISABLED: no SDK at all; instruments are the API's no-ops. */
     disabled: boolean;
@@ -81,6 +93,27 @@ export function parseConfig(env: Env): ConfigResult {
       refreshMs: read.integer('LEXECON_POLICY_REFRESH_MS', { min: 100, max: 3_600_000, fallback: 1000 }),
     },
     logLevel: read.oneOf('LEXECON_LOG_LEVEL', LOG_LEVELS, 'info'),
+    lifecycle: {
+      shutdownDelayMs: read.integer('LEXECON_SHUTDOWN_DELAY_MS', { min: 0, max: 60_000, fallback: 5_000 }),
+      shutdownGraceMs: read.integer('LEXECON_SHUTDOWN_GRACE_MS', { min: 1_000, max: 600_000, fallback: 25_000 }),
+    },
+    health: {
+      timeoutMs: read.integer('LEXECON_HEALTH_TIMEOUT_MS', { min: 50, max: 30_000, fallback: 1_000 }),
+      cacheMs: read.integer('LEXECON_HEALTH_CACHE_MS', { min: 0, max: 60_000, fallback: 1_000 }),
+      maxEventLoopLagMs: read.integer('LEXECON_LIVENESS_MAX_LAG_MS', { min: 100, max: 600_000, fallback: 2_000 }),
+    },
+    verification: {
+      incrementalEveryMs: read.integer('LEXECON_LEDGER_VERIFY_INTERVAL_MS', {
+        min: 1_000,
+        max: 86_400_000,
+        fallback: 60_000,
+      }),
+      fullEveryMs: read.integer('LEXECON_LEDGER_FULL_VERIFY_INTERVAL_MS', {
+        min: 10_000,
+        max: 30 * 86_400_000,
+        fallback: 3_600_000,
+      }),
+    },
     telemetry: {
       disabled: read.boolean('OTEL_SDK_DISABLED', false),
       serviceName: read.optional('OTEL_SERVICE_NAME') ?? read.string('SERVICE_NAME', { fallback: 'lexecon' }),
@@ -259,4 +292,11 @@ export const CONFIG_VARIABLES = [
   'JAEGER_ENDPOINT',
   'METRICS_EXPORTER',
   'OTEL_METRIC_EXPORT_INTERVAL',
+  'LEXECON_SHUTDOWN_DELAY_MS',
+  'LEXECON_SHUTDOWN_GRACE_MS',
+  'LEXECON_HEALTH_TIMEOUT_MS',
+  'LEXECON_HEALTH_CACHE_MS',
+  'LEXECON_LIVENESS_MAX_LAG_MS',
+  'LEXECON_LEDGER_VERIFY_INTERVAL_MS',
+  'LEXECON_LEDGER_FULL_VERIFY_INTERVAL_MS',
 ] as const;

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
@@ -8,6 +10,9 @@ import { type Config, describeConfigErrors, parseConfig } from './config';
 import { type Database, openPglite, openPostgres } from './db/client';
 import type { DbObserver } from './db/instrument';
 import { compilePolicy, unwrapPolicyDocument } from './governance/policy';
+import { startEventLoopMonitor } from './health/event-loop';
+import { createLifecycle } from './health/lifecycle';
+import { answerWhileStarting } from './health/starting';
 import { generateSigningKey, importPublicKey, importSigningKey, privateKeyPem, type SigningKey } from './ledger/crypto';
 import { createServices } from './services';
 import { createJsonLogger, type Logger } from './telemetry/logger';
@@ -31,16 +36,29 @@ async function main(): Promise<void> {
   const policyDocument = config.policy.file ? readPolicyFile(config.policy.file) : undefined;
 
   const instanceId = `${hostname()}-${process.pid}`;
+  const lifecycle = createLifecycle();
+  // Started once serving: PGlite's startup blocks the loop for seconds, which says nothing about liveness.
+  let eventLoop: ReturnType<typeof startEventLoopMonitor> | undefined;
   const {
     telemetry,
     metrics,
+    exportStatus,
     shutdown: shutdownTelemetry,
-  } = createNodeTelemetry(config.telemetry, {
-    version,
-    instanceId,
-    logger,
-  });
+  } = createNodeTelemetry(config.telemetry, { version, instanceId, logger });
   activeIds = telemetry.activeIds;
+
+  // Listen at once: until the app exists, probes say "starting" instead of connections being refused.
+  let app: { fetch(request: Request, env: unknown): Response | Promise<Response> } | undefined;
+  const server = serve({
+    fetch: (request, env) => (app ? app.fetch(request, env) : answerWhileStarting(request, lifecycle)),
+    port: config.http.port,
+    hostname: config.http.host,
+  }) as Server;
+  limitSlowClients(server);
+  const stop = createShutdown({ server, lifecycle, logger, config: config.lifecycle });
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
   const database = await openDatabase(config, logger, {
     observer: {
       query: telemetry.dbQuery,
@@ -50,10 +68,14 @@ async function main(): Promise<void> {
     },
     applicationName: `lexecon/${instanceId}`,
   });
+  stop.before(() => database.close());
+  stop.before(shutdownTelemetry);
   telemetry.observeConnections(() => database.connectionState());
   await database.migrate();
+  lifecycle.completed('migrations');
   const signingKey = await loadSigningKey(config, logger);
   const trustedKeys = await Promise.all(config.signing.trustedPublicKeys.map(importPublicKey));
+  lifecycle.completed('signing_key');
   const services = createServices({
     db: database.db,
     signingKey,
@@ -62,6 +84,12 @@ async function main(): Promise<void> {
     telemetry,
     logger,
     policyRefreshMs: config.policy.refreshMs,
+    instanceId,
+    lifecycle,
+    probes: { eventLoopLagMs: () => eventLoop?.lagMs() ?? 0, exportStatus },
+    databaseState: () => database.connectionState(),
+    health: config.health,
+    verification: config.verification,
   });
 
   await services.ledger.ensureGenesis();
@@ -83,8 +111,10 @@ async function main(): Promise<void> {
     const { version: loaded, hash } = result.policy;
     logger.info('policy file applied', { file: config.policy.file, status: result.status, version: loaded, hash });
   }
+  await services.policies.active();
+  lifecycle.completed('policy');
 
-  const app = createApp({
+  app = createApp({
     services,
     metrics,
     settings: {
@@ -96,29 +126,97 @@ async function main(): Promise<void> {
       tracingExclude: config.telemetry.tracing.exclude,
     },
   });
-  const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.host }, (info) => {
-    logger.info('listening', {
-      address: info.address,
-      port: info.port,
-      database: database.kind,
-      key_id: signingKey.keyId,
-    });
+  lifecycle.serving();
+  eventLoop = startEventLoopMonitor();
+  const address = server.address() as AddressInfo;
+  logger.info('listening', {
+    address: address.address,
+    port: address.port,
+    database: database.kind,
+    key_id: signingKey.keyId,
   });
 
+  // Background ledger verification: due-ness is decided cluster-wide (see src/ledger/auditor.ts).
+  const verifying = setInterval(
+    () => void services.auditor.tick(),
+    Math.min(config.verification.incrementalEveryMs, 15_000),
+  );
+  verifying.unref();
+  void services.auditor.tick();
+  stop.before(async () => {
+    clearInterval(verifying);
+    eventLoop?.stop();
+  });
+}
+
+/**
+ * Node's defaults let a slow client hold a connection for minutes; these bound how long a client
+ * may take to send headers (10 s), a whole request (30 s), and how long an idle keep-alive
+ * connection stays open (5 s; load balancers in front should idle out first or reuse sooner).
+ */
+function limitSlowClients(server: Server): void {
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+}
+
+/**
+ * SIGTERM/SIGINT: readiness turns 503 at once; after the delay (load balancers and the endpoints
+ * controller catch up meanwhile) the server stops accepting connections and in-flight requests
+ * finish; then the registered steps run in reverse order (telemetry flush, database close) and the
+ * process exits 0 — all inside the grace period, which must be shorter than Kubernetes' (30 s).
+ */
+function createShutdown(options: {
+  server: Server;
+  lifecycle: ReturnType<typeof createLifecycle>;
+  logger: Logger;
+  config: Config['lifecycle'];
+}) {
+  const { server, lifecycle, logger, config } = options;
+  const steps: (() => Promise<unknown>)[] = [];
   let stopping = false;
-  const stop = (signal: string) => {
+
+  async function stop(signal: string): Promise<void> {
     if (stopping) return;
     stopping = true;
-    logger.info('shutting down', { signal });
-    server.close(async () => {
-      await shutdownTelemetry();
-      await database.close();
-      process.exit(0);
-    });
-    setTimeout(() => process.exit(1), 10_000).unref();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+    const deadline = Date.now() + config.shutdownGraceMs;
+    lifecycle.draining();
+    logger.info('draining', { signal, delay_ms: config.shutdownDelayMs, grace_ms: config.shutdownGraceMs });
+    // Leave time at the end for flushing telemetry and closing the pool.
+    const flushBudget = Math.min(5_000, config.shutdownGraceMs / 4);
+    await sleep(Math.min(config.shutdownDelayMs, deadline - Date.now() - flushBudget));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 250);
+    const drained = await Promise.race([
+      closed.then(() => true),
+      sleep(deadline - Date.now() - flushBudget).then(() => false),
+    ]);
+    clearInterval(idleSweep);
+    if (!drained) {
+      logger.warn('grace period over: closing the connections still open');
+      server.closeAllConnections();
+    }
+    for (const step of steps.reverse()) {
+      await Promise.race([
+        step().catch((err) => logger.warn('shutdown step failed', { error: String(err) })),
+        sleep(deadline - Date.now()),
+      ]);
+    }
+    logger.info('stopped', { signal, drained });
+    process.exit(0);
+  }
+
+  return Object.assign(stop, {
+    /** Registers a step to run at shutdown (later registrations run first). */
+    before(step: () => Promise<unknown>) {
+      steps.push(step);
+    },
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 class StartupError extends Error {}

@@ -7,7 +7,13 @@ import type { Logger } from './logger';
 import { createMetricsTelemetry } from './metrics';
 import { registerProcessMetrics } from './process';
 import { createPrometheusMetrics } from './prometheus';
-import { createOtlpMetricReader, createResource, createTracerProvider } from './sdk';
+import {
+  createExportTracker,
+  createOtlpMetricReader,
+  createResource,
+  createTracerProvider,
+  type ExportTracker,
+} from './sdk';
 import { noopTelemetry, type Telemetry } from './telemetry';
 import { createTracing, noopTracing } from './tracing';
 
@@ -16,6 +22,8 @@ const SCOPE = 'lexecon';
 export interface NodeTelemetry {
   telemetry: Telemetry;
   metrics: MetricsRenderer;
+  /** Last success and failure of each exporter (and of /metrics scrapes), for /health. */
+  exportStatus(): ReturnType<ExportTracker['status']>;
   /** Flushes pending spans and pushed metrics, then stops the SDK. */
   shutdown(): Promise<void>;
 }
@@ -40,6 +48,7 @@ export function createNodeTelemetry(
     return {
       telemetry: noopTelemetry,
       metrics: { render: async () => '# telemetry is disabled (OTEL_SDK_DISABLED=true)\n' },
+      exportStatus: () => ({}),
       shutdown: async () => {},
     };
   }
@@ -51,10 +60,11 @@ export function createNodeTelemetry(
     instanceId: identity.instanceId,
     attributes: config.resourceAttributes,
   };
+  const exports = createExportTracker();
   const push =
     config.metricsExporter === 'prometheus'
       ? []
-      : [createOtlpMetricReader(config.metricsEndpoint, config.metricExportIntervalMs)];
+      : [createOtlpMetricReader(config.metricsEndpoint, config.metricExportIntervalMs, exports)];
   const prometheus = createPrometheusMetrics({
     ...serviceIdentity,
     detailed: config.detailedMetrics,
@@ -76,6 +86,7 @@ export function createNodeTelemetry(
       sampleRate: config.tracing.sampleRate,
       tracesEndpoint: config.tracing.tracesEndpoint,
       meterProvider: prometheus.provider,
+      exports,
     });
     // Global too, so the spec's traced()/traceFunction() helpers reach the same provider.
     trace.setGlobalTracerProvider(tracerProvider);
@@ -85,7 +96,14 @@ export function createNodeTelemetry(
 
   return {
     telemetry: { ...metrics, ...tracing },
-    metrics: prometheus,
+    metrics: {
+      async render() {
+        const text = await prometheus.render();
+        if (config.metricsExporter !== 'otlp') exports.record('prometheus_scrape', true);
+        return text;
+      },
+    },
+    exportStatus: exports.status,
     async shutdown() {
       await tracerProvider?.shutdown();
       runtime.stop();

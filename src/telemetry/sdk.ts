@@ -1,4 +1,5 @@
 import type { MeterProvider as ApiMeterProvider } from '@opentelemetry/api';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
@@ -33,6 +34,52 @@ export function createResource(identity: ServiceIdentity): Resource {
   });
 }
 
+/** When each exporter last succeeded and failed, for the telemetry health check. */
+export interface ExportTracker {
+  record(signal: string, ok: boolean, error?: unknown): void;
+  status(): Record<
+    string,
+    { last_success_at: string | null; last_failure_at: string | null; last_error: string | null }
+  >;
+}
+
+export function createExportTracker(): ExportTracker {
+  const state = new Map<
+    string,
+    { last_success_at: string | null; last_failure_at: string | null; last_error: string | null }
+  >();
+  return {
+    record(signal, ok, error) {
+      const entry = state.get(signal) ?? { last_success_at: null, last_failure_at: null, last_error: null };
+      const at = new Date().toISOString();
+      if (ok) entry.last_success_at = at;
+      else {
+        entry.last_failure_at = at;
+        // The kind of failure only: messages can carry URLs with credentials.
+        entry.last_error = error instanceof Error ? error.name : error === undefined ? 'failed' : 'error';
+      }
+      state.set(signal, entry);
+    },
+    status: () => Object.fromEntries(state),
+  };
+}
+
+/** Wraps an OTLP exporter's export() to report each result to the tracker. */
+function tracked<T extends { export(items: never, done: (result: ExportResult) => void): void }>(
+  exporter: T,
+  signal: string,
+  tracker: ExportTracker | undefined,
+): T {
+  if (!tracker) return exporter;
+  const original = exporter.export.bind(exporter) as (items: unknown, done: (result: ExportResult) => void) => void;
+  (exporter as { export: unknown }).export = (items: unknown, done: (result: ExportResult) => void) =>
+    original(items, (result) => {
+      tracker.record(signal, result.code === ExportResultCode.SUCCESS, result.error);
+      done(result);
+    });
+  return exporter;
+}
+
 export interface TracingOptions {
   resource: Resource;
   sampleRate: number;
@@ -43,13 +90,15 @@ export interface TracingOptions {
   maxQueueSize?: number;
   scheduledDelayMillis?: number;
   exportTimeoutMillis?: number;
+  exports?: ExportTracker;
 }
 
 export function createTracerProvider(options: TracingOptions): BasicTracerProvider {
-  const exporter = new OTLPTraceExporter({
-    url: options.tracesEndpoint,
-    timeoutMillis: options.exportTimeoutMillis ?? 10_000,
-  });
+  const exporter = tracked(
+    new OTLPTraceExporter({ url: options.tracesEndpoint, timeoutMillis: options.exportTimeoutMillis ?? 10_000 }),
+    'otlp_traces',
+    options.exports,
+  );
   const config: BufferConfig & { selfObsMeterProvider?: ApiMeterProvider } = {
     maxQueueSize: options.maxQueueSize ?? 2048,
     maxExportBatchSize: 512,
@@ -71,9 +120,17 @@ export function createTracerProvider(options: TracingOptions): BasicTracerProvid
  * Pushes every metric over OTLP/HTTP with cumulative temporality, so what the collector renders for
  * Prometheus has the same values, names and meaning as the pull path (docs/metrics.md).
  */
-export function createOtlpMetricReader(endpoint: string, intervalMs: number): PeriodicExportingMetricReader {
+export function createOtlpMetricReader(
+  endpoint: string,
+  intervalMs: number,
+  exports?: ExportTracker,
+): PeriodicExportingMetricReader {
   return new PeriodicExportingMetricReader({
-    exporter: new OTLPMetricExporter({ url: endpoint, temporalityPreference: AggregationTemporality.CUMULATIVE }),
+    exporter: tracked(
+      new OTLPMetricExporter({ url: endpoint, temporalityPreference: AggregationTemporality.CUMULATIVE }),
+      'otlp_metrics',
+      exports,
+    ),
     exportIntervalMillis: intervalMs,
     exportTimeoutMillis: Math.min(intervalMs, 10_000),
   });
