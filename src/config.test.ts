@@ -7,7 +7,7 @@ describe('parseConfig', () => {
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.config.http).toEqual({ port: 8000, host: '0.0.0.0', maxBodyBytes: 1024 * 1024 });
-    expect(result.config.database).toEqual({ url: undefined, poolMax: 10 });
+    expect(result.config.database).toEqual({ url: undefined, poolMax: 10, statementTimeoutMs: 5000 });
     expect(result.config.dataDir).toBe('./data');
     expect(result.config.bootstrapAdminKey).toBeUndefined();
   });
@@ -53,7 +53,7 @@ describe('parseConfig', () => {
       ok: true,
       config: {
         http: { port: 9000, host: '127.0.0.1', maxBodyBytes: 2048 },
-        database: { url: 'postgres://u:p@db:5432/lexecon', poolMax: 25 },
+        database: { url: 'postgres://u:p@db:5432/lexecon', poolMax: 25, statementTimeoutMs: 5000 },
         dataDir: '/var/lib/lexecon',
         signing: { privateKey: 'c2VlZA==', trustedPublicKeys: ['a', 'b'] },
         bootstrapAdminKey: 'x'.repeat(32),

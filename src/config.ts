@@ -7,7 +7,7 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Config {
   http: { port: number; host: string; maxBodyBytes: number };
-  database: { url: string | undefined; poolMax: number };
+  database: { url: string | undefined; poolMax: number; statementTimeoutMs: number };
   dataDir: string;
   signing: { privateKey: string | undefined; trustedPublicKeys: string[] };
   bootstrapAdminKey: string | undefined;
@@ -81,6 +81,7 @@ export function parseConfig(env: Env): ConfigResult {
     database: {
       url: read.databaseUrl('DATABASE_URL'),
       poolMax: read.integer('DB_POOL_MAX', { min: 1, max: 200, fallback: 10 }),
+      statementTimeoutMs: read.integer('LEXECON_DB_STATEMENT_TIMEOUT_MS', { min: 100, max: 600_000, fallback: 5_000 }),
     },
     dataDir: read.string('LEXECON_DATA_DIR', { fallback: './data' }),
     signing: {
@@ -269,6 +270,7 @@ export const CONFIG_VARIABLES = [
   'LEXECON_MAX_BODY_BYTES',
   'DATABASE_URL',
   'DB_POOL_MAX',
+  'LEXECON_DB_STATEMENT_TIMEOUT_MS',
   'LEXECON_DATA_DIR',
   'LEXECON_SIGNING_KEY',
   'LEXECON_TRUSTED_PUBLIC_KEYS',

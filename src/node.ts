@@ -53,6 +53,8 @@ async function main(): Promise<void> {
     fetch: (request, env) => (app ? app.fetch(request, env) : answerWhileStarting(request, lifecycle)),
     port: config.http.port,
     hostname: config.http.host,
+    // Node checks header and request timeouts on this interval (default 30 s): make them mean what they say.
+    serverOptions: { connectionsCheckingInterval: 1_000 },
   }) as Server;
   limitSlowClients(server);
   const stop = createShutdown({ server, lifecycle, logger, config: config.lifecycle });
@@ -228,7 +230,11 @@ async function openDatabase(
 ): Promise<Database> {
   if (config.database.url) {
     logger.info('using PostgreSQL', { pool_max: config.database.poolMax });
-    return openPostgres(config.database.url, { poolMax: config.database.poolMax, ...options });
+    return openPostgres(config.database.url, {
+      poolMax: config.database.poolMax,
+      statementTimeoutMs: config.database.statementTimeoutMs,
+      ...options,
+    });
   }
   const dataDir = join(resolve(config.dataDir), 'pglite');
   mkdirSync(dataDir, { recursive: true });

@@ -66,6 +66,8 @@ export async function openPglite(source: PgliteSource = {}): Promise<Database & 
 
 export interface PostgresOptions {
   poolMax: number;
+  /** Deadline for one statement (default 5 s); past it the pool is replaced, see instrument.ts. */
+  statementTimeoutMs?: number;
   /** Unique per instance, so pg_stat_activity can tell this instance's connections apart. */
   applicationName?: string;
   observer?: DbObserver;
@@ -73,14 +75,34 @@ export interface PostgresOptions {
 
 export function openPostgres(url: string, options: PostgresOptions): Database & { client: postgres.Sql } {
   const applicationName = options.applicationName ?? 'lexecon';
-  const client = postgres(url, {
-    max: options.poolMax,
-    connect_timeout: 5,
-    idle_timeout: 60,
-    onnotice: () => {},
-    connection: { application_name: applicationName },
+  const connect = () =>
+    postgres(url, {
+      max: options.poolMax,
+      connect_timeout: 5,
+      idle_timeout: 60,
+      onnotice: () => {},
+      connection: { application_name: applicationName },
+    });
+  // A pool whose connections may be silently dead (a statement timed out) is swapped for a fresh one;
+  // everything holds this stable proxy, which always reaches the current pool.
+  let current = connect();
+  const client = new Proxy(current, {
+    apply: (_target, _this, args: unknown[]) => (current as unknown as (...a: unknown[]) => unknown)(...args),
+    get: (_target, property) => {
+      const value = Reflect.get(current, property);
+      return typeof value === 'function' ? value.bind(current) : value;
+    },
+  }) as postgres.Sql;
+  const replacePool = () => {
+    const stale = current;
+    current = connect();
+    void stale.end({ timeout: 0 }).catch(() => {});
+  };
+  const instrumented = instrumentPostgres(client, {
+    observer: options.observer,
+    statementTimeoutMs: options.statementTimeoutMs ?? 5_000,
+    onTimeout: replacePool,
   });
-  const instrumented = options.observer ? instrumentPostgres(client, options.observer) : client;
   const db = drizzlePostgres(instrumented, { schema }) as unknown as Db;
   return {
     kind: 'postgres',
@@ -89,10 +111,12 @@ export function openPostgres(url: string, options: PostgresOptions): Database & 
     // The server's view of this instance's pool; the connection asking counts as idle, as it is
     // the moment the answer is read.
     async connectionState() {
-      const [row] = await client<{ active: number; idle: number }[]>`
-        select count(*) filter (where state = 'active')::int - 1 as active,
-               count(*) filter (where state = 'idle')::int + 1 as idle
-        from pg_stat_activity where application_name = ${applicationName}`;
+      const [row] = (await instrumented.unsafe(
+        `select count(*) filter (where state = 'active')::int - 1 as active,
+                count(*) filter (where state = 'idle')::int + 1 as idle
+         from pg_stat_activity where application_name = $1`,
+        [applicationName],
+      )) as unknown as { active: number; idle: number }[];
       return { active: Math.max(0, row?.active ?? 0), idle: row?.idle ?? 1 };
     },
     async migrate() {
@@ -106,7 +130,7 @@ export function openPostgres(url: string, options: PostgresOptions): Database & 
       }
     },
     async close() {
-      await client.end({ timeout: 5 });
+      await current.end({ timeout: 5 });
     },
   };
 }

@@ -11,6 +11,8 @@ const CONNECTION_CODES = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'CONNECT_TIMEOUT',
+  // Our own deadline on a statement the server never answered (src/db/instrument.ts).
+  'STATEMENT_TIMEOUT',
 ]);
 
 /**

@@ -38,16 +38,15 @@ export function describeStatement(text: string): { operation: DbOperation; table
 }
 
 export function classifyDbError(err: unknown): DbErrorType {
-  if (isDatabaseUnavailable(err)) return 'connection';
   for (let current = err, depth = 0; current && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string') {
+      if (code === '57014' || code === 'CONNECT_TIMEOUT' || code === 'STATEMENT_TIMEOUT') return 'timeout';
       if (code.startsWith('23')) return 'constraint';
-      if (code === '57014' || code === 'CONNECT_TIMEOUT') return 'timeout';
     }
     current = (current as { cause?: unknown }).cause;
   }
-  return 'query';
+  return isDatabaseUnavailable(err) ? 'connection' : 'query';
 }
 
 function timed<T>(observer: DbObserver, text: string, run: () => PromiseLike<T>): Promise<T> {
@@ -77,11 +76,25 @@ function timed<T>(observer: DbObserver, text: string, run: () => PromiseLike<T>)
   );
 }
 
+export interface PostgresGuard {
+  observer?: DbObserver;
+  /** A statement (or transaction, twice this) with no answer by then fails as the database being unavailable. */
+  statementTimeoutMs: number;
+  /** Called on such a timeout: the pool's connections may be silently dead and should be replaced. */
+  onTimeout(): void;
+}
+
+const silentObserver: DbObserver = { query() {}, failed() {}, transaction() {} };
+
 /**
  * postgres.js as drizzle uses it: `unsafe(text, params)` (awaited directly or through `.values()`)
- * and `begin(fn)` for transactions, whose `fn` gets a client that must be wrapped too.
+ * and `begin(fn)` for transactions, whose `fn` gets a client that must be wrapped too. Besides
+ * timing, every statement gets a deadline: a connection to a server that stopped answering (a
+ * network that drops packets) would otherwise hold a request, and the serial ledger commit behind
+ * it, forever.
  */
-export function instrumentPostgres(sql: postgres.Sql, observer: DbObserver): postgres.Sql {
+export function instrumentPostgres(sql: postgres.Sql, guard: PostgresGuard): postgres.Sql {
+  const observer = guard.observer ?? silentObserver;
   return new Proxy(sql, {
     get(target, property) {
       if (property === 'unsafe') {
@@ -91,11 +104,13 @@ export function instrumentPostgres(sql: postgres.Sql, observer: DbObserver): pos
             params,
             options,
           );
+          const run = (execute: () => PromiseLike<unknown>) =>
+            timed(observer, text, () => withDeadline(execute, guard.statementTimeoutMs, guard.onTimeout));
           return {
-            values: () => timed(observer, text, () => query.values()),
+            values: () => run(() => query.values()),
             // biome-ignore lint/suspicious/noThenProperty: drizzle awaits the query object itself
             then: (onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) =>
-              timed(observer, text, () => query).then(onFulfilled, onRejected),
+              run(() => query).then(onFulfilled, onRejected),
           };
         };
       }
@@ -104,12 +119,20 @@ export function instrumentPostgres(sql: postgres.Sql, observer: DbObserver): pos
           const callback = args.at(-1) as (client: postgres.TransactionSql) => Promise<unknown>;
           const started = performance.now();
           try {
-            return await (target.begin as (...a: unknown[]) => Promise<unknown>)(
-              ...args.slice(0, -1),
-              (client: postgres.TransactionSql) =>
-                callback(
-                  instrumentPostgres(client as unknown as postgres.Sql, observer) as unknown as postgres.TransactionSql,
+            return await withDeadline(
+              () =>
+                (target.begin as (...a: unknown[]) => Promise<unknown>)(
+                  ...args.slice(0, -1),
+                  (client: postgres.TransactionSql) =>
+                    callback(
+                      instrumentPostgres(
+                        client as unknown as postgres.Sql,
+                        guard,
+                      ) as unknown as postgres.TransactionSql,
+                    ),
                 ),
+              guard.statementTimeoutMs * 2,
+              guard.onTimeout,
             );
           } finally {
             observer.transaction((performance.now() - started) / 1000);
@@ -119,6 +142,18 @@ export function instrumentPostgres(sql: postgres.Sql, observer: DbObserver): pos
       return bound(target, property);
     },
   });
+}
+
+/** Rejects with a STATEMENT_TIMEOUT (a connection-class failure: 503, retry) when `run` takes too long. */
+function withDeadline<T>(run: () => PromiseLike<T>, ms: number, onTimeout: () => void): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(Object.assign(new Error(`no answer from the database within ${ms} ms`), { code: 'STATEMENT_TIMEOUT' }));
+    }, ms);
+  });
+  return Promise.race([Promise.resolve(run()), deadline]).finally(() => clearTimeout(timer));
 }
 
 /** A property of the real object, methods bound to it (drivers use private fields and closures). */

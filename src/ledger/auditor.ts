@@ -63,12 +63,14 @@ export function createLedgerAuditor(options: LedgerAuditorOptions): LedgerAudito
    */
   async function lease(kind: AuditKind): Promise<TaskState | undefined> {
     const ttlMs = Math.max(every[kind] * 2, 60_000);
+    // Lease times are the database's clock on both sides, so instances' clock drift cannot matter.
+    const until = sql`now() + ${ttlMs}::integer * interval '1 millisecond'`;
     const rows = await db
       .insert(backgroundTasks)
-      .values({ name: TASK[kind], holder: instanceId, leaseUntil: new Date(now() + ttlMs), state: {} })
+      .values({ name: TASK[kind], holder: instanceId, leaseUntil: until, state: {} })
       .onConflictDoUpdate({
         target: backgroundTasks.name,
-        set: { holder: instanceId, leaseUntil: new Date(now() + ttlMs) },
+        set: { holder: instanceId, leaseUntil: until },
         setWhere: sql`${backgroundTasks.leaseUntil} < now() or ${backgroundTasks.holder} = ${instanceId}`,
       })
       .returning({ state: backgroundTasks.state });
@@ -79,7 +81,7 @@ export function createLedgerAuditor(options: LedgerAuditorOptions): LedgerAudito
     // Done: the lease is released (expires now) so the next due pass may run anywhere.
     await db
       .update(backgroundTasks)
-      .set({ state: state as Record<string, unknown>, leaseUntil: new Date(now()) })
+      .set({ state: state as Record<string, unknown>, leaseUntil: sql`now()` })
       .where(eq(backgroundTasks.name, TASK[kind]));
   }
 

@@ -14,6 +14,8 @@ export interface ReceivedSpan {
   spanId: string;
   /** Empty for a root span. */
   parentSpanId: string;
+  /** W3C tracestate carried by the span. */
+  traceState: string;
   name: string;
   /** OTLP SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
   kind: number;
@@ -88,6 +90,7 @@ interface TracesRequest {
         traceId: string;
         spanId: string;
         parentSpanId?: string;
+        traceState?: string;
         name: string;
         kind?: number;
         attributes?: KeyValue[];
@@ -116,6 +119,7 @@ function decodeSpans(body: TracesRequest): ReceivedSpan[] {
           traceId: span.traceId,
           spanId: span.spanId,
           parentSpanId: span.parentSpanId ?? '',
+          traceState: span.traceState ?? '',
           name: span.name,
           kind: span.kind ?? 0,
           attributes: decodeAttributes(span.attributes),
