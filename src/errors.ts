@@ -104,7 +104,7 @@ export function handleError(err: Error, c: Context<AppEnv>) {
   c.get('services')?.logger.error('unhandled error', {
     requestId: c.get('requestId'),
     error: err.name,
-    message: err.message,
+    error_message: err.message,
     stack: err.stack,
   });
   return errorResponse(c, 'INTERNAL', 'Internal error');

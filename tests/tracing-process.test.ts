@@ -2,15 +2,53 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decisionRequest, samplePolicy } from './support/app';
 import { withDatabase } from './support/global-setup';
+import {
+  ADMIN_KEY,
+  cleanUpProcesses,
+  type LexeconProcess,
+  seededDataDir,
+  spawnLexecon,
+} from './support/lexecon-process';
 import { type OtlpReceiver, type ReceivedMetric, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver';
-import { ADMIN_KEY, cleanUpServices, inParallel, type ServiceProcess, startService } from './support/service-process';
 
 /**
  * The real process (`node --import tsx src/node.ts`) over real HTTP, exporting to a real OTLP/HTTP
  * receiver: sampling, continuation of incoming traces, shutdown flush, logs, and the OTLP metric push.
  */
 
-afterAll(cleanUpServices);
+afterAll(cleanUpProcesses);
+
+/** The service on a migrated PGlite data dir of its own, once it listens; no drain delay at SIGTERM. */
+async function startService(env: Record<string, string>): Promise<LexeconProcess> {
+  const service = await spawnLexecon({
+    LEXECON_DATA_DIR: await seededDataDir(),
+    LEXECON_SHUTDOWN_DELAY_MS: '0',
+    ...env,
+  });
+  await service.listening;
+  return service;
+}
+
+/** SIGTERM, then the exit code. */
+async function stop(service: LexeconProcess): Promise<number | null> {
+  if (service.child.exitCode === null) service.child.kill('SIGTERM');
+  return (await service.exited).code;
+}
+
+/** Runs `count` calls of `send`, `concurrency` at a time; resolves to every result in call order. */
+async function inParallel<T>(count: number, concurrency: number, send: () => Promise<T>): Promise<T[]> {
+  const results: T[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) {
+        const i = next++;
+        results[i] = await send();
+      }
+    }),
+  );
+  return results;
+}
 
 const SERVER = 2;
 const ERROR = 2;
@@ -23,7 +61,7 @@ interface Answer {
 }
 
 async function call(
-  service: ServiceProcess,
+  service: LexeconProcess,
   method: string,
   path: string,
   options: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {},
@@ -46,7 +84,7 @@ async function call(
   return { status: res.status, body, headers: res.headers };
 }
 
-const decide = (service: ServiceProcess, options: Parameters<typeof call>[3] = {}) =>
+const decide = (service: LexeconProcess, options: Parameters<typeof call>[3] = {}) =>
   call(service, 'POST', '/api/decide', { body: decisionRequest(), ...options });
 
 function serverSpanOf(spans: ReceivedSpan[], traceId: string): ReceivedSpan | undefined {
@@ -79,7 +117,7 @@ function traceIdsOf(answers: Answer[]): string[] {
 
 describe('a service that samples every new trace (OTEL_SAMPLE_RATE=1)', () => {
   let receiver: OtlpReceiver;
-  let service: ServiceProcess;
+  let service: LexeconProcess;
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
@@ -95,7 +133,7 @@ describe('a service that samples every new trace (OTEL_SAMPLE_RATE=1)', () => {
   });
 
   afterAll(async () => {
-    await service?.stop();
+    if (service) await stop(service);
     await receiver?.close();
   });
 
@@ -120,7 +158,7 @@ describe('a service that samples every new trace (OTEL_SAMPLE_RATE=1)', () => {
     everyAppendCommitted(spans);
     const server = serverSpanOf(spans, traceIds[0] as string);
     expect(server?.resource).toMatchObject({ 'service.name': 'lexecon', 'service.version': expect.any(String) });
-    expect(server?.resource['service.instance.id']).toMatch(new RegExp(`-${service.pid}$`));
+    expect(server?.resource['service.instance.id']).toMatch(new RegExp(`-${service.child.pid}$`));
   });
 
   it('does not record a request whose incoming traceparent says unsampled (parent-based sampling)', async () => {
@@ -132,6 +170,18 @@ describe('a service that samples every new trace (OTEL_SAMPLE_RATE=1)', () => {
     const later = traceIdsOf([await decide(service)]);
     const spans = await receiver.waitFor(haveTraces(later));
     expect(spans.filter((s) => s.traceId === unsampled)).toEqual([]);
+  });
+
+  it('does not trace /health, its probes or /metrics by default', async () => {
+    const untraced = [];
+    for (const path of ['/health', '/health/live', '/health/ready', '/health/startup', '/metrics']) {
+      untraced.push(await call(service, 'GET', path, { key: null }));
+    }
+    expect(untraced.map((a) => a.headers.get('x-trace-id'))).toEqual(Array(5).fill(null));
+    const later = traceIdsOf([await call(service, 'GET', '/api/ledger/head')]);
+    const spans = await receiver.waitFor(haveTraces(later));
+    const paths = spans.map((s) => String(s.attributes['url.path'] ?? ''));
+    expect(paths.filter((path) => path.startsWith('/health') || path.startsWith('/metrics'))).toEqual([]);
   });
 
   it('writes one request log line per request, carrying the trace and span ids of its server span', async () => {
@@ -208,7 +258,7 @@ describe('a service that samples every new trace (OTEL_SAMPLE_RATE=1)', () => {
     const answers = await inParallel(30, 6, () => decide(service));
     const traceIds = traceIdsOf(answers);
     expect(traceIds).toHaveLength(30);
-    expect(await service.stop()).toBe(0);
+    expect(await stop(service)).toBe(0);
     const spans = receiver.spans;
     for (const traceId of traceIds) {
       const names = spans.filter((s) => s.traceId === traceId).map((s) => s.name);
@@ -220,7 +270,7 @@ describe('a service that samples every new trace (OTEL_SAMPLE_RATE=1)', () => {
 
 describe('a service that samples no new trace (OTEL_SAMPLE_RATE=0)', () => {
   let receiver: OtlpReceiver;
-  let service: ServiceProcess;
+  let service: LexeconProcess;
   const continued = { traceId: '5b8aa5a2d2c872e8321cf37308d69df2', parent: '051581bf3cb55c13' };
 
   beforeAll(async () => {
@@ -234,7 +284,7 @@ describe('a service that samples no new trace (OTEL_SAMPLE_RATE=0)', () => {
   });
 
   afterAll(async () => {
-    await service?.stop();
+    if (service) await stop(service);
     await receiver?.close();
   });
 
@@ -255,34 +305,38 @@ describe('a service that samples no new trace (OTEL_SAMPLE_RATE=0)', () => {
     const answers = await inParallel(200, 8, () => decide(service));
     expect(answers.map((a) => a.status)).toEqual(Array(200).fill(200));
     expect(traceIdsOf(answers)).toEqual([]);
-    expect(await service.stop()).toBe(0);
+    expect(await stop(service)).toBe(0);
     expect(receiver.spans.filter((s) => s.traceId !== continued.traceId)).toEqual([]);
   });
 });
 
 describe('a service that samples one new trace in ten (OTEL_SAMPLE_RATE=0.1)', () => {
+  const requests = 400;
   let receiver: OtlpReceiver;
-  let service: ServiceProcess;
+  let answers: Answer[];
+  let policyLoad: Answer;
+  let exitCode: number | null;
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
-    service = await startService({
+    const service = await startService({
       TRACING_ENABLED: 'true',
       OTEL_SAMPLE_RATE: '0.1',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     });
-    expect((await call(service, 'POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
+    policyLoad = await call(service, 'POST', '/api/policies', { body: samplePolicy });
+    expect(policyLoad.status).toBe(201);
+    answers = await inParallel(requests, 8, () => decide(service));
+    exitCode = await stop(service);
   });
 
   afterAll(async () => {
-    await service?.stop();
     await receiver?.close();
   });
 
-  it('records between 5% and 17% of 400 decisions, each recorded one whole and the rest not at all', async () => {
-    const requests = 400;
-    const answers = await inParallel(requests, 8, () => decide(service));
+  it('records between 5% and 17% of 400 new decisions, and nothing of the others', () => {
     expect(answers.map((a) => a.status)).toEqual(Array(requests).fill(200));
+    expect(exitCode).toBe(0);
     const sampled = traceIdsOf(answers);
     // Trace ids are random, so each new trace is kept independently with p = 0.1: the count is
     // Binomial(400, 0.1), mean 40, sd 6. The band 20…68 (5%…17%) lies 3.3 sd below and 4.7 sd above
@@ -290,12 +344,13 @@ describe('a service that samples one new trace in ten (OTEL_SAMPLE_RATE=0.1)', (
     // correct runs, while a sampler that kept everything, nothing, or 1% would fail every time.
     expect(sampled.length).toBeGreaterThanOrEqual(0.05 * requests);
     expect(sampled.length).toBeLessThanOrEqual(0.17 * requests);
+    // The policy load before them was a new trace too, sampled or not like any other.
+    expect(new Set(receiver.spans.map((s) => s.traceId))).toEqual(new Set([...sampled, ...traceIdsOf([policyLoad])]));
+  });
 
-    expect(await service.stop()).toBe(0);
+  it('records each sampled decision whole, its ledger commit included, whatever the others were', () => {
     const spans = receiver.spans;
-    // Only sampled requests left spans, and each left the whole tree (children follow their root).
-    expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set(sampled));
-    for (const traceId of sampled) {
+    for (const traceId of traceIdsOf(answers)) {
       const names = spans.filter((s) => s.traceId === traceId).map((s) => s.name);
       expect(names).toEqual(expect.arrayContaining(DECISION_TRACE));
     }
@@ -327,9 +382,11 @@ function pushedFamilies(metrics: ReceivedMetric[]): Set<string> {
 }
 
 describe('METRICS_EXPORTER', () => {
-  const services: Record<'both' | 'otlp', { receiver: OtlpReceiver; service: ServiceProcess }> = {} as never;
+  const services: Record<'both' | 'otlp', { receiver: OtlpReceiver; service: LexeconProcess }> = {} as never;
 
   beforeAll(async () => {
+    // The first seeded data dir is made once; the two services then start side by side.
+    await seededDataDir();
     await Promise.all(
       (['both', 'otlp'] as const).map(async (exporter) => {
         const receiver = await startOtlpReceiver();
@@ -357,7 +414,7 @@ describe('METRICS_EXPORTER', () => {
 
   afterAll(async () => {
     for (const { receiver, service } of Object.values(services)) {
-      await service.stop();
+      await stop(service);
       await receiver.close();
     }
   });
@@ -390,7 +447,7 @@ describe.runIf(postgresTemplate)('a failing request in the service on PostgreSQL
   const name = `lexecon_tracing_${process.pid}`;
   let admin: postgres.Sql;
   let receiver: OtlpReceiver;
-  let service: ServiceProcess;
+  let service: LexeconProcess;
 
   beforeAll(async () => {
     admin = postgres(settings.adminUrl, { max: 1, onnotice: () => {} });
@@ -407,7 +464,7 @@ describe.runIf(postgresTemplate)('a failing request in the service on PostgreSQL
   });
 
   afterAll(async () => {
-    await service?.stop();
+    if (service) await stop(service);
     await receiver?.close();
     await admin?.unsafe(`drop database if exists ${name} with (force)`);
     await admin?.end();

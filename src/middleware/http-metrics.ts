@@ -53,10 +53,15 @@ export function httpMetrics(telemetry: MetricsRecorder, options: HttpMetricsOpti
  */
 function measureResponse(c: Context, record: (bytes: number) => void): void {
   const outgoing = (c.env as { outgoing?: WritableResponse } | undefined)?.outgoing;
-  if (outgoing && typeof outgoing.once === 'function') return countWritten(outgoing, record);
+  if (outgoing && typeof outgoing.once === 'function') {
+    countWritten(outgoing, record);
+    return;
+  }
   const header = c.res.headers.get('content-length');
-  if (header !== null) return record(Number(header));
-  if (!c.res.body) return record(0);
+  if (header !== null || !c.res.body) {
+    record(Number(header ?? 0));
+    return;
+  }
   let bytes = 0;
   const counter = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context';
 import type { Tracing } from '../telemetry/tracing';
-import { isExcluded, routeTemplate } from './http-metrics';
+import { isExcluded, routeTemplate, UNMATCHED } from './http-metrics';
 
 export interface TracingOptions {
   /** Path prefixes never traced (a prefix covers itself and everything below it). */
@@ -35,7 +35,8 @@ export function tracing(telemetry: Tracing, options: TracingOptions): Middleware
       async (span) => {
         await next();
         const status = c.res.status;
-        span.finish(routeTemplate(c, options.routes), status, status >= 500 ? c.get('errorCode') : undefined);
+        const route = routeTemplate(c, options.routes);
+        span.finish(route === UNMATCHED ? undefined : route, status, status >= 500 ? c.get('errorCode') : undefined);
         if (span.traceresponse) {
           c.header('traceresponse', span.traceresponse);
           c.header('X-Trace-Id', span.traceId);

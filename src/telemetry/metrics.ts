@@ -2,7 +2,6 @@ import type { Attributes, Meter } from '@opentelemetry/api';
 import type { ErrorCode } from '../errors';
 import {
   DB_ERROR_TYPES,
-  DB_OPERATIONS,
   ERROR_CLASSIFICATION,
   ERROR_CODES,
   METRICS,
@@ -399,7 +398,9 @@ function registerSummary(
           perQuantile = SUMMARY_QUANTILES.map((q) => ({ ...base, quantile: String(q) }));
           quantileAttributes.set(snapshot.key, perQuantile);
         }
-        snapshot.quantiles.forEach((value, i) => result.observe(quantiles, value, perQuantile[i]));
+        snapshot.quantiles.forEach((value, i) => {
+          result.observe(quantiles, value, perQuantile[i]);
+        });
         result.observe(sum, snapshot.sum, base);
         result.observe(count, snapshot.count, base);
       }

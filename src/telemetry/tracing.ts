@@ -42,7 +42,7 @@ export interface ServerSpan {
   /** `traceresponse` header value (W3C Trace Context level 2) when the request is traced. */
   readonly traceresponse: string | undefined;
   readonly traceId: string | undefined;
-  finish(route: string, status: number, errorType?: string): void;
+  finish(route: string | undefined, status: number, errorType?: string): void;
 }
 
 export interface Tracing {
@@ -92,14 +92,20 @@ export function createTracing(tracer: Tracer): Tracing {
     fn: (span: SpanHandle) => T,
     options: SpanOptions = {},
   ): T {
-    const parent = (options.parent as Context | undefined) ?? context.active();
-    // Under an unsampled (or absent) parent a child would not be recorded: skip it entirely.
-    if (!trace.getSpan(parent)?.isRecording()) return fn(noopHandle);
+    const own = (options.parent as Context | undefined) ?? context.active();
+    const ownRecorded = trace.getSpan(own)?.isRecording() === true;
+    // Under an unsampled (or absent) parent a child would not be recorded: skip it, unless it
+    // serves other callers too (a group commit): then it goes under the first recorded one.
+    if (!ownRecorded && options.links === undefined) return fn(noopHandle);
+    let parent: Context | undefined = ownRecorded ? own : undefined;
     const links: Link[] = [];
-    for (const linked of options.links ?? []) {
-      const spanContext = trace.getSpan(linked as Context)?.spanContext();
-      if (spanContext) links.push({ context: spanContext });
+    for (const linked of (options.links ?? []) as Context[]) {
+      const span = trace.getSpan(linked);
+      if (!span?.isRecording()) continue;
+      if (parent === undefined) parent = linked;
+      else links.push({ context: span.spanContext() });
     }
+    if (parent === undefined) return fn(noopHandle);
     return tracer.startActiveSpan(name, { attributes: attributes as Attributes, links }, parent, (span) =>
       settle(span, () => fn(handleOf(span))),
     );
@@ -132,8 +138,11 @@ export function createTracing(tracer: Tracer): Tracing {
         traceresponse: `00-${traceId}-${spanId}-0${traceFlags.toString(16)}`,
         traceId,
         finish(route, status, errorType) {
-          span.updateName(`${request.method} ${route}`);
-          span.setAttribute('http.route', route);
+          // Semantic conventions: no template matched → the name is the method alone, no http.route.
+          if (route !== undefined) {
+            span.updateName(`${request.method} ${route}`);
+            span.setAttribute('http.route', route);
+          }
           span.setAttribute('http.response.status_code', status);
           if (errorType !== undefined || status >= 500) {
             span.setAttribute('error.type', errorType ?? String(status));
