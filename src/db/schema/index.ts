@@ -2,3 +2,5 @@ export * from './api-keys';
 export * from './background-tasks';
 export * from './ledger-entries';
 export * from './policies';
+export * from './feature-flags';
+export * from './users';
