@@ -39,7 +39,7 @@ export interface ApiKeyStoreOptions {
 }
 
 const KEY_PREFIX = 'lxk_';
-const CACHE_NAME = 'api_keys';
+const CACHE_NAME = 'api_keys' as const;
 const CACHE_LIMIT = 10_000;
 
 export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
@@ -48,7 +48,7 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
   const now = options.now ?? Date.now;
   // Only positive lookups are cached, so guessing random keys cannot grow it; bounded anyway.
   const cache = new Map<string, { principal: Principal; expiresAt: number }>();
-  telemetry.observeCache(CACHE_NAME, () => cache.size);
+  telemetry.observeCache(CACHE_NAME, () => ({ items: cache.size, bytes: 0 }));
   const stats = { hits: 0, misses: 0 };
 
   async function insert(row: typeof apiKeys.$inferInsert, bootstrap: boolean) {

@@ -28,6 +28,7 @@ const EVALUATION_SECONDS = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 ];
 const DB_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const SESSION_SECONDS = [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400];
 const RESPONSE_BYTES = [100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
 
 export const SUMMARY_QUANTILES = [0.5, 0.9, 0.95, 0.99] as const;
@@ -144,7 +145,6 @@ export const METRICS = {
     unit: '{entry}',
     help: 'Cache evictions by cache name and reason',
     labels: ['cache_name', 'reason'],
-    recordedLater: 'issue 6 (the LRU cache)',
   }),
   cacheSize: define({
     name: 'lexecon_cache_size_bytes',
@@ -152,7 +152,6 @@ export const METRICS = {
     unit: 'By',
     help: 'Bytes held by each cache',
     labels: ['cache_name'],
-    recordedLater: 'issue 6 (the LRU cache)',
   }),
   cacheItems: define({
     name: 'lexecon_cache_items',
@@ -183,7 +182,6 @@ export const METRICS = {
     unit: '{challenge}',
     help: 'MFA challenges issued',
     labels: ['method'],
-    recordedLater: 'issue 6 (TOTP MFA)',
   }),
   mfaVerifications: define({
     name: 'lexecon_mfa_verifications_total',
@@ -191,7 +189,6 @@ export const METRICS = {
     unit: '{verification}',
     help: 'MFA verifications by result',
     labels: ['result'],
-    recordedLater: 'issue 6 (TOTP MFA)',
   }),
   activeSessions: define({
     name: 'lexecon_active_sessions',
@@ -199,7 +196,14 @@ export const METRICS = {
     unit: '{session}',
     help: 'Unexpired, unrevoked user sessions',
     labels: [],
-    recordedLater: 'issue 6 (users and sessions)',
+  }),
+  sessionDuration: define({
+    name: 'lexecon_session_duration_seconds',
+    kind: 'histogram',
+    unit: 's',
+    help: 'How long user sessions lasted, by how they ended',
+    labels: ['reason'],
+    buckets: SESSION_SECONDS,
   }),
   rateLimitHits: define({
     name: 'lexecon_rate_limit_hits_total',
@@ -207,7 +211,6 @@ export const METRICS = {
     unit: '{request}',
     help: 'Requests refused by a rate limiter, by limiter',
     labels: ['limiter'],
-    recordedLater: 'issue 6 (rate limiting)',
   }),
 
   // Database
@@ -315,7 +318,6 @@ export const METRICS = {
     unit: '{error}',
     help: 'Feature flag values that could not be used, by flag and kind of error',
     labels: ['flag', 'error_type'],
-    recordedLater: 'issue 6 (feature flags; today an invalid flag value stops startup instead)',
   }),
 
   // Process

@@ -124,8 +124,15 @@ function recordOneOfEverything(telemetry: MetricsRecorder) {
   telemetry.observeConnections(() => ({ active: 1, idle: 2 }));
   telemetry.authAttempt('api_key', 'failure', 'revoked');
   telemetry.cacheLookup('api_keys', true);
-  telemetry.observeCache('api_keys', () => 3);
+  telemetry.observeCache('api_keys', () => ({ items: 3, bytes: 900 }));
+  telemetry.cacheEvicted('api_keys', 'capacity');
+  telemetry.mfaChallenged();
+  telemetry.mfaVerified('replayed');
+  telemetry.observeSessions(() => 2);
+  telemetry.sessionEnded('logout', 120);
+  telemetry.rateLimited('login');
   telemetry.flagEvaluated('metrics_detailed', true);
+  telemetry.flagFailed('metrics_detailed', 'invalid_value');
 }
 
 const PROMETHEUS_TYPE: Record<MetricKind, string> = {

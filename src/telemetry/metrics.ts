@@ -9,7 +9,17 @@ import {
   SUMMARY_QUANTILES,
 } from './catalogue';
 import { createSlidingQuantiles } from './summary';
-import type { ConnectionState, HttpRouteRecorder, MetricsRecorder } from './telemetry';
+import {
+  AUTH_FAILURE_REASONS,
+  CACHE_NAMES,
+  type ConnectionState,
+  EVICTION_REASONS,
+  type HttpRouteRecorder,
+  LIMITERS,
+  type MetricsRecorder,
+  MFA_RESULTS,
+  SESSION_END_REASONS,
+} from './telemetry';
 
 export interface MetricsTelemetryOptions {
   /** FEATURE_FLAG_METRICS_DETAILED: per-endpoint summary series and response sizes. */
@@ -17,6 +27,7 @@ export interface MetricsTelemetryOptions {
   now?: () => number;
 }
 
+const AUTH_METHODS = ['api_key', 'password', 'session'] as const;
 const RISK_LEVELS = ['low', 'medium', 'high', 'critical'] as const;
 const DENIAL_REASONS = [
   'no_policy',
@@ -187,39 +198,50 @@ export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOp
   const active = gauge(METRICS.dbConnectionsActive);
   const idle = gauge(METRICS.dbConnectionsIdle);
 
-  // --- auth, cache, flags ---------------------------------------------------------------------
+  // --- auth, sessions, rate limits, cache, flags ----------------------------------------------
   const authAttempts = counter(METRICS.authAttempts);
   const authFailures = counter(METRICS.authFailures);
-  const authAttributes = {
-    success: { method: 'api_key', result: 'success' },
-    failure: { method: 'api_key', result: 'failure' },
-  };
-  authAttempts.add(0, authAttributes.success);
-  authAttempts.add(0, authAttributes.failure);
-  const failureAttributes = new Map(
-    (['unknown_key', 'revoked', 'malformed'] as const).map((reason) => [
-      reason as string,
-      { method: 'api_key', reason },
-    ]),
-  );
-  for (const attributes of failureAttributes.values()) authFailures.add(0, attributes);
+  const attemptAttributes = new Map<string, Attributes>();
+  const failureAttributes = new Map<string, Attributes>();
+  for (const method of AUTH_METHODS) {
+    for (const result of ['success', 'failure']) {
+      const attributes = { method, result };
+      attemptAttributes.set(`${method}\u0000${result}`, attributes);
+      authAttempts.add(0, attributes);
+    }
+    for (const reason of AUTH_FAILURE_REASONS) {
+      const attributes = { method, reason };
+      failureAttributes.set(`${method}\u0000${reason}`, attributes);
+      authFailures.add(0, attributes);
+    }
+  }
+  const mfaChallenges = counter(METRICS.mfaChallenges);
+  const totp = { method: 'totp' };
+  mfaChallenges.add(0, totp);
+  const mfaVerifications = counter(METRICS.mfaVerifications);
+  const mfaAttributes = new Map(MFA_RESULTS.map((result) => [result as string, { result }]));
+  for (const attributes of mfaAttributes.values()) mfaVerifications.add(0, attributes);
+  const sessionDuration = histogram(METRICS.sessionDuration);
+  const sessionEndAttributes = new Map(SESSION_END_REASONS.map((reason) => [reason as string, { reason }]));
+  const activeSessions = gauge(METRICS.activeSessions);
+  const rateLimitHits = counter(METRICS.rateLimitHits);
+  const limiterAttributes = new Map(LIMITERS.map((limiter) => [limiter as string, { limiter }]));
+  for (const attributes of limiterAttributes.values()) rateLimitHits.add(0, attributes);
+
   const cacheHits = counter(METRICS.cacheHits);
   const cacheMisses = counter(METRICS.cacheMisses);
+  const cacheEvictions = counter(METRICS.cacheEvictions);
   const cacheItems = gauge(METRICS.cacheItems);
-  const flags = counter(METRICS.flagEvaluations);
-
-  // Declared now, recorded by the subsystems a later issue builds (see docs/metrics.md).
-  for (const d of [
-    METRICS.cacheEvictions,
-    METRICS.mfaChallenges,
-    METRICS.mfaVerifications,
-    METRICS.rateLimitHits,
-    METRICS.flagErrors,
-  ]) {
-    counter(d);
+  const cacheBytes = gauge(METRICS.cacheSize);
+  const cacheAttributes = new Map(CACHE_NAMES.map((cache) => [cache as string, { cache_name: cache }]));
+  const evictionAttributes = new Map<string, Attributes>();
+  for (const cache of CACHE_NAMES) {
+    for (const reason of EVICTION_REASONS) {
+      evictionAttributes.set(`${cache}\u0000${reason}`, { cache_name: cache, reason });
+    }
   }
-  gauge(METRICS.cacheSize);
-  gauge(METRICS.activeSessions);
+  const flags = counter(METRICS.flagEvaluations);
+  const flagErrors = counter(METRICS.flagErrors);
   gauge(METRICS.uptime).addCallback((result) => result.observe((now() - startedAt) / 1000));
 
   return {
@@ -327,26 +349,50 @@ export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOp
       );
     },
 
-    authAttempt(_method, result, reason) {
-      authAttempts.add(1, result === 'success' ? authAttributes.success : authAttributes.failure);
-      if (result === 'failure') authFailures.add(1, failureAttributes.get(reason ?? 'unknown_key'));
+    authAttempt(method, result, reason) {
+      authAttempts.add(1, attemptAttributes.get(`${method}\u0000${result}`));
+      if (result === 'failure')
+        authFailures.add(1, failureAttributes.get(`${method}\u0000${reason ?? 'invalid_credentials'}`));
+    },
+    mfaChallenged() {
+      mfaChallenges.add(1, totp);
+    },
+    mfaVerified(result) {
+      mfaVerifications.add(1, mfaAttributes.get(result));
+    },
+    observeSessions(read) {
+      activeSessions.addCallback(async (result) => result.observe(await read()));
+    },
+    sessionEnded(reason, seconds) {
+      sessionDuration.record(seconds, sessionEndAttributes.get(reason));
+    },
+    rateLimited(limiter) {
+      rateLimitHits.add(1, limiterAttributes.get(limiter));
     },
     cacheLookup(cache, hit) {
-      (hit ? cacheHits : cacheMisses).add(
-        1,
-        cached(`c\u0000${cache}`, () => ({ cache_name: cache })),
-      );
+      (hit ? cacheHits : cacheMisses).add(1, cacheAttributes.get(cache));
     },
-    observeCache(cache, items) {
-      const attributes = { cache_name: cache };
+    cacheEvicted(cache, reason, count = 1) {
+      cacheEvictions.add(count, evictionAttributes.get(`${cache}\u0000${reason}`));
+    },
+    observeCache(cache, read) {
+      const attributes = cacheAttributes.get(cache) ?? { cache_name: cache };
       cacheHits.add(0, attributes);
       cacheMisses.add(0, attributes);
-      cacheItems.addCallback((result) => result.observe(items(), attributes));
+      for (const reason of EVICTION_REASONS) cacheEvictions.add(0, evictionAttributes.get(`${cache}\u0000${reason}`));
+      cacheItems.addCallback((result) => result.observe(read().items, attributes));
+      cacheBytes.addCallback((result) => result.observe(read().bytes, attributes));
     },
     flagEvaluated(flag, result) {
       flags.add(
         1,
         cached(`f\u0000${flag}\u0000${result}`, () => ({ flag, result: String(result) })),
+      );
+    },
+    flagFailed(flag, errorType) {
+      flagErrors.add(
+        1,
+        cached(`fe\u0000${flag}\u0000${errorType}`, () => ({ flag, error_type: errorType })),
       );
     },
   };

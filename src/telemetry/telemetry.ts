@@ -56,11 +56,46 @@ export interface MetricsRecorder {
   dbTransaction(seconds: number): void;
   observeConnections(read: () => Promise<ConnectionState> | ConnectionState): void;
 
-  authAttempt(method: 'api_key', result: 'success' | 'failure', reason?: 'unknown_key' | 'revoked' | 'malformed'): void;
-  cacheLookup(cache: string, hit: boolean): void;
-  observeCache(cache: string, items: () => number): void;
+  /** One authentication attempt; a failure names its reason from a closed list. */
+  authAttempt(method: AuthMethod, result: 'success' | 'failure', reason?: AuthFailureReason): void;
+  mfaChallenged(): void;
+  mfaVerified(result: MfaResult): void;
+  /** Reads the number of live sessions from real state at collection time. */
+  observeSessions(read: () => Promise<number> | number): void;
+  sessionEnded(reason: SessionEndReason, seconds: number): void;
+  rateLimited(limiter: Limiter): void;
+
+  cacheLookup(cache: CacheName, hit: boolean): void;
+  cacheEvicted(cache: CacheName, reason: EvictionReason, count?: number): void;
+  observeCache(cache: CacheName, read: () => { items: number; bytes: number }): void;
   flagEvaluated(flag: string, result: boolean): void;
+  flagFailed(flag: string, errorType: FlagErrorType): void;
 }
+
+export type AuthMethod = 'api_key' | 'password' | 'session';
+export const AUTH_FAILURE_REASONS = [
+  'malformed',
+  'unknown_key',
+  'revoked',
+  'invalid_credentials',
+  'disabled',
+  'expired',
+  'mfa_pending',
+  'throttled',
+] as const;
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
+export const MFA_RESULTS = ['success', 'invalid_code', 'replayed', 'backup_code'] as const;
+export type MfaResult = (typeof MFA_RESULTS)[number];
+export const SESSION_END_REASONS = ['logout', 'expired', 'idle', 'revoked', 'user_disabled'] as const;
+export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
+export const LIMITERS = ['login', 'mfa', 'api'] as const;
+export type Limiter = (typeof LIMITERS)[number];
+export const CACHE_NAMES = ['api_keys', 'sessions', 'policy'] as const;
+export type CacheName = (typeof CACHE_NAMES)[number];
+export const EVICTION_REASONS = ['capacity', 'expired', 'invalidated'] as const;
+export type EvictionReason = (typeof EVICTION_REASONS)[number];
+export const FLAG_ERROR_TYPES = ['unknown_flag', 'invalid_value', 'store_unavailable'] as const;
+export type FlagErrorType = (typeof FLAG_ERROR_TYPES)[number];
 
 const ignore = () => {};
 const noopRoute: HttpRouteRecorder = { finished: ignore, responded: ignore };
@@ -83,9 +118,16 @@ export const noopMetrics: MetricsRecorder = {
   dbTransaction: ignore,
   observeConnections: ignore,
   authAttempt: ignore,
+  mfaChallenged: ignore,
+  mfaVerified: ignore,
+  observeSessions: ignore,
+  sessionEnded: ignore,
+  rateLimited: ignore,
   cacheLookup: ignore,
+  cacheEvicted: ignore,
   observeCache: ignore,
   flagEvaluated: ignore,
+  flagFailed: ignore,
 };
 
 export const noopTelemetry: Telemetry = { ...noopMetrics, ...noopTracing };
