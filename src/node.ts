@@ -1,22 +1,28 @@
-import { createHash } from 'node:crypto';
+import { createHash, scrypt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { createApp } from './app';
+import { createPasswordHasher, type Scrypt } from './auth/password';
+import { DEFAULT_SESSION_SETTINGS } from './auth/sessions';
 import { type Config, describeConfigErrors, parseConfig } from './config';
 import { type Database, openPglite, openPostgres } from './db/client';
 import type { DbObserver } from './db/instrument';
+import { readStartupSetting, settingIsOn } from './flags/store';
 import { compilePolicy, unwrapPolicyDocument } from './governance/policy';
 import { startEventLoopMonitor } from './health/event-loop';
 import { createLifecycle } from './health/lifecycle';
 import { answerWhileStarting } from './health/starting';
+import { createClientIpResolver } from './middleware/rate-limit';
 import { generateSigningKey, importPublicKey, importSigningKey, privateKeyPem, type SigningKey } from './ledger/crypto';
 import { createServices } from './services';
 import { createJsonLogger, type Logger } from './telemetry/logger';
 import { createNodeTelemetry } from './telemetry/node-telemetry';
+import { noopTelemetry, type Telemetry } from './telemetry/telemetry';
 
 const SERVICE_NAME = 'lexecon';
 
@@ -39,14 +45,6 @@ async function main(): Promise<void> {
   const lifecycle = createLifecycle();
   // Started once serving: PGlite's startup blocks the loop for seconds, which says nothing about liveness.
   let eventLoop: ReturnType<typeof startEventLoopMonitor> | undefined;
-  const {
-    telemetry,
-    metrics,
-    exportStatus,
-    shutdown: shutdownTelemetry,
-  } = createNodeTelemetry(config.telemetry, { version, instanceId, logger });
-  activeIds = telemetry.activeIds;
-
   // Listen at once: until the app exists, probes say "starting" instead of connections being refused.
   let app: { fetch(request: Request, env: unknown): Response | Promise<Response> } | undefined;
   const server = serve({
@@ -61,20 +59,36 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
+  // The SDK is created once the database says whether metrics are detailed (the metrics_detailed
+  // flag shapes its Views); statements before that (the migrations) are not measured.
+  let telemetry: Telemetry = noopTelemetry;
   const database = await openDatabase(config, logger, {
     observer: {
-      query: telemetry.dbQuery,
-      failed: telemetry.dbFailed,
-      transaction: telemetry.dbTransaction,
-      trace: telemetry.inSpan,
+      query: (operation, table, seconds) => telemetry.dbQuery(operation, table, seconds),
+      failed: (errorType) => telemetry.dbFailed(errorType),
+      transaction: (seconds) => telemetry.dbTransaction(seconds),
+      trace: (name, attributes, run) => telemetry.inSpan(name, attributes, run),
     },
     applicationName: `lexecon/${instanceId}`,
   });
   stop.before(() => database.close());
-  stop.before(shutdownTelemetry);
-  telemetry.observeConnections(() => database.connectionState());
   await database.migrate();
   lifecycle.completed('migrations');
+  const detailed = await readStartupSetting(database.db, 'metrics_detailed', config.flags.defaults.metrics_detailed);
+  const {
+    telemetry: created,
+    metrics,
+    exportStatus,
+    shutdown: shutdownTelemetry,
+  } = createNodeTelemetry(
+    // Rolled out by instance: with 25%, about a quarter of the instances report detailed metrics.
+    { ...config.telemetry, detailedMetrics: settingIsOn('metrics_detailed', detailed, instanceId) },
+    { version, instanceId, logger },
+  );
+  telemetry = created;
+  activeIds = telemetry.activeIds;
+  stop.before(shutdownTelemetry);
+  telemetry.observeConnections(() => database.connectionState());
   const signingKey = await loadSigningKey(config, logger);
   const trustedKeys = await Promise.all(config.signing.trustedPublicKeys.map(importPublicKey));
   lifecycle.completed('signing_key');
@@ -92,6 +106,11 @@ async function main(): Promise<void> {
     databaseState: () => database.connectionState(),
     health: config.health,
     verification: config.verification,
+    flags: config.flags,
+    passwords: createPasswordHasher(nodeScrypt),
+    sessions: { ...DEFAULT_SESSION_SETTINGS, idleMs: config.auth.sessionIdleMs, maxAgeMs: config.auth.sessionMaxAgeMs },
+    requireMfaForAdmin: config.auth.requireMfaForAdmin,
+    rateLimits: config.rateLimit,
   });
 
   await services.ledger.ensureGenesis();
@@ -107,6 +126,11 @@ async function main(): Promise<void> {
     const result = await services.apiKeys.ensureBootstrapAdmin(config.bootstrapAdminKey);
     if (result === 'revoked') logger.warn('LEXECON_BOOTSTRAP_ADMIN_KEY was revoked through the API and stays revoked');
     else logger.info('bootstrap admin key ready', { result });
+  }
+  if (config.auth.bootstrapAdmin) {
+    const { username, password } = config.auth.bootstrapAdmin;
+    const result = await services.users.ensureBootstrapAdmin(username, password);
+    logger.info('bootstrap admin user', { username, result });
   }
   if (config.policy.file) {
     const result = await services.policies.load(policyDocument, `policy-file:${basename(config.policy.file)}`);
@@ -126,6 +150,11 @@ async function main(): Promise<void> {
       metricsToken: config.telemetry.metricsToken,
       metricsExclude: config.telemetry.metricsExclude,
       tracingExclude: config.telemetry.tracing.exclude,
+      corsAllowedOrigins: config.http.corsAllowedOrigins,
+      clientIp: createClientIpResolver({
+        peer: (c) => getConnInfo(c).remote.address,
+        trustedProxies: config.http.trustedProxies,
+      }),
     },
   });
   lifecycle.serving();
@@ -299,3 +328,12 @@ main().catch((err: unknown) => {
   else console.error('lexecon: cannot start:', err);
   process.exit(1);
 });
+
+/** Node's scrypt runs on the libuv thread pool: hashing a password does not block the event loop. */
+const nodeScrypt: Scrypt = (password, salt, { ln, r, p }, length) =>
+  new Promise((resolve, reject) => {
+    const N = 2 ** ln;
+    scrypt(password, salt, length, { N, r, p, maxmem: 2 * 128 * N * r }, (err, key) =>
+      err ? reject(err) : resolve(new Uint8Array(key)),
+    );
+  });

@@ -10,22 +10,38 @@ export const PERMISSIONS = [
   'ledger:read',
   'audit:read',
   'keys:manage',
+  'users:manage',
+  'flags:read',
+  'flags:write',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  auditor: new Set(['decisions:verify', 'policies:read', 'ledger:read', 'audit:read']),
+  auditor: new Set(['decisions:verify', 'policies:read', 'ledger:read', 'audit:read', 'flags:read']),
   agent: new Set(['decide', 'decisions:verify']),
 };
 
-/** Who is calling. Sessions (users) will be a second kind next to API keys. */
-export interface Principal {
-  kind: 'api_key';
-  id: string;
-  name: string;
-  role: Role;
-}
+/**
+ * What a route requires besides a role's permission: any signed-in caller (`authenticated`), or a
+ * user session, which may still be waiting for its MFA code (`session`, for verify and logout only).
+ */
+export type Access = Permission | 'authenticated' | 'session';
+
+/** Who is calling: an API key, or a user's session. */
+export type Principal =
+  | { kind: 'api_key'; id: string; name: string; role: Role }
+  | {
+      kind: 'session';
+      /** The session id (what rate limits and logout act on). */
+      id: string;
+      /** The username. */
+      name: string;
+      role: Role;
+      userId: string;
+      /** Password accepted, MFA not yet: the session can only verify a code or log out. */
+      pending: boolean;
+    };
 
 export function can(principal: Principal, permission: Permission): boolean {
   return ROLE_PERMISSIONS[principal.role].has(permission);

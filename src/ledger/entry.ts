@@ -9,6 +9,16 @@ export const LEDGER_EVENT_TYPES = [
   'policy_loaded',
   'api_key_created',
   'api_key_revoked',
+  // Security events: who signed in, failed to, enrolled MFA, changed users or flags.
+  'user_created',
+  'user_disabled',
+  'login_succeeded',
+  'login_failed',
+  'logout',
+  'mfa_enrolled',
+  'mfa_verified',
+  'mfa_failed',
+  'feature_flag_updated',
 ] as const;
 export type LedgerEventType = (typeof LEDGER_EVENT_TYPES)[number];
 

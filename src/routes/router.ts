@@ -1,11 +1,12 @@
 import { createRoute, OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import type { Permission } from '../auth/permissions';
+import type { Access } from '../auth/permissions';
 import type { AppEnv } from '../context';
 import { errorResponse } from '../errors';
 import { joinPath } from '../governance/policy';
 import { authorize } from '../middleware/authorize';
 import { jsonBody } from '../middleware/json-body';
+import { apiRateLimit } from '../middleware/rate-limit';
 import { errorResponses } from './schemas';
 
 /** A router whose validation failures answer in the one error shape, listing every problem. */
@@ -33,11 +34,12 @@ export function createRouter() {
  * responses are documented. `permission: 'public'` is the only way to skip authentication.
  */
 export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'security'>>(
-  config: R & { permission: Permission | 'public' },
+  config: R & { permission: Access | 'public' },
 ) {
   const { permission, ...route } = config;
   const middleware: MiddlewareHandler<AppEnv>[] = [];
-  if (permission !== 'public') middleware.push(authorize(permission));
+  // The per-caller API limit counts against the principal authorize() has just established.
+  if (permission !== 'public') middleware.push(authorize(permission), apiRateLimit());
   if (route.request?.body) middleware.push(jsonBody());
   return createRoute({
     ...route,

@@ -4,7 +4,9 @@ import type { AppSettings, MetricsRenderer, Services } from '../../src/context';
 import type { Database } from '../../src/db/client';
 import type { DbObserver } from '../../src/db/instrument';
 import { generateSigningKey, type SigningKey } from '../../src/ledger/crypto';
-import { createServices } from '../../src/services';
+import type { RateLimitSettings } from '../../src/rate-limit/settings';
+import { createPasswordHasher, nobleScrypt } from '../../src/auth/password';
+import { createServices, type ServiceDeps } from '../../src/services';
 import { type Logger, silentLogger } from '../../src/telemetry/logger';
 import { createMetricsTelemetry } from '../../src/telemetry/metrics';
 import { createPrometheusMetrics } from '../../src/telemetry/prometheus';
@@ -43,7 +45,24 @@ export interface TestAppOptions {
   /** Real OpenTelemetry metrics (see createTestMetrics); no-op telemetry by default. */
   metrics?: TestMetrics;
   settings?: Partial<AppSettings>;
+  /** Extra wiring for one test (session lifetimes, a login throttle, MFA for admins, ...). */
+  services?: Partial<ServiceDeps>;
 }
+
+/**
+ * Limits no ordinary suite reaches (every request there comes from one `unknown` address and a few
+ * keys); rate-limit tests pass their own through `services.rateLimits`.
+ */
+export const TEST_RATE_LIMITS: RateLimitSettings = {
+  store: 'memory',
+  loginPerMinute: 10_000,
+  mfaPerMinute: 10_000,
+  apiPerSecond: 1_000_000,
+  apiBurst: 1_000_000,
+};
+
+/** scrypt at N = 2^10: the production algorithm and format at a cost tests can afford. */
+export const TEST_PASSWORDS = createPasswordHasher(nobleScrypt, { ln: 10, r: 8, p: 1 });
 
 export interface TestMetrics extends MetricsRenderer {
   telemetry: Telemetry;
@@ -79,6 +98,9 @@ export async function createTestApp(database: Database, options: TestAppOptions 
     telemetry: options.metrics?.telemetry ?? noopTelemetry,
     logger: options.logger ?? silentLogger,
     policyRefreshMs: options.policyRefreshMs ?? 1000,
+    passwords: TEST_PASSWORDS,
+    rateLimits: TEST_RATE_LIMITS,
+    ...options.services,
   });
   await services.ledger.ensureGenesis();
   // What src/node.ts wires beside the app: the connection gauges read this database.
