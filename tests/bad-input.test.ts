@@ -604,7 +604,7 @@ describe('the error handler', () => {
       expect(JSON.stringify(res.body)).not.toContain('secret');
       expect(logged).toHaveLength(1);
       expect(logged[0]?.fields).toMatchObject({ requestId: 'trace-500' });
-      expect(String(logged[0]?.fields?.message)).toContain('secret detail');
+      expect(String(logged[0]?.fields?.error_message)).toContain('secret detail');
     },
   );
 });
