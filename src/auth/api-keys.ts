@@ -1,8 +1,9 @@
 import { desc, eq } from 'drizzle-orm';
+import { type CacheStatsSource, createLruCache, estimateBytes } from '../cache/lru';
 import type { Db } from '../db/client';
 import { type ApiKeyRow, apiKeys } from '../db/schema';
 import { newId, newSecret } from '../ids';
-import { sha256Hex } from '../ledger/crypto';
+import { portableSha256Hex, type Sha256Hex, sha256Hex } from '../ledger/crypto';
 import type { Ledger } from '../ledger/store';
 import type { Telemetry } from '../telemetry/telemetry';
 import type { Principal, Role } from './permissions';
@@ -25,31 +26,49 @@ export interface ApiKeyStore {
   revoke(id: string, revokedBy: string): Promise<ApiKeyInfo | undefined>;
   /** Makes `secret` a valid admin key (idempotent); a bootstrap key revoked earlier stays revoked. */
   ensureBootstrapAdmin(secret: string): Promise<'created' | 'exists' | 'revoked'>;
-  /** Lookups answered from the cache since start, for the health check. */
-  cacheStats(): { hits: number; misses: number; items: number };
+  /** The cache of recent successful lookups, for the health check. */
+  readonly cache: CacheStatsSource;
 }
 
 export interface ApiKeyStoreOptions {
   db: Db;
   ledger: Ledger;
   telemetry: Telemetry;
-  /** How long a successful lookup is reused; a local revocation drops it at once. */
+  /**
+   * How long a successful lookup is reused. A revocation on this instance drops it at once; one on
+   * another instance takes effect here within this time (see README, API keys).
+   */
   cacheTtlMs?: number;
+  /** A synchronous SHA-256, so that a cache hit costs no await. */
+  sha256?: Sha256Hex;
   now?: () => number;
 }
 
 const KEY_PREFIX = 'lxk_';
 const CACHE_NAME = 'api_keys' as const;
-const CACHE_LIMIT = 10_000;
+const CACHE_ITEMS = 10_000;
+const CACHE_BYTES = 4 * 1024 * 1024;
 
 export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
   const { db, ledger, telemetry } = options;
-  const ttl = options.cacheTtlMs ?? 5_000;
   const now = options.now ?? Date.now;
-  // Only positive lookups are cached, so guessing random keys cannot grow it; bounded anyway.
-  const cache = new Map<string, { principal: Principal; expiresAt: number }>();
-  telemetry.observeCache(CACHE_NAME, () => ({ items: cache.size, bytes: 0 }));
-  const stats = { hits: 0, misses: 0 };
+  const sha256 = options.sha256 ?? portableSha256Hex;
+  // Keyed by the secret's SHA-256 (what the table stores), never the secret, so the heap holds no
+  // usable credential. Only successful lookups are cached: guessing random keys cannot grow it.
+  // Other instances' revocations are not pushed here (a LISTEN connection is not available on
+  // every runtime, e.g. Workers through Hyperdrive), so the TTL is kept short instead.
+  const cache = createLruCache<string, Principal>({
+    name: CACHE_NAME,
+    maxItems: CACHE_ITEMS,
+    maxBytes: CACHE_BYTES,
+    ttlMs: options.cacheTtlMs ?? 5_000,
+    sizeOf: estimateBytes,
+    telemetry,
+    now,
+  });
+  // Bumped by every revocation, so a lookup that read the row before a revocation committed does
+  // not cache what it read after the revocation has cleared the cache.
+  let revocations = 0;
 
   async function insert(row: typeof apiKeys.$inferInsert, bootstrap: boolean) {
     await db.transaction(async (tx) => {
@@ -66,23 +85,13 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
 
   return {
     async authenticate(secret) {
-      // Keyed by the presented secret itself, so a hit costs no hashing; the process holds each
-      // secret while serving its request anyway.
-      const cached = telemetry.inSpan('cache.lookup', { 'cache.name': CACHE_NAME }, (span) => {
-        const entry = cache.get(secret);
-        span.set({ 'cache.hit': Boolean(entry && entry.expiresAt > now()) });
-        return entry;
-      });
-      if (cached && cached.expiresAt > now()) {
-        stats.hits++;
-        telemetry.cacheLookup(CACHE_NAME, true);
+      const hash = sha256(secret);
+      const cached = cache.get(hash);
+      if (cached) {
         telemetry.authAttempt('api_key', 'success');
-        return cached.principal;
+        return cached;
       }
-      stats.misses++;
-      telemetry.cacheLookup(CACHE_NAME, false);
-      cache.delete(secret);
-      const hash = await sha256Hex(secret);
+      const revocationsBefore = revocations;
       const [row] = await db.select().from(apiKeys).where(eq(apiKeys.keyHash, hash)).limit(1);
       if (!row || row.revokedAt) {
         telemetry.authAttempt('api_key', 'failure', row ? 'revoked' : 'unknown_key');
@@ -90,8 +99,7 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
       }
       telemetry.authAttempt('api_key', 'success');
       const principal: Principal = { kind: 'api_key', id: row.id, name: row.name, role: row.role as Role };
-      if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
-      cache.set(secret, { principal, expiresAt: now() + ttl });
+      if (revocations === revocationsBefore) cache.set(hash, principal);
       return principal;
     },
 
@@ -130,12 +138,13 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
         return { ...row, revokedAt };
       });
       if (revoked) {
-        for (const [secret, entry] of cache) if (entry.principal.id === id) cache.delete(secret);
+        revocations++;
+        cache.deleteWhere((principal) => principal.id === id);
       }
       return revoked && toInfo(revoked);
     },
 
-    cacheStats: () => ({ ...stats, items: cache.size }),
+    cache,
 
     async ensureBootstrapAdmin(secret) {
       const keyHash = await sha256Hex(secret);

@@ -135,6 +135,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     caller: Principal,
     fallbackRequestId: string,
   ): Promise<DecisionResponse> {
+    // Only the compiled policy is cached, never a decision: each one gets its own id, capability
+    // token and ledger entry, so an answer replayed from a cache would be a decision nobody recorded.
     const active = await policies.active();
     const started = performance.now();
     const evaluation = telemetry.inSpan('policy.evaluate', { policy_version_hash: active?.summary.hash }, (span) => {

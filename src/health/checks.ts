@@ -1,4 +1,4 @@
-import type { ApiKeyStore } from '../auth/api-keys';
+import type { CacheStatsSource } from '../cache/lru';
 import type { ConnectionState } from '../db/client';
 import type { LedgerAuditor } from '../ledger/auditor';
 import type { Ledger } from '../ledger/store';
@@ -26,7 +26,8 @@ export interface HealthCheckDeps {
   policies: PolicyStore;
   ledger: Ledger;
   auditor: LedgerAuditor;
-  apiKeys: ApiKeyStore;
+  /** Every cache of the instance. */
+  caches: readonly CacheStatsSource[];
   probes: RuntimeProbes;
   maxEventLoopLagMs: number;
   now?: () => number;
@@ -119,15 +120,17 @@ export function createHealthChecks(deps: HealthCheckDeps): HealthCheck[] {
     {
       name: 'cache',
       cache: false,
-      run: () => {
-        const stats = deps.apiKeys.cacheStats();
-        const lookups = stats.hits + stats.misses;
-        return ok({
-          name: 'api_keys',
-          hit_rate: lookups > 0 ? Math.round((stats.hits / lookups) * 1000) / 1000 : null,
-          ...stats,
-        });
-      },
+      run: () =>
+        ok(
+          Object.fromEntries(
+            deps.caches.map((cache) => {
+              const stats = cache.stats();
+              const lookups = stats.hits + stats.misses;
+              const hitRate = lookups > 0 ? Math.round((stats.hits / lookups) * 1000) / 1000 : null;
+              return [cache.name, { hit_rate: hitRate, ...stats }];
+            }),
+          ),
+        ),
     },
     {
       name: 'telemetry',

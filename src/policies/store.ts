@@ -1,4 +1,5 @@
 import { desc, eq } from 'drizzle-orm';
+import { type CacheStatsSource, createLruCache, estimateBytes } from '../cache/lru';
 import type { Db } from '../db/client';
 import { type PolicyRow, policies } from '../db/schema';
 import { AppError } from '../errors';
@@ -45,6 +46,8 @@ export interface PolicyStore {
   /** When the active policy was last confirmed against the ledger (ms since epoch), if ever. */
   lastRefreshedAt(): number | undefined;
   document(version: number): Promise<{ summary: PolicySummary; document: Record<string, unknown> } | undefined>;
+  /** The cache holding the compiled active policy, for the health check. */
+  readonly cache: CacheStatsSource;
 }
 
 export interface PolicyStoreOptions {
@@ -56,9 +59,28 @@ export interface PolicyStoreOptions {
   now?: () => number;
 }
 
+const ACTIVE = 'active';
+// A compiled policy is a few times its document; documents are limited far below this by the body limit.
+const POLICY_CACHE_BYTES = 64 * 1024 * 1024;
+
 export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
   const { db, ledger, telemetry, logger } = options;
   const now = options.now ?? Date.now;
+  // The compiled active policy (null: confirmed that none is loaded), served until the refresh
+  // interval passes and then confirmed against the ledger. Looked up on every decision, so its
+  // lookups are counted but not given spans of their own.
+  const cache = createLruCache<typeof ACTIVE, ActivePolicy | null>({
+    name: 'policy',
+    maxItems: 1,
+    maxBytes: POLICY_CACHE_BYTES,
+    ttlMs: options.refreshMs,
+    sizeOf: estimateBytes,
+    telemetry,
+    now,
+    traceLookups: false,
+  });
+  // The last policy activated, kept past the cache's expiry so that a refresh finding the same
+  // ledger entry does not verify and compile it again.
   let current: ActivePolicy | undefined;
   let checkedAt = Number.NEGATIVE_INFINITY;
   let refreshing: Promise<ActivePolicy | undefined> | undefined;
@@ -70,7 +92,9 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
   function refresh(): Promise<ActivePolicy | undefined> {
     return telemetry.inSpan('policy.refresh', {}, async (span) => {
       const [entry] = await ledger.entries({ eventType: 'policy_loaded', order: 'desc', limit: 1 });
-      const changed = entry !== undefined && entry.index !== current?.summary.ledger_index;
+      // Ledger indexes only grow: a refresh that read the head before a concurrent load committed
+      // must not put the older policy back.
+      const changed = entry !== undefined && entry.index > (current?.summary.ledger_index ?? -1);
       if (entry && changed) {
         const [row] = await db.select().from(policies).where(eq(policies.ledgerSeq, entry.index));
         current = await activate(row, entry, ledger, logger);
@@ -78,6 +102,7 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
       }
       span.set({ 'policy.changed': changed, policy_version_hash: current?.summary.hash });
       checkedAt = now();
+      cache.set(ACTIVE, current ?? null);
       return current;
     });
   }
@@ -92,7 +117,8 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
     },
 
     async active() {
-      if (now() - checkedAt < options.refreshMs) return current;
+      const cached = cache.get(ACTIVE);
+      if (cached !== undefined) return cached ?? undefined;
       refreshing ??= refresh().finally(() => {
         refreshing = undefined;
       });
@@ -100,6 +126,8 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
     },
 
     lastRefreshedAt: () => (Number.isFinite(checkedAt) ? checkedAt : undefined),
+
+    cache,
 
     async history(limit) {
       const rows = await db.select().from(policies).orderBy(desc(policies.id)).limit(limit);
@@ -166,7 +194,10 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
     });
     telemetry.policyLoaded(result.status);
     if (result.status === 'loaded') {
+      // Whatever was cached is no longer what this instance decides with.
+      cache.delete(ACTIVE);
       current = { summary: toSummary(result.row), compiled: policy };
+      cache.set(ACTIVE, current);
       checkedAt = now();
       telemetry.policyActivated(describe(policy));
     }

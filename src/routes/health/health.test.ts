@@ -168,12 +168,14 @@ describe.each(backends())('health probes on $name', (backend) => {
     expect(active + idle).toBeGreaterThanOrEqual(1);
   });
 
-  it('reports the API key cache hit rate once authenticated requests have been served', async () => {
+  it('reports every cache, with the API key hit rate once authenticated requests have been served', async () => {
     const before = check((await probe(t.app, '/health')).body, 'cache');
-    expect(before).toMatchObject({ status: 'healthy', details: { name: 'api_keys', hit_rate: null, hits: 0 } });
+    expect(before).toMatchObject({ status: 'healthy', details: { api_keys: { hit_rate: null, hits: 0 } } });
+    expect(Object.keys(before.details)).toEqual(expect.arrayContaining(['api_keys', 'policy']));
     for (let i = 0; i < 4; i++) expect((await t.request('GET', '/api/policies')).status).toBe(200);
     const after = check((await probe(t.app, '/health')).body, 'cache');
-    expect(after.details).toMatchObject({ hit_rate: 0.75, hits: 3, misses: 1, items: 1 });
+    expect(after.details.api_keys).toMatchObject({ hit_rate: 0.75, hits: 3, misses: 1, items: 1 });
+    expect(after.details.api_keys.bytes).toBeGreaterThan(0);
   });
 
   it("reports the active policy's hash, that one is loaded, and how long ago it was confirmed", async () => {

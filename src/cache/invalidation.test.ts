@@ -1,0 +1,89 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createTestApp,
+  createTestMetrics,
+  decisionRequest,
+  samplePolicy,
+  type TestApp,
+  type TestMetrics,
+} from '../../tests/support/app';
+import { backends, type TestDatabase } from '../../tests/support/databases';
+import { createApiKeyStore } from '../auth/api-keys';
+import { portableSha256Hex } from '../ledger/crypto';
+import { createLedger } from '../ledger/store';
+import { noopTelemetry } from '../telemetry/telemetry';
+import type { LruCache } from './lru';
+
+const evictions = (text: string, cache: string, reason: string) =>
+  Number(
+    new RegExp(`^lexecon_cache_evictions_total\\{cache_name="${cache}",reason="${reason}"\\} (\\d+)$`, 'm').exec(
+      text,
+    )?.[1],
+  );
+
+describe.each(backends())('cache invalidation on $name', (backend) => {
+  let tdb: TestDatabase;
+  let metrics: TestMetrics;
+  let t: TestApp;
+
+  beforeEach(async () => {
+    tdb = await backend.open();
+    metrics = createTestMetrics();
+    // A refresh interval longer than any test, so only invalidation can change what is served.
+    t = await createTestApp(tdb.database, { metrics, policyRefreshMs: 3_600_000 });
+  });
+  afterEach(() => tdb.close());
+
+  it('never serves a revoked API key from the cache, and counts the revocation as an invalidation', async () => {
+    const created = (await t.request('POST', '/api/keys', { body: { name: 'cached agent', role: 'agent' } })).body;
+    for (let i = 0; i < 2; i++) {
+      const res = await t.request('POST', '/api/decide', { key: created.secret, body: decisionRequest() });
+      expect(res.status).toBe(200);
+    }
+    expect(t.services.apiKeys.cache.stats().hits).toBeGreaterThanOrEqual(1);
+
+    expect((await t.request('DELETE', `/api/keys/${created.key.id}`)).status).toBe(200);
+    const refused = await t.request('POST', '/api/decide', { key: created.secret, body: decisionRequest() });
+    expect(refused.status).toBe(401);
+    expect(evictions(await metrics.render(), 'api_keys', 'invalidated')).toBe(1);
+  });
+
+  it('keys cached credentials by their SHA-256, so the cache never holds a secret', async () => {
+    await t.request('GET', '/api/policies', { key: t.keys.auditor });
+    const keys: string[] = [];
+    (t.services.apiKeys.cache as LruCache<string, unknown>).deleteWhere((_value, key) => {
+      keys.push(key);
+      return false;
+    });
+    expect(keys).toContain(portableSha256Hex(t.keys.auditor));
+    for (const secret of Object.values(t.keys)) expect(keys).not.toContain(secret);
+  });
+
+  it('stops accepting a key revoked by another instance once its short cache TTL has passed', async () => {
+    const clock = { now: Date.now() };
+    const other = await tdb.openInstance();
+    const ledger = createLedger({ db: other.db, signingKey: t.signingKey, telemetry: noopTelemetry });
+    const store = createApiKeyStore({ db: other.db, ledger, telemetry: noopTelemetry, now: () => clock.now });
+    const created = (await t.request('POST', '/api/keys', { body: { name: 'shared agent', role: 'agent' } })).body;
+    expect(await store.authenticate(created.secret)).toMatchObject({ id: created.key.id });
+
+    await t.request('DELETE', `/api/keys/${created.key.id}`);
+    clock.now += 5_000;
+    expect(await store.authenticate(created.secret)).toBeUndefined();
+  });
+
+  it('serves a newly loaded policy at once, long before the refresh interval, counting the old one invalidated', async () => {
+    expect((await t.request('POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
+    const permitted = await t.request('POST', '/api/decide', { body: decisionRequest() });
+    expect(permitted.body.decision).toBe('permit');
+    const before = evictions(await metrics.render(), 'policy', 'invalidated');
+
+    const withoutRead = { ...samplePolicy, relations: samplePolicy.relations.slice(1) };
+    expect((await t.request('POST', '/api/policies', { body: withoutRead })).status).toBe(201);
+    const denied = await t.request('POST', '/api/decide', { body: decisionRequest() });
+    expect(denied.body.decision).toBe('deny');
+
+    expect(evictions(await metrics.render(), 'policy', 'invalidated')).toBe(before + 1);
+    expect(t.services.policies.cache.stats()).toMatchObject({ items: 1 });
+  });
+});
