@@ -1,8 +1,10 @@
 /**
- * The overhead mode of `npm run bench`: the same build with telemetry off, on (lean) and detailed,
+ * The overhead mode of `npm run bench`: the same build with telemetry off, on (lean), detailed and traced (10 % and 100 %),
  * in interleaved rounds (off, on, detailed, off, …) so that drift in the machine's load falls on all
  * three alike. Every configuration gets a fresh process and PGlite data directory per round.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon, { type Request, type Result } from 'autocannon';
@@ -37,10 +39,24 @@ export interface OverheadResult {
 }
 
 // Set explicitly, so that whatever the caller's shell exports cannot blur the comparison.
+const UNTRACED = { TRACING_ENABLED: 'false', OTEL_SAMPLE_RATE: undefined };
 const CONFIGURATIONS: Record<TelemetryMode, Record<string, string | undefined>> = {
-  off: { OTEL_SDK_DISABLED: 'true', FEATURE_FLAG_METRICS_DETAILED: undefined },
-  on: { OTEL_SDK_DISABLED: undefined, FEATURE_FLAG_METRICS_DETAILED: undefined },
-  detailed: { OTEL_SDK_DISABLED: undefined, FEATURE_FLAG_METRICS_DETAILED: 'true' },
+  off: { OTEL_SDK_DISABLED: 'true', FEATURE_FLAG_METRICS_DETAILED: undefined, ...UNTRACED },
+  on: { OTEL_SDK_DISABLED: undefined, FEATURE_FLAG_METRICS_DETAILED: undefined, ...UNTRACED },
+  detailed: { OTEL_SDK_DISABLED: undefined, FEATURE_FLAG_METRICS_DETAILED: 'true', ...UNTRACED },
+  // Every metric plus tracing, exporting over OTLP/HTTP to a sink in this process (a real export path).
+  traced10: {
+    OTEL_SDK_DISABLED: undefined,
+    FEATURE_FLAG_METRICS_DETAILED: 'true',
+    TRACING_ENABLED: 'true',
+    OTEL_SAMPLE_RATE: '0.1',
+  },
+  traced100: {
+    OTEL_SDK_DISABLED: undefined,
+    FEATURE_FLAG_METRICS_DETAILED: 'true',
+    TRACING_ENABLED: 'true',
+    OTEL_SAMPLE_RATE: '1',
+  },
 };
 const UNFILTERED_METRICS = { METRICS_TOKEN: undefined, LEXECON_METRICS_EXCLUDE_PATHS: undefined };
 // Requests still in flight when autocannon stops finish on the server; let them land before scraping.
@@ -48,12 +64,48 @@ const SETTLE_MS = 1000;
 
 export async function benchOverhead(setup: OverheadSetup): Promise<OverheadResult> {
   const result: OverheadResult = { samples: [], checks: [], serverProblems: [] };
-  for (let round = 1; round <= setup.rounds; round++) {
-    for (const telemetry of Object.keys(CONFIGURATIONS) as TelemetryMode[]) {
-      await benchServer(setup, telemetry, round, result);
+  const sink = await startOtlpSink();
+  try {
+    for (let round = 1; round <= setup.rounds; round++) {
+      for (const telemetry of Object.keys(CONFIGURATIONS) as TelemetryMode[]) {
+        await benchServer(
+          { ...setup, env: { ...setup.env, OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } },
+          telemetry,
+          round,
+          result,
+        );
+      }
     }
+  } finally {
+    await sink.close();
   }
+  console.log(
+    `\nthe OTLP sink received ${sink.requests()} export request(s), ${(sink.bytes() / 2 ** 20).toFixed(1)} MiB`,
+  );
   return result;
+}
+
+/** Accepts OTLP/HTTP exports and answers 200 like a healthy collector; counts what arrives. */
+async function startOtlpSink() {
+  let requests = 0;
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    req.on('end', () => {
+      requests++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests: () => requests,
+    bytes: () => bytes,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** One fresh server: warm-up and measured run per endpoint, then (telemetry on) the metrics check. */
@@ -106,10 +158,11 @@ function sample(
     round,
     rps: result['2xx'] / result.duration,
     cpuPerRequest: cpuSeconds / served,
+    p99Ms: result.latency.p99,
     failed: result.non2xx + result.errors,
   };
   console.log(
-    `  ${endpoint.label}: ${Math.round(measured.rps)} req/s, ${(measured.cpuPerRequest * 1e6).toFixed(1)} µs server CPU/request, ` +
+    `  ${endpoint.label}: ${Math.round(measured.rps)} req/s, ${(measured.cpuPerRequest * 1e6).toFixed(1)} µs server CPU/request, p99 ${measured.p99Ms} ms, ` +
       `${measured.failed} failed`,
   );
   return measured;
@@ -134,7 +187,7 @@ async function checkMetrics(
     const sent = sum(runs.map((r) => r.requests.sent ?? 0));
     const series: { metric: string; labels: Record<string, string> }[] = [
       { metric: 'lexecon_http_requests_total', labels: { method: endpoint.method, endpoint: endpoint.path } },
-      ...(telemetry === 'detailed'
+      ...(telemetry !== 'on'
         ? [{ metric: 'lexecon_api_response_size_bytes_count', labels: { endpoint: endpoint.path } }]
         : []),
     ];

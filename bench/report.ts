@@ -190,7 +190,7 @@ function percent(ratio: number): string {
   return `${Math.round(ratio * 100)} %`;
 }
 
-export type TelemetryMode = 'off' | 'on' | 'detailed';
+export type TelemetryMode = 'off' | 'on' | 'detailed' | 'traced10' | 'traced100';
 
 export interface OverheadSample {
   endpoint: string;
@@ -200,6 +200,8 @@ export interface OverheadSample {
   rps: number;
   /** Seconds of server CPU (user + system, every thread) during the measured run, per response served. */
   cpuPerRequest: number;
+  /** 99th percentile latency seen by the client, in milliseconds. */
+  p99Ms: number;
   failed: number;
 }
 
@@ -232,7 +234,9 @@ export interface OverheadRun {
 /** `GET /` throughput with every HTTP metric on, as a share of the same build with telemetry off. */
 export const OVERHEAD_TARGET = 0.85;
 const OVERHEAD_HEADING = '## Telemetry overhead';
-const MODES: readonly TelemetryMode[] = ['off', 'on', 'detailed'];
+const MODES: readonly TelemetryMode[] = ['off', 'on', 'detailed', 'traced10', 'traced100'];
+/** `GET /` throughput with every metric on and 10 % of traces sampled, as a share of telemetry off. */
+export const TRACING_OVERHEAD_TARGET = 0.8;
 
 export function renderOverhead(run: OverheadRun): string {
   const endpoints = [...new Set(run.samples.map((s) => s.endpoint))];
@@ -249,8 +253,11 @@ export function renderOverhead(run: OverheadRun): string {
     'Three configurations of the same build, each a fresh server process (`node --import tsx src/node.ts`)',
     'with a fresh PGlite data directory: **off** is `OTEL_SDK_DISABLED=true` (no SDK, no-op telemetry), **on**',
     'the default lean metrics, **detailed** adds `FEATURE_FLAG_METRICS_DETAILED=true` (response sizes and',
-    `per-endpoint summary series: every HTTP metric on). ${run.rounds} round(s), interleaved (off, on, detailed,`,
-    'off, …) so that drift in the machine’s load falls on all three alike. In each server, each endpoint gets',
+    'per-endpoint summary series: every HTTP metric on), **traced10** and **traced100** add tracing',
+    '(`TRACING_ENABLED=true`, `OTEL_SAMPLE_RATE` 0.1 and 1) exporting over OTLP/HTTP through the batch',
+    `processor to a sink in the benchmark process that answers 200 like a healthy collector. ${run.rounds} round(s),`,
+    'interleaved (off, on, detailed, traced10, traced100, off, …) so that drift in the machine’s load falls on',
+    'all five alike. In each server, each endpoint gets',
     `a ${run.warmUpSeconds} s warm-up, then ${run.durationSeconds} s measured at ${run.connections} connections:`,
     '`GET /` first, then `POST /api/decide` with the request mix above.',
     '',
@@ -269,8 +276,11 @@ export function renderOverhead(run: OverheadRun): string {
     '  `lexecon_api_response_size_bytes`) must lie between the responses autocannon received and the requests',
     '  it sent, warm-up included (requests in flight when a run stops may be served but not received).',
     '',
-    '| Endpoint | Telemetry | req/s | req/s by round | × off | server CPU µs/request | µs by round | × off |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '- **p99** is the client’s 99th percentile latency (median over rounds): exporting spans runs on the',
+    '  event loop, so the tail is where tracing shows first.',
+    '',
+    '| Endpoint | Telemetry | req/s | req/s by round | × off | p99 ms | server CPU µs/request | µs by round | × off |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...endpoints.flatMap((endpoint) => MODES.map((mode) => overheadRow(run.samples, endpoint, mode))),
     '',
     ...renderChecks(run),
@@ -282,10 +292,16 @@ function overheadHeadline(run: OverheadRun): string {
   const lean = throughputRatio(run.samples, 'GET /', 'on');
   const recorded = run.checks.length > 0 && run.checks.every((c) => c.ok);
   const met = detailed >= OVERHEAD_TARGET && recorded;
+  const traced = throughputRatio(run.samples, 'GET /', 'traced10');
+  const p99 = (mode: TelemetryMode) =>
+    median(run.samples.filter((s) => s.endpoint === 'GET /' && s.telemetry === mode).map((s) => s.p99Ms)).toFixed(1);
   return (
     `With every HTTP metric on (detailed), \`GET /\` reaches **${times(detailed)}** the telemetry-off throughput ` +
     `(lean: ${times(lean)}): target ≥ ${times(OVERHEAD_TARGET)} ${met ? '**met**' : '**not met**'}` +
-    (recorded ? '.' : ', and the metrics check failed (below).')
+    (recorded ? '.' : ', and the metrics check failed (below).') +
+    ` With tracing at 10 % on top, **${times(traced)}**: target ≥ ${times(TRACING_OVERHEAD_TARGET)} ` +
+    `${traced >= TRACING_OVERHEAD_TARGET ? '**met**' : '**not met**'}; p99 ${p99('off')} ms off, ${p99('traced10')} ms at 10 %, ` +
+    `${p99('traced100')} ms at 100 %.`
   );
 }
 
@@ -302,6 +318,7 @@ function overheadRow(samples: OverheadSample[], endpoint: string, mode: Telemetr
     failed > 0 ? `${number(rps)} (${failed} failed)` : number(rps),
     rounds.map((s) => number(s.rps)).join(' · '),
     mode === 'off' ? '' : times(rps / median(off.map((s) => s.rps))),
+    median(rounds.map((s) => s.p99Ms)).toFixed(1),
     micro(cpu),
     rounds.map((s) => micro(s.cpuPerRequest)).join(' · '),
     mode === 'off' ? '' : `${times(cpu / offCpu)} (${cpu >= offCpu ? '+' : '−'}${micro(Math.abs(cpu - offCpu))} µs)`,

@@ -13,7 +13,7 @@
  *   BENCH_CONNECTIONS    comma-separated connection counts (default 10,50,100)
  *   BENCH_POSTGRES_URL   a database to connect to for CREATE/DROP DATABASE
  *                        (default postgres://postgres@127.0.0.1:5432/postgres)
- *   BENCH_ROUNDS         --overhead: rounds of the three configurations (default 5)
+ *   BENCH_ROUNDS         --overhead: rounds of the five configurations (default 5)
  *   BENCH_OVERHEAD_CONNECTIONS   --overhead: connections of every run (default 50)
  *   BENCH_CPU_PROF       set to 1 to run the server with --cpu-prof; profiles stay in the work dir
  */
@@ -125,7 +125,7 @@ async function runBackends(
   return reports.every(isClean);
 }
 
-/** --overhead: telemetry off, on and detailed on PGlite; rewrites only the overhead section. */
+/** --overhead: telemetry off, on, detailed and traced at 10 % and 100 % on PGlite; rewrites only the overhead section. */
 async function runOverhead(
   settings: Settings,
   work: string,
