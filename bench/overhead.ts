@@ -1,7 +1,7 @@
 /**
- * The overhead mode of `npm run bench`: the same build with telemetry off, on (lean), detailed and traced (10 % and 100 %),
- * in interleaved rounds (off, on, detailed, off, …) so that drift in the machine's load falls on all
- * three alike. Every configuration gets a fresh process and PGlite data directory per round.
+ * The overhead mode of `npm run bench`: the same build with telemetry off, on (lean), detailed, and
+ * detailed plus tracing at 10 % and 100 %, in interleaved rounds (off, on, detailed, traced10,
+ * traced100, off, …) so that drift in the machine's load falls on all five alike. Every configuration gets a fresh process and PGlite data directory per round.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
