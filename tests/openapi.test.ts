@@ -225,7 +225,13 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
         .map((op) => [`${op.method} ${op.path}`, requestExample(doc, op.operation)]),
     );
     expect([...examples.keys()].sort()).toEqual(
-      ['post /api/decide', 'post /api/decide/verify', 'post /api/keys', 'post /api/policies'].sort(),
+      [
+        'post /api/decide',
+        'post /api/decide/verify',
+        'post /api/keys',
+        'post /api/policies',
+        'put /api/flags/{name}',
+      ].sort(),
     );
 
     const policy = await t.request('POST', '/api/policies', { body: examples.get('post /api/policies') });
@@ -253,6 +259,11 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
     const key = await t.request('POST', '/api/keys', { body: examples.get('post /api/keys') });
     expect(key.status).toBe(201);
     expectDocumented('post', '/api/keys', key);
+
+    const flag = await t.request('PUT', '/api/flags/metrics_detailed', { body: examples.get('put /api/flags/{name}') });
+    expect(flag.status).toBe(200);
+    expectDocumented('put', '/api/flags/{name}', flag);
+    expectDocumented('get', '/api/flags', await t.request('GET', '/api/flags'));
   });
 
   it('answers real calls with bodies that match their documented response schemas', async () => {

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { timingSafeEqual } from '../../auth/constant-time';
 import type { MetricsRenderer } from '../../context';
 import { errorResponse } from '../../errors';
 import { createRouter, defineRoute } from '../router';
@@ -29,10 +30,7 @@ export function metricsRoutes(renderer: MetricsRenderer) {
   });
 }
 
-/** Compares in time independent of where the strings first differ. */
 function bearerMatches(header: string | undefined, token: string): boolean {
   const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
-  let difference = presented.length ^ token.length;
-  for (let i = 0; i < token.length; i++) difference |= token.charCodeAt(i) ^ (presented.charCodeAt(i) || 0);
-  return difference === 0;
+  return timingSafeEqual(presented, token);
 }
