@@ -1,18 +1,23 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv, AppSettings, MetricsRenderer, Services } from './context';
 import { errorResponse, handleError } from './errors';
+import { cors } from './middleware/cors';
 import { httpMetrics, isExcluded } from './middleware/http-metrics';
 import { requestId } from './middleware/request-id';
 import { requestLog } from './middleware/request-log';
+import { securityHeaders } from './middleware/security-headers';
 import { tracing } from './middleware/tracing';
 import { auditRoutes } from './routes/audit';
+import { authRoutes } from './routes/auth';
 import { decideRoutes } from './routes/decide';
+import { flagRoutes } from './routes/flags';
 import { healthRoutes } from './routes/health';
 import { keyRoutes } from './routes/keys';
 import { ledgerRoutes } from './routes/ledger';
 import { metricsRoutes } from './routes/metrics';
 import { policyRoutes } from './routes/policies';
 import { rootRoutes } from './routes/root';
+import { userRoutes } from './routes/users';
 
 export interface AppDeps {
   services: Services;
@@ -32,6 +37,8 @@ export function createApp({ services, settings, metrics }: AppDeps) {
   app.use(tracing(services.telemetry, { exclude: untraced, routes }));
   app.use(requestId());
   app.use(requestLog(services.logger, { exclude: untraced, routes }));
+  app.use(securityHeaders());
+  if (settings.corsAllowedOrigins?.length) app.use(cors({ allowedOrigins: settings.corsAllowedOrigins }));
   app.use(async function provide(c, next) {
     c.set('services', services);
     c.set('settings', settings);
@@ -46,12 +53,15 @@ export function createApp({ services, settings, metrics }: AppDeps) {
   app.route('/api/ledger', ledgerRoutes());
   app.route('/api/audit', auditRoutes());
   app.route('/api/keys', keyRoutes());
+  app.route('/api/auth', authRoutes());
+  app.route('/api/users', userRoutes());
+  app.route('/api/flags', flagRoutes());
   app.route('/metrics', metricsRoutes(metrics));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
-    description: 'An API key: Authorization: Bearer <key>',
+    description: 'An API key or a session token from POST /api/auth/login: Authorization: Bearer <secret>',
   });
   const document = app.getOpenAPI31Document({
     openapi: '3.1.0',

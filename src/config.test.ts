@@ -6,7 +6,20 @@ describe('parseConfig', () => {
     const result = parseConfig({});
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.config.http).toEqual({ port: 8000, host: '0.0.0.0', maxBodyBytes: 1024 * 1024 });
+    expect(result.config.http).toEqual({
+      port: 8000,
+      host: '0.0.0.0',
+      maxBodyBytes: 1024 * 1024,
+      corsAllowedOrigins: [],
+      trustedProxies: [],
+    });
+    expect(result.config.rateLimit).toEqual({
+      store: 'memory',
+      loginPerMinute: 10,
+      mfaPerMinute: 10,
+      apiPerSecond: 50,
+      apiBurst: 100,
+    });
     expect(result.config.database).toEqual({ url: undefined, poolMax: 10, statementTimeoutMs: 5000 });
     expect(result.config.dataDir).toBe('./data');
     expect(result.config.bootstrapAdminKey).toBeUndefined();
@@ -28,6 +41,8 @@ describe('parseConfig', () => {
       LEXECON_LOG_LEVEL: 'debug',
       OTEL_SDK_DISABLED: 'true',
       FEATURE_FLAG_METRICS_DETAILED: 'yes',
+      LEXECON_FEATURE_FLAG_REFRESH_MS: '30000',
+      CORS_ALLOWED_ORIGINS: 'https://console.example.com, http://localhost:5173',
       METRICS_TOKEN: 'scrape-token-0123456789',
       LEXECON_METRICS_EXCLUDE_PATHS: '/metrics, /health/, /internal',
       TRACING_ENABLED: '1',
@@ -48,11 +63,25 @@ describe('parseConfig', () => {
       LEXECON_LIVENESS_MAX_LAG_MS: '3000',
       LEXECON_LEDGER_VERIFY_INTERVAL_MS: '30000',
       LEXECON_LEDGER_FULL_VERIFY_INTERVAL_MS: '600000',
+      LEXECON_TRUSTED_PROXIES: '10.0.0.0/8, fd00::/8, 192.0.2.1',
+      RATE_LIMIT_STORE: 'postgres',
+      RATE_LIMIT_LOGIN_PER_MINUTE: '20',
+      RATE_LIMIT_MFA_PER_MINUTE: '5',
+      RATE_LIMIT_API_PER_SECOND: '200',
+      RATE_LIMIT_API_BURST: '400',
     });
     expect(result).toEqual({
       ok: true,
       config: {
-        http: { port: 9000, host: '127.0.0.1', maxBodyBytes: 2048 },
+        http: {
+          port: 9000,
+          host: '127.0.0.1',
+          maxBodyBytes: 2048,
+          corsAllowedOrigins: ['https://console.example.com', 'http://localhost:5173'],
+          trustedProxies: ['10.0.0.0/8', 'fd00::/8', '192.0.2.1'],
+        },
+        rateLimit: { store: 'postgres', loginPerMinute: 20, mfaPerMinute: 5, apiPerSecond: 200, apiBurst: 400 },
+        flags: { defaults: { metrics_detailed: { enabled: true, rolloutPercent: 100 } }, refreshMs: 30_000 },
         database: { url: 'postgres://u:p@db:5432/lexecon', poolMax: 25, statementTimeoutMs: 5000 },
         dataDir: '/var/lib/lexecon',
         signing: { privateKey: 'c2VlZA==', trustedPublicKeys: ['a', 'b'] },
@@ -125,5 +154,75 @@ describe('parseConfig', () => {
     const result = parseConfig({ PORT: '', DATABASE_URL: '  ', LEXECON_BOOTSTRAP_ADMIN_KEY: '' });
     expect(result.ok && result.config.http.port).toBe(8000);
     expect(result.ok && result.config.database.url).toBeUndefined();
+  });
+
+  it('reads a feature flag as true, false or a rollout percentage', () => {
+    const flag = (value: string) => {
+      const result = parseConfig({ FEATURE_FLAG_METRICS_DETAILED: value });
+      return result.ok
+        ? { setting: result.config.flags.defaults.metrics_detailed, detailed: result.config.telemetry.detailedMetrics }
+        : result.errors;
+    };
+    expect(flag('true')).toEqual({ setting: { enabled: true, rolloutPercent: 100 }, detailed: true });
+    expect(flag('off')).toEqual({ setting: { enabled: false, rolloutPercent: 100 }, detailed: false });
+    expect(flag('25%')).toEqual({ setting: { enabled: true, rolloutPercent: 25 }, detailed: false });
+    expect(flag('100%')).toEqual({ setting: { enabled: true, rolloutPercent: 100 }, detailed: true });
+    expect(flag('0%')).toEqual({ setting: { enabled: true, rolloutPercent: 0 }, detailed: false });
+    for (const bad of ['101%', '-5%', '25', '2.5%', 'sometimes']) {
+      expect(flag(bad), bad).toEqual([
+        {
+          variable: 'FEATURE_FLAG_METRICS_DETAILED',
+          message: `must be true, false or a rollout percentage from 0% to 100%, got "${bad}"`,
+        },
+      ]);
+    }
+  });
+
+  it('accepts only exact origins in CORS_ALLOWED_ORIGINS', () => {
+    const good = parseConfig({ CORS_ALLOWED_ORIGINS: 'https://a.example.com,https://b.example.com:8443' });
+    expect(good.ok && good.config.http.corsAllowedOrigins).toEqual([
+      'https://a.example.com',
+      'https://b.example.com:8443',
+    ]);
+    for (const bad of [
+      '*',
+      'https://*.example.com',
+      'https://a.example.com/',
+      'https://a.example.com/app',
+      'a.example.com',
+      'ftp://a.example.com',
+      'null',
+    ]) {
+      const result = parseConfig({ CORS_ALLOWED_ORIGINS: `https://ok.example.com,${bad}` });
+      expect(result.ok, bad).toBe(false);
+      if (result.ok) continue;
+      expect(result.errors.map((e) => e.variable)).toEqual(['CORS_ALLOWED_ORIGINS']);
+      expect(result.errors[0]?.message).toContain(`got "${bad}"`);
+    }
+  });
+
+  it('bounds LEXECON_FEATURE_FLAG_REFRESH_MS', () => {
+    const result = parseConfig({ LEXECON_FEATURE_FLAG_REFRESH_MS: '10' });
+    expect(!result.ok && result.errors).toEqual([
+      { variable: 'LEXECON_FEATURE_FLAG_REFRESH_MS', message: 'must be an integer from 1000 to 3600000, got "10"' },
+    ]);
+  });
+
+  it('accepts only addresses and CIDR ranges in LEXECON_TRUSTED_PROXIES, and bounds the rate limits', () => {
+    const result = parseConfig({
+      LEXECON_TRUSTED_PROXIES: '10.0.0.0/8, *',
+      RATE_LIMIT_STORE: 'redis',
+      RATE_LIMIT_LOGIN_PER_MINUTE: '0',
+      RATE_LIMIT_API_BURST: '10000000',
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => e.variable)).toEqual([
+      'LEXECON_TRUSTED_PROXIES',
+      'RATE_LIMIT_STORE',
+      'RATE_LIMIT_LOGIN_PER_MINUTE',
+      'RATE_LIMIT_API_BURST',
+    ]);
+    expect(result.errors[0]?.message).toContain('"*"');
   });
 });

@@ -3,14 +3,37 @@
  * or every problem found, each naming the variable and what it allows. Entries decide how to fail.
  */
 
+import { passwordProblem, USERNAME } from './auth/password';
+import { FLAG_NAMES, type FlagName, type FlagSetting, flagVariable } from './flags/definitions';
+import { parseCidr } from './rate-limit/ip-address';
+import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from './rate-limit/settings';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Config {
-  http: { port: number; host: string; maxBodyBytes: number };
+  http: {
+    port: number;
+    host: string;
+    maxBodyBytes: number;
+    /** CORS_ALLOWED_ORIGINS: exact origins browsers may call from; empty: no CORS headers at all. */
+    corsAllowedOrigins: string[];
+    /** LEXECON_TRUSTED_PROXIES: peers whose X-Forwarded-For names the client; none by default. */
+    trustedProxies: string[];
+  };
+  rateLimit: RateLimitSettings;
+  /** Feature flag defaults (`FEATURE_FLAG_<NAME>`); the database's settings override them. */
+  flags: { defaults: Record<FlagName, FlagSetting>; refreshMs: number };
   database: { url: string | undefined; poolMax: number; statementTimeoutMs: number };
   dataDir: string;
   signing: { privateKey: string | undefined; trustedPublicKeys: string[] };
   bootstrapAdminKey: string | undefined;
+  auth: {
+    /** Creates the first admin user when no user exists (both or neither). */
+    bootstrapAdmin: { username: string; password: string } | undefined;
+    requireMfaForAdmin: boolean;
+    sessionIdleMs: number;
+    sessionMaxAgeMs: number;
+  };
   policy: { file: string | undefined; refreshMs: number };
   logLevel: LogLevel;
   lifecycle: {
@@ -43,7 +66,10 @@ export interface Config {
     metricsExporter: 'prometheus' | 'otlp' | 'both';
     metricsEndpoint: string;
     metricExportIntervalMs: number;
-    /** FEATURE_FLAG_METRICS_DETAILED: per-endpoint summary, response sizes, per-table query timing. */
+    /**
+     * FEATURE_FLAG_METRICS_DETAILED fully on: per-endpoint summary, response sizes, per-table query
+     * timing. The Node entry decides with the flag store instead (database setting, rollout by instance).
+     */
     detailedMetrics: boolean;
     metricsToken: string | undefined;
     /** Path prefixes left out of the HTTP metrics. */
@@ -77,6 +103,38 @@ export function parseConfig(env: Env): ConfigResult {
         max: 64 * 1024 * 1024,
         fallback: 1024 * 1024,
       }),
+      corsAllowedOrigins: read.origins('CORS_ALLOWED_ORIGINS'),
+      trustedProxies: read.cidrs('LEXECON_TRUSTED_PROXIES'),
+    },
+    rateLimit: {
+      store: read.oneOf('RATE_LIMIT_STORE', ['memory', 'postgres'] as const, DEFAULT_RATE_LIMITS.store),
+      loginPerMinute: read.integer('RATE_LIMIT_LOGIN_PER_MINUTE', {
+        min: 1,
+        max: 10_000,
+        fallback: DEFAULT_RATE_LIMITS.loginPerMinute,
+      }),
+      mfaPerMinute: read.integer('RATE_LIMIT_MFA_PER_MINUTE', {
+        min: 1,
+        max: 10_000,
+        fallback: DEFAULT_RATE_LIMITS.mfaPerMinute,
+      }),
+      apiPerSecond: read.integer('RATE_LIMIT_API_PER_SECOND', {
+        min: 1,
+        max: 1_000_000,
+        fallback: DEFAULT_RATE_LIMITS.apiPerSecond,
+      }),
+      apiBurst: read.integer('RATE_LIMIT_API_BURST', {
+        min: 1,
+        max: 1_000_000,
+        fallback: DEFAULT_RATE_LIMITS.apiBurst,
+      }),
+    },
+    flags: {
+      defaults: Object.fromEntries(FLAG_NAMES.map((name) => [name, read.flag(flagVariable(name))])) as Record<
+        FlagName,
+        FlagSetting
+      >,
+      refreshMs: read.integer('LEXECON_FEATURE_FLAG_REFRESH_MS', { min: 1_000, max: 3_600_000, fallback: 10_000 }),
     },
     database: {
       url: read.databaseUrl('DATABASE_URL'),
@@ -89,6 +147,12 @@ export function parseConfig(env: Env): ConfigResult {
       trustedPublicKeys: read.list('LEXECON_TRUSTED_PUBLIC_KEYS'),
     },
     bootstrapAdminKey: read.secret('LEXECON_BOOTSTRAP_ADMIN_KEY', { minLength: 32 }),
+    auth: {
+      bootstrapAdmin: bootstrapAdmin(read, errors),
+      requireMfaForAdmin: read.boolean('LEXECON_REQUIRE_MFA_FOR_ADMIN', false),
+      sessionIdleMs: 1000 * read.integer('SESSION_IDLE_TIMEOUT_SECONDS', { min: 60, max: 86_400, fallback: 1_800 }),
+      sessionMaxAgeMs: 1000 * read.integer('SESSION_MAX_AGE_SECONDS', { min: 300, max: 30 * 86_400, fallback: 43_200 }),
+    },
     policy: {
       file: read.optional('LEXECON_POLICY_FILE'),
       refreshMs: read.integer('LEXECON_POLICY_REFRESH_MS', { min: 100, max: 3_600_000, fallback: 1000 }),
@@ -133,13 +197,17 @@ export function parseConfig(env: Env): ConfigResult {
         max: 3_600_000,
         fallback: 15_000,
       }),
-      detailedMetrics: read.boolean('FEATURE_FLAG_METRICS_DETAILED', false),
+      detailedMetrics: fullyOn(read.flag('FEATURE_FLAG_METRICS_DETAILED', { silent: true })),
       metricsToken: read.secret('METRICS_TOKEN', { minLength: 16 }),
       metricsExclude: read.paths('LEXECON_METRICS_EXCLUDE_PATHS', ['/metrics', '/health']),
     },
   };
 
   return errors.length === 0 ? { ok: true, config } : { ok: false, errors };
+}
+
+function fullyOn(setting: FlagSetting): boolean {
+  return setting.enabled && setting.rolloutPercent === 100;
 }
 
 /** Formats config errors for a human reading a crash log. */
@@ -183,6 +251,41 @@ function createReader(env: Env, errors: ConfigError[]) {
       if (['true', '1', 'yes', 'on'].includes(value)) return true;
       if (['false', '0', 'no', 'off'].includes(value)) return false;
       return fail(name, `must be true or false, got "${value}"`, fallback);
+    },
+    /** `true`/`false` (all or nothing) or a rollout percentage such as `25%` (on for 25% of keys). */
+    flag(name: string, opts: { silent?: boolean } = {}): FlagSetting {
+      const value = raw(name)?.toLowerCase();
+      const off = { enabled: false, rolloutPercent: 100 };
+      if (value === undefined) return off;
+      if (['true', '1', 'yes', 'on'].includes(value)) return { enabled: true, rolloutPercent: 100 };
+      if (['false', '0', 'no', 'off'].includes(value)) return off;
+      const percent = /^\d{1,3}%$/.test(value) ? Number(value.slice(0, -1)) : Number.NaN;
+      if (percent >= 0 && percent <= 100) return { enabled: true, rolloutPercent: percent };
+      if (opts.silent) return off;
+      return fail(name, `must be true, false or a rollout percentage from 0% to 100%, got "${value}"`, off);
+    },
+    /** Exact origins (`https://app.example.com`, port if not the default): never a pattern or `*`. */
+    origins(name: string): string[] {
+      const value = raw(name);
+      if (value === undefined) return [];
+      const origins = value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      for (const origin of origins) {
+        let parsed: string | undefined;
+        try {
+          parsed = new URL(origin).origin;
+        } catch {}
+        if (parsed !== origin || !/^https?:\/\/[^*]+$/.test(origin)) {
+          return fail(
+            name,
+            `must be comma-separated exact origins such as https://app.example.com (scheme, host, optional port; no path, no wildcard), got "${origin}"`,
+            [],
+          );
+        }
+      }
+      return origins;
     },
     paths(name: string, fallback: string[]): string[] {
       const value = raw(name);
@@ -228,6 +331,20 @@ function createReader(env: Env, errors: ConfigError[]) {
         }
       }
       return result;
+    },
+    /** Comma-separated IP addresses and CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`). */
+    cidrs(name: string): string[] {
+      const value = raw(name);
+      if (value === undefined) return [];
+      const entries = value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = entries.find((entry) => !parseCidr(entry));
+      if (bad !== undefined) {
+        return fail(name, `must be comma-separated IP addresses or CIDR ranges such as 10.0.0.0/8, got "${bad}"`, []);
+      }
+      return entries;
     },
     list(name: string): string[] {
       const value = raw(name);
@@ -275,11 +392,18 @@ export const CONFIG_VARIABLES = [
   'LEXECON_SIGNING_KEY',
   'LEXECON_TRUSTED_PUBLIC_KEYS',
   'LEXECON_BOOTSTRAP_ADMIN_KEY',
+  'LEXECON_BOOTSTRAP_ADMIN_USER',
+  'LEXECON_BOOTSTRAP_ADMIN_PASSWORD',
+  'LEXECON_REQUIRE_MFA_FOR_ADMIN',
+  'SESSION_IDLE_TIMEOUT_SECONDS',
+  'SESSION_MAX_AGE_SECONDS',
   'LEXECON_POLICY_FILE',
   'LEXECON_POLICY_REFRESH_MS',
   'LEXECON_LOG_LEVEL',
   'OTEL_SDK_DISABLED',
   'FEATURE_FLAG_METRICS_DETAILED',
+  'LEXECON_FEATURE_FLAG_REFRESH_MS',
+  'CORS_ALLOWED_ORIGINS',
   'METRICS_TOKEN',
   'LEXECON_METRICS_EXCLUDE_PATHS',
   'TRACING_ENABLED',
@@ -301,4 +425,39 @@ export const CONFIG_VARIABLES = [
   'LEXECON_LIVENESS_MAX_LAG_MS',
   'LEXECON_LEDGER_VERIFY_INTERVAL_MS',
   'LEXECON_LEDGER_FULL_VERIFY_INTERVAL_MS',
+  'LEXECON_TRUSTED_PROXIES',
+  'RATE_LIMIT_STORE',
+  'RATE_LIMIT_LOGIN_PER_MINUTE',
+  'RATE_LIMIT_MFA_PER_MINUTE',
+  'RATE_LIMIT_API_PER_SECOND',
+  'RATE_LIMIT_API_BURST',
 ] as const;
+
+/** LEXECON_BOOTSTRAP_ADMIN_USER and _PASSWORD go together; the password must pass the password policy. */
+function bootstrapAdmin(read: ReturnType<typeof createReader>, errors: ConfigError[]) {
+  const username = read.optional('LEXECON_BOOTSTRAP_ADMIN_USER')?.toLowerCase();
+  const password = read.optional('LEXECON_BOOTSTRAP_ADMIN_PASSWORD');
+  if (username === undefined && password === undefined) return undefined;
+  if (username === undefined || password === undefined) {
+    const missing = username === undefined ? 'LEXECON_BOOTSTRAP_ADMIN_USER' : 'LEXECON_BOOTSTRAP_ADMIN_PASSWORD';
+    errors.push({
+      variable: missing,
+      message: 'must be set together with the other LEXECON_BOOTSTRAP_ADMIN_* variable',
+    });
+    return undefined;
+  }
+  if (!USERNAME.test(username)) {
+    errors.push({
+      variable: 'LEXECON_BOOTSTRAP_ADMIN_USER',
+      message: 'must be 3–64 characters: letters, digits and . _ @ -',
+    });
+    return undefined;
+  }
+  // The message names the rule, never the value: it is a secret.
+  const problem = passwordProblem(password, username);
+  if (problem) {
+    errors.push({ variable: 'LEXECON_BOOTSTRAP_ADMIN_PASSWORD', message: problem });
+    return undefined;
+  }
+  return { username, password };
+}

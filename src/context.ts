@@ -1,13 +1,19 @@
+import type { Context } from 'hono';
 import type { AuditQueries } from './audit/queries';
 import type { ApiKeyStore } from './auth/api-keys';
 import type { Principal } from './auth/permissions';
+import type { SessionStore } from './auth/sessions';
+import type { SignIn } from './auth/sign-in';
+import type { UserStore } from './auth/users';
 import type { DecisionService } from './decisions/service';
 import type { ErrorCode } from './errors';
+import type { FlagStore } from './flags/store';
 import type { HealthChecker } from './health/checker';
 import type { Lifecycle } from './health/lifecycle';
 import type { LedgerAuditor } from './ledger/auditor';
 import type { Ledger } from './ledger/store';
 import type { PolicyStore } from './policies/store';
+import type { RateLimits } from './rate-limit';
 import type { Logger } from './telemetry/logger';
 import type { Telemetry } from './telemetry/telemetry';
 
@@ -19,8 +25,13 @@ export interface Services {
   policies: PolicyStore;
   decisions: DecisionService;
   apiKeys: ApiKeyStore;
+  users: UserStore;
+  sessions: SessionStore;
+  signIn: SignIn;
   audit: AuditQueries;
   auditor: LedgerAuditor;
+  flags: FlagStore;
+  rateLimits: RateLimits;
   lifecycle: Lifecycle;
   health: HealthChecker;
   /** A cheap round trip to the database. */
@@ -37,6 +48,10 @@ export interface AppSettings {
   metricsExclude?: readonly string[];
   /** Path prefixes never traced; default /metrics and /health. */
   tracingExclude?: readonly string[];
+  /** The caller's address for rate limits and the audit trail (runtime-specific; see src/rate-limit). */
+  clientIp?: (c: Context<AppEnv>) => string;
+  /** Exact origins answered with CORS headers; none by default. */
+  corsAllowedOrigins?: readonly string[];
 }
 
 /** Renders the Prometheus text exposition of everything recorded so far. */

@@ -1,8 +1,14 @@
 import { createAuditQueries } from './audit/queries';
 import { createApiKeyStore } from './auth/api-keys';
+import { createPasswordHasher, type PasswordHasher } from './auth/password';
+import { createSessionStore, type SessionSettings } from './auth/sessions';
+import { createSignIn, type LoginThrottle } from './auth/sign-in';
+import { createUserStore } from './auth/users';
 import type { Services } from './context';
 import { type ConnectionState, type Db, ping } from './db/client';
 import { createDecisionService } from './decisions/service';
+import type { FlagName, FlagSetting } from './flags/definitions';
+import { createFlagStore } from './flags/store';
 import { createHealthChecker } from './health/checker';
 import { createHealthChecks, type RuntimeProbes } from './health/checks';
 import { type Lifecycle, servingLifecycle } from './health/lifecycle';
@@ -10,6 +16,7 @@ import { createLedgerAuditor } from './ledger/auditor';
 import type { PublicKey, Sha256Hex, SigningKey } from './ledger/crypto';
 import { createLedger } from './ledger/store';
 import { createPolicyStore } from './policies/store';
+import { createRateLimits, type RateLimitSettings } from './rate-limit';
 import type { Logger } from './telemetry/logger';
 import type { Telemetry } from './telemetry/telemetry';
 
@@ -29,6 +36,17 @@ export interface ServiceDeps {
   databaseState?: () => Promise<ConnectionState>;
   health?: { timeoutMs: number; cacheMs: number; maxEventLoopLagMs: number };
   verification?: { incrementalEveryMs: number; fullEveryMs: number };
+  /** Password hashing (Node passes its native scrypt); tests pass cheap parameters. */
+  passwords?: PasswordHasher;
+  sessions?: SessionSettings;
+  loginThrottle?: LoginThrottle;
+  /** Limiter sizes and store; default DEFAULT_RATE_LIMITS (in-process). */
+  rateLimits?: RateLimitSettings;
+  requireMfaForAdmin?: boolean;
+  /** The clock sessions and TOTP read; tests move it. */
+  now?: () => number;
+  /** Feature flag defaults from configuration and how often to re-read the database's settings. */
+  flags?: { defaults: Partial<Record<FlagName, FlagSetting>>; refreshMs: number };
 }
 
 /** Wires the domain services over one database; every runtime entry and every test builds them here. */
@@ -42,7 +60,25 @@ export function createServices(deps: ServiceDeps): Services {
     telemetry,
   });
   const policies = createPolicyStore({ db, ledger, telemetry, logger, refreshMs: deps.policyRefreshMs });
-  const apiKeys = createApiKeyStore({ db, ledger, telemetry });
+  const apiKeys = createApiKeyStore({ db, ledger, telemetry, sha256: deps.sha256 });
+  const users = createUserStore({
+    db,
+    ledger,
+    telemetry,
+    passwords: deps.passwords ?? createPasswordHasher(),
+    now: deps.now,
+  });
+  const sessions = createSessionStore({ db, telemetry, settings: deps.sessions, now: deps.now });
+  telemetry.observeSessions(() => sessions.countActive());
+  const rateLimits = createRateLimits({ db, logger, settings: deps.rateLimits });
+  const signIn = createSignIn({
+    users,
+    sessions,
+    ledger,
+    telemetry,
+    throttle: deps.loginThrottle ?? rateLimits.loginThrottle,
+    requireMfaForAdmin: deps.requireMfaForAdmin ?? false,
+  });
   const lifecycle = deps.lifecycle ?? servingLifecycle();
   const auditor = createLedgerAuditor({
     db,
@@ -61,7 +97,7 @@ export function createServices(deps: ServiceDeps): Services {
       policies,
       ledger,
       auditor,
-      apiKeys,
+      caches: [apiKeys.cache, policies.cache, sessions.cache],
       probes: deps.probes ?? {},
       maxEventLoopLagMs: deps.health?.maxEventLoopLagMs ?? 2_000,
     }),
@@ -74,8 +110,20 @@ export function createServices(deps: ServiceDeps): Services {
     policies,
     decisions: createDecisionService({ ledger, policies, telemetry }),
     apiKeys,
+    users,
+    sessions,
+    signIn,
     audit: createAuditQueries(db, ledger),
     auditor,
+    flags: createFlagStore({
+      db,
+      ledger,
+      telemetry,
+      logger,
+      defaults: deps.flags?.defaults,
+      refreshMs: deps.flags?.refreshMs,
+    }),
+    rateLimits,
     lifecycle,
     health,
     pingDatabase,

@@ -24,7 +24,9 @@ export function errorResponses(authenticated: boolean, hasBody: boolean) {
     400: errorContent('Invalid request (VALIDATION_FAILED, INVALID_JSON, INVALID_STRING, ...)'),
     ...(authenticated
       ? {
-          401: errorContent('Missing or invalid credentials (UNAUTHENTICATED), or a session still owing its MFA code (MFA_REQUIRED)'),
+          401: errorContent(
+            'Missing or invalid credentials (UNAUTHENTICATED), or a session still owing its MFA code (MFA_REQUIRED)',
+          ),
           403: errorContent('The caller’s role lacks the permission (FORBIDDEN)'),
           429: errorContent('Too many requests for this API key or session (RATE_LIMITED); see Retry-After'),
         }

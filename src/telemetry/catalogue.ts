@@ -19,8 +19,6 @@ export interface MetricDefinition {
   /** The whole instrument exists only with FEATURE_FLAG_METRICS_DETAILED=true. */
   detailedOnly?: boolean;
   buckets?: readonly number[];
-  /** Which issue builds the subsystem that records it, when it is not recorded yet. */
-  recordedLater?: string;
 }
 
 const HTTP_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10];
@@ -395,12 +393,14 @@ export const ERROR_CLASSIFICATION: Record<ErrorCode, { severity: Severity; compo
   VALIDATION_FAILED: { severity: 'info', component: 'http' },
   INVALID_POLICY: { severity: 'info', component: 'policy' },
   UNAUTHENTICATED: { severity: 'warning', component: 'auth' },
+  MFA_REQUIRED: { severity: 'info', component: 'auth' },
   FORBIDDEN: { severity: 'warning', component: 'auth' },
   NOT_FOUND: { severity: 'info', component: 'http' },
   METHOD_NOT_ALLOWED: { severity: 'info', component: 'http' },
   CONFLICT: { severity: 'info', component: 'http' },
   PAYLOAD_TOO_LARGE: { severity: 'warning', component: 'http' },
   UNSUPPORTED_MEDIA_TYPE: { severity: 'info', component: 'http' },
+  RATE_LIMITED: { severity: 'warning', component: 'http' },
   INTERNAL: { severity: 'critical', component: 'http' },
   DATABASE_UNAVAILABLE: { severity: 'critical', component: 'database' },
   SERVICE_UNAVAILABLE: { severity: 'critical', component: 'policy' },

@@ -132,7 +132,7 @@ function recordOneOfEverything(telemetry: MetricsRecorder) {
   telemetry.sessionEnded('logout', 120);
   telemetry.rateLimited('login');
   telemetry.flagEvaluated('metrics_detailed', true);
-  telemetry.flagFailed('metrics_detailed', 'invalid_value');
+  telemetry.flagFailed('metrics_detailed', 'store_unavailable');
 }
 
 const PROMETHEUS_TYPE: Record<MetricKind, string> = {
@@ -155,7 +155,7 @@ const DENIAL_REASONS = Object.keys({
   risk_escalation: true,
 } satisfies Record<Exclude<ReasonCode, 'permitted'>, true>);
 
-const recorded = ALL_METRICS.filter((d) => !d.recordedLater);
+const recorded = ALL_METRICS;
 
 describe.each([
   { mode: 'detailed', detailed: true },

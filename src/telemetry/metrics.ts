@@ -1,5 +1,7 @@
 import type { Attributes, Meter } from '@opentelemetry/api';
 import type { ErrorCode } from '../errors';
+import { FLAG_NAMES } from '../flags/definitions';
+import { LEDGER_EVENT_TYPES } from '../ledger/entry';
 import {
   DB_ERROR_TYPES,
   ERROR_CLASSIFICATION,
@@ -14,6 +16,7 @@ import {
   CACHE_NAMES,
   type ConnectionState,
   EVICTION_REASONS,
+  FLAG_ERROR_TYPES,
   type HttpRouteRecorder,
   LIMITERS,
   type MetricsRecorder,
@@ -39,7 +42,6 @@ const DENIAL_REASONS = [
   'risk_escalation',
 ] as const;
 const VIOLATION_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-const LEDGER_EVENT_TYPES = ['genesis', 'decision', 'policy_loaded', 'api_key_created', 'api_key_revoked'] as const;
 const UNKNOWN_ACTOR = 'unknown';
 const UNMATCHED = 'unmatched';
 // Caps on label values that grow with data rather than code: past them, one overflow value.
@@ -240,8 +242,23 @@ export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOp
       evictionAttributes.set(`${cache}\u0000${reason}`, { cache_name: cache, reason });
     }
   }
+  // Flags are a closed list (plus `unknown` for names that are not): every series exists from the start.
   const flags = counter(METRICS.flagEvaluations);
   const flagErrors = counter(METRICS.flagErrors);
+  const flagAttributes = new Map<string, Attributes>();
+  const flagErrorAttributes = new Map<string, Attributes>();
+  for (const flag of [...FLAG_NAMES, 'unknown']) {
+    for (const result of ['true', 'false']) {
+      const attributes = { flag, result };
+      flagAttributes.set(`${flag}\u0000${result}`, attributes);
+      flags.add(0, attributes);
+    }
+    for (const errorType of FLAG_ERROR_TYPES) {
+      const attributes = { flag, error_type: errorType };
+      flagErrorAttributes.set(`${flag}\u0000${errorType}`, attributes);
+      flagErrors.add(0, attributes);
+    }
+  }
   gauge(METRICS.uptime).addCallback((result) => result.observe((now() - startedAt) / 1000));
 
   return {
@@ -384,15 +401,12 @@ export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOp
       cacheBytes.addCallback((result) => result.observe(read().bytes, attributes));
     },
     flagEvaluated(flag, result) {
-      flags.add(
-        1,
-        cached(`f\u0000${flag}\u0000${result}`, () => ({ flag, result: String(result) })),
-      );
+      flags.add(1, flagAttributes.get(`${flag}\u0000${result}`) ?? flagAttributes.get(`unknown\u0000${result}`));
     },
     flagFailed(flag, errorType) {
       flagErrors.add(
         1,
-        cached(`fe\u0000${flag}\u0000${errorType}`, () => ({ flag, error_type: errorType })),
+        flagErrorAttributes.get(`${flag}\u0000${errorType}`) ?? flagErrorAttributes.get(`unknown\u0000${errorType}`),
       );
     },
   };

@@ -80,7 +80,6 @@ export const AUTH_FAILURE_REASONS = [
   'invalid_credentials',
   'disabled',
   'expired',
-  'mfa_pending',
   'throttled',
 ] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
@@ -94,7 +93,7 @@ export const CACHE_NAMES = ['api_keys', 'sessions', 'policy'] as const;
 export type CacheName = (typeof CACHE_NAMES)[number];
 export const EVICTION_REASONS = ['capacity', 'expired', 'invalidated'] as const;
 export type EvictionReason = (typeof EVICTION_REASONS)[number];
-export const FLAG_ERROR_TYPES = ['unknown_flag', 'invalid_value', 'store_unavailable'] as const;
+export const FLAG_ERROR_TYPES = ['unknown_flag', 'store_unavailable'] as const;
 export type FlagErrorType = (typeof FLAG_ERROR_TYPES)[number];
 
 const ignore = () => {};

@@ -1,11 +1,11 @@
 import type { Tracer } from '@opentelemetry/api';
 import { createApp } from '../../src/app';
+import { createPasswordHasher, nobleScrypt } from '../../src/auth/password';
 import type { AppSettings, MetricsRenderer, Services } from '../../src/context';
 import type { Database } from '../../src/db/client';
 import type { DbObserver } from '../../src/db/instrument';
 import { generateSigningKey, type SigningKey } from '../../src/ledger/crypto';
 import type { RateLimitSettings } from '../../src/rate-limit/settings';
-import { createPasswordHasher, nobleScrypt } from '../../src/auth/password';
 import { createServices, type ServiceDeps } from '../../src/services';
 import { type Logger, silentLogger } from '../../src/telemetry/logger';
 import { createMetricsTelemetry } from '../../src/telemetry/metrics';

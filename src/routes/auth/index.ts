@@ -4,6 +4,7 @@ import { USERNAME } from '../../auth/password';
 import { ROLES } from '../../auth/permissions';
 import type { AppEnv } from '../../context';
 import { AppError } from '../../errors';
+import { clientAddress, rateLimitByClientIp } from '../../middleware/rate-limit';
 import { createRouter, defineRoute } from '../router';
 import { errorContent, json } from '../schemas';
 
@@ -136,18 +137,18 @@ function sessionOf(c: Context<AppEnv>) {
   return principal;
 }
 
-function clientIp(c: Context<AppEnv>): string {
-  return c.get('settings').clientIp?.(c) ?? 'unknown';
-}
-
 export function authRoutes() {
-  return createRouter()
+  const router = createRouter();
+  // Per client address, before anything else runs: brute force is refused before it costs a hash.
+  router.use('/login', rateLimitByClientIp('login'));
+  router.use('/mfa/verify', rateLimitByClientIp('mfa'));
+  return router
     .openapi(login, async (c) => {
       const body = c.req.valid('json');
       const username = Username.safeParse(body.username);
       const result = await c
         .get('services')
-        .signIn.login(username.success ? username.data : body.username, body.password, clientIp(c));
+        .signIn.login(username.success ? username.data : body.username, body.password, clientAddress(c));
       if (!result.ok && result.reason === 'throttled') {
         c.header('Retry-After', String(result.retryAfterSeconds));
         throw new AppError('RATE_LIMITED', 'Too many failed sign-ins for this account from here; wait and retry');
@@ -191,7 +192,7 @@ export function authRoutes() {
     })
     .openapi(verify, async (c) => {
       const session = sessionOf(c);
-      const result = await c.get('services').signIn.verifyMfa(session, c.req.valid('json').code, clientIp(c));
+      const result = await c.get('services').signIn.verifyMfa(session, c.req.valid('json').code, clientAddress(c));
       if (result === 'not_enrolled') throw new AppError('CONFLICT', 'This user has no MFA enrolled: enroll first');
       if (result === 'invalid_code') throw new AppError('UNAUTHENTICATED', 'The code is not valid');
       if (result === 'replayed')

@@ -1,0 +1,72 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../context';
+import { AppError } from '../errors';
+import { clientKey, createIpMatcher, formatIp, parseIp, resolveClientIp } from '../rate-limit/ip-address';
+import type { RateLimiter, RateLimitResult } from '../rate-limit/rate-limiter';
+import type { Limiter } from '../telemetry/telemetry';
+
+/**
+ * Per client address: mount on the brute-force targets (sign-in, MFA verification) before anything
+ * expensive. The address comes from settings.clientIp (see createClientIpResolver); IPv6 clients
+ * are counted per /64, since one subscriber usually holds a whole /64.
+ */
+export function rateLimitByClientIp(limiter: Exclude<Limiter, 'api'>): MiddlewareHandler<AppEnv> {
+  return async function rateLimitByClientIp(c, next) {
+    await enforce(c, c.get('services').rateLimits[limiter], clientKey(parseIp(clientAddress(c))));
+    await next();
+  };
+}
+
+/** Per API key or session: runs after authorize(), which sets the principal it counts against. */
+export function apiRateLimit(): MiddlewareHandler<AppEnv> {
+  return async function apiRateLimit(c, next) {
+    const principal = c.get('principal');
+    await enforce(c, c.get('services').rateLimits.api, `${principal.kind}:${principal.id}`);
+    await next();
+  };
+}
+
+async function enforce(c: Context<AppEnv>, limiter: RateLimiter, key: string): Promise<void> {
+  const result = await limiter.take(key);
+  setRateLimitHeaders(c, limiter, result);
+  if (result.allowed) return;
+  c.get('services').telemetry.rateLimited(limiter.name as Limiter);
+  c.header('Retry-After', String(result.retryAfterSeconds));
+  throw new AppError('RATE_LIMITED', `Too many requests; retry in ${result.retryAfterSeconds} s`, {
+    retry_after_seconds: result.retryAfterSeconds,
+  });
+}
+
+/** The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers-07). */
+function setRateLimitHeaders(c: Context<AppEnv>, limiter: RateLimiter, result: RateLimitResult) {
+  c.header('RateLimit-Limit', String(result.limit));
+  c.header('RateLimit-Remaining', String(result.remaining));
+  c.header('RateLimit-Reset', String(result.resetSeconds));
+  c.header('RateLimit-Policy', limiter.policy);
+}
+
+export interface ClientIpOptions {
+  /** The socket peer's address, from the runtime adapter (Node: getConnInfo; Workers: CF-Connecting-IP). */
+  peer: (c: Context<AppEnv>) => string | undefined;
+  /** LEXECON_TRUSTED_PROXIES: addresses and CIDR ranges whose X-Forwarded-For is believed. */
+  trustedProxies?: readonly string[];
+}
+
+/**
+ * Builds `settings.clientIp`: the client's address, canonical. It is the socket peer, and
+ * X-Forwarded-For counts only while the hop that wrote it is a trusted proxy, so a client cannot pick
+ * its own address by sending the header. An unknown peer gives `unknown`, one shared rate-limit key,
+ * which can only limit more, never less.
+ */
+export function createClientIpResolver(options: ClientIpOptions): (c: Context<AppEnv>) => string {
+  const trusted = options.trustedProxies?.length ? createIpMatcher(options.trustedProxies) : undefined;
+  return function clientIp(c) {
+    const address = resolveClientIp(options.peer(c), c.req.header('x-forwarded-for'), trusted);
+    return address ? formatIp(address) : 'unknown';
+  };
+}
+
+/** The client's address as resolved by settings.clientIp; `unknown` when the runtime gives none. */
+export function clientAddress(c: Context<AppEnv>): string {
+  return c.get('settings').clientIp?.(c) ?? 'unknown';
+}

@@ -1,0 +1,69 @@
+import type { Db } from '../db/client';
+import type { Logger } from '../telemetry/logger';
+import type { Limiter } from '../telemetry/telemetry';
+import { type BucketStore, createMemoryBucketStore, createPostgresBucketStore } from './bucket-store';
+import { createLoginThrottle, type LoginThrottle } from './login-throttle';
+import { createRateLimiter, type RateLimiter } from './rate-limiter';
+import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from './settings';
+
+export type { LoginThrottle, LoginThrottleOptions } from './login-throttle';
+export { createLoginThrottle } from './login-throttle';
+export type { RateLimiter, RateLimitResult } from './rate-limiter';
+export { createRateLimiter } from './rate-limiter';
+export { DEFAULT_RATE_LIMITS, type RateLimitSettings } from './settings';
+
+/** The limiters the app enforces, one per LIMITERS entry, and the sign-in failure throttle. */
+export type RateLimits = Record<Limiter, RateLimiter> & { loginThrottle: LoginThrottle };
+
+export interface RateLimitDeps {
+  db: Db;
+  logger: Logger;
+  settings?: RateLimitSettings;
+  now?: () => number;
+}
+
+/**
+ * Builds the limiters over one store. When the shared store fails, the brute-force limiters (login,
+ * MFA) fail closed with 503 — an outage must not become an unlimited guessing window, and sign-in
+ * needs the database anyway — while the API limiter fails open with a warning: it protects capacity,
+ * not secrets, and should not turn a blip in its store into refusing every request.
+ */
+export function createRateLimits({ db, logger, settings = DEFAULT_RATE_LIMITS, now }: RateLimitDeps): RateLimits {
+  const shared = settings.store === 'postgres';
+  const onPruneError = (err: unknown) => logger.warn('rate limit prune failed', { error: describe(err) });
+  const store = (): BucketStore =>
+    shared ? createPostgresBucketStore({ db, onPruneError }) : createMemoryBucketStore();
+  const perMinute = (name: Limiter, count: number) =>
+    createRateLimiter({
+      name,
+      rule: { capacity: count, refillPerSecond: count / 60 },
+      store: store(),
+      now,
+      onStoreFailure: 'closed',
+    });
+  let lastWarnMs = Number.NEGATIVE_INFINITY;
+  return {
+    login: perMinute('login', settings.loginPerMinute),
+    mfa: perMinute('mfa', settings.mfaPerMinute),
+    api: createRateLimiter({
+      name: 'api',
+      rule: { capacity: settings.apiBurst, refillPerSecond: settings.apiPerSecond },
+      store: store(),
+      now,
+      onStoreFailure: 'open',
+      onStoreError(err) {
+        // The database instrumentation counts the failure (lexecon_db_errors_total); one log line
+        // every ten seconds is enough to say the API is running unlimited.
+        const nowMs = Date.now();
+        if (nowMs - lastWarnMs < 10_000) return;
+        lastWarnMs = nowMs;
+        logger.warn('API rate limiting is failing open: its store is unavailable', { error: describe(err) });
+      },
+    }),
+    loginThrottle: createLoginThrottle({ store: settings.store, db, now }),
+  };
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
