@@ -36,6 +36,11 @@ describe('parseConfig', () => {
       LEXECON_SIGNING_KEY: 'c2VlZA==',
       LEXECON_TRUSTED_PUBLIC_KEYS: 'a, b',
       LEXECON_BOOTSTRAP_ADMIN_KEY: 'x'.repeat(32),
+      LEXECON_BOOTSTRAP_ADMIN_USER: 'Root',
+      LEXECON_BOOTSTRAP_ADMIN_PASSWORD: 'a long enough passphrase',
+      LEXECON_REQUIRE_MFA_FOR_ADMIN: 'true',
+      SESSION_IDLE_TIMEOUT_SECONDS: '600',
+      SESSION_MAX_AGE_SECONDS: '3600',
       LEXECON_POLICY_FILE: 'policy.json',
       LEXECON_POLICY_REFRESH_MS: '250',
       LEXECON_LOG_LEVEL: 'debug',
@@ -86,6 +91,12 @@ describe('parseConfig', () => {
         dataDir: '/var/lib/lexecon',
         signing: { privateKey: 'c2VlZA==', trustedPublicKeys: ['a', 'b'] },
         bootstrapAdminKey: 'x'.repeat(32),
+        auth: {
+          bootstrapAdmin: { username: 'root', password: 'a long enough passphrase' },
+          requireMfaForAdmin: true,
+          sessionIdleMs: 600_000,
+          sessionMaxAgeMs: 3_600_000,
+        },
         policy: { file: 'policy.json', refreshMs: 250 },
         logLevel: 'debug',
         lifecycle: { shutdownDelayMs: 0, shutdownGraceMs: 20_000 },
@@ -224,5 +235,24 @@ describe('parseConfig', () => {
       'RATE_LIMIT_API_BURST',
     ]);
     expect(result.errors[0]?.message).toContain('"*"');
+  });
+
+  it('refuses a bootstrap admin without both variables, with a bad username or a weak password, never echoing it', () => {
+    const errors = (env: Record<string, string>) => {
+      const result = parseConfig(env);
+      return result.ok ? [] : result.errors;
+    };
+    expect(errors({ LEXECON_BOOTSTRAP_ADMIN_USER: 'root' })).toEqual([
+      { variable: 'LEXECON_BOOTSTRAP_ADMIN_PASSWORD', message: expect.stringMatching(/must be set together/) },
+    ]);
+    expect(errors({ LEXECON_BOOTSTRAP_ADMIN_PASSWORD: 'a long enough passphrase' })).toEqual([
+      { variable: 'LEXECON_BOOTSTRAP_ADMIN_USER', message: expect.stringMatching(/must be set together/) },
+    ]);
+    expect(
+      errors({ LEXECON_BOOTSTRAP_ADMIN_USER: 'a b', LEXECON_BOOTSTRAP_ADMIN_PASSWORD: 'a long enough passphrase' }),
+    ).toEqual([{ variable: 'LEXECON_BOOTSTRAP_ADMIN_USER', message: expect.stringMatching(/3–64 characters/) }]);
+    const weak = errors({ LEXECON_BOOTSTRAP_ADMIN_USER: 'root', LEXECON_BOOTSTRAP_ADMIN_PASSWORD: 'hunter2' });
+    expect(weak).toEqual([{ variable: 'LEXECON_BOOTSTRAP_ADMIN_PASSWORD', message: 'must be at least 12 characters' }]);
+    expect(JSON.stringify(weak)).not.toContain('hunter2');
   });
 });

@@ -299,7 +299,9 @@ async function runScenario(call: Call, fail?: () => Promise<{ status: number }>)
   const user = { username: 'golden-user', password: 'golden passphrase 42', role: 'auditor' };
   expect((await call('POST', '/api/users', { body: user })).status).toBe(201);
   const credentials = { username: user.username, password: user.password };
-  expect((await call('POST', '/api/auth/login', { key: null, body: { ...credentials, password: 'wrong' } })).status).toBe(401);
+  expect(
+    (await call('POST', '/api/auth/login', { key: null, body: { ...credentials, password: 'wrong' } })).status,
+  ).toBe(401);
   const login = await call('POST', '/api/auth/login', { key: null, body: credentials });
   expect(login.status).toBe(200);
   expect((await call('GET', '/api/auth/me', { key: login.body.token })).status).toBe(200);

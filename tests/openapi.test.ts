@@ -21,6 +21,7 @@ const PUBLIC_OPERATIONS = new Set([
   'get /health/ready',
   'get /health/startup',
   'get /metrics',
+  'post /api/auth/login',
 ]);
 const SUCCESS = ['200', '201'];
 
@@ -150,7 +151,9 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
         continue;
       }
       expect(operation.security, `${method} ${path}`).toEqual([{ bearerAuth: [] }]);
-      expect(PERMISSIONS, `${method} ${path} x-permission`).toContain(operation['x-permission']);
+      expect([...PERMISSIONS, 'authenticated', 'session'], `${method} ${path} x-permission`).toContain(
+        operation['x-permission'],
+      );
       expect(Object.keys(operation.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['401', '403']));
     }
   });
@@ -159,14 +162,19 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
     for (const { method, path, operation } of documentedOperations(doc)) {
       const url = path.replace(/\{[^}]+\}/g, '1');
       if (PUBLIC_OPERATIONS.has(`${method} ${path}`)) {
-        expect((await t.request(method.toUpperCase(), url, { key: null })).status, `${method} ${path}`).toBe(200);
+        // Sign-in needs a body; its example is sent below.
+        if (method === 'get')
+          expect((await t.request('GET', url, { key: null })).status, `${method} ${path}`).toBe(200);
         continue;
       }
       const anonymous = await t.request(method.toUpperCase(), url, { key: null });
       expect(anonymous.status, `${method} ${path} without a key`).toBe(401);
       expectDocumented(method, path, anonymous);
-      const permission: Permission = operation['x-permission'];
-      for (const role of ROLES.filter((r) => !ROLE_PERMISSIONS[r].has(permission))) {
+      const permission: Permission | 'authenticated' | 'session' = operation['x-permission'];
+      // Every key may ask who it is; no key may do what only a user session does.
+      const refused = (role: (typeof ROLES)[number]) =>
+        permission === 'session' || (permission !== 'authenticated' && !ROLE_PERMISSIONS[role].has(permission));
+      for (const role of ROLES.filter(refused)) {
         const denied = await t.request(method.toUpperCase(), url, { key: t.keys[role as keyof TestApp['keys']] });
         expect(denied.status, `${method} ${path} as ${role}`).toBe(403);
         expectDocumented(method, path, denied);
@@ -226,13 +234,37 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
     );
     expect([...examples.keys()].sort()).toEqual(
       [
+        'post /api/auth/login',
+        'post /api/auth/mfa/confirm',
+        'post /api/auth/mfa/verify',
         'post /api/decide',
         'post /api/decide/verify',
         'post /api/keys',
         'post /api/policies',
+        'post /api/users',
         'put /api/flags/{name}',
       ].sort(),
     );
+
+    const user = await t.request('POST', '/api/users', { body: examples.get('post /api/users') });
+    expect(user.status).toBe(201);
+    expectDocumented('post', '/api/users', user);
+    const login = await t.request('POST', '/api/auth/login', { key: null, body: examples.get('post /api/auth/login') });
+    expect(login.status).toBe(200);
+    expectDocumented('post', '/api/auth/login', login);
+    // A code example is well-formed but cannot be the right code: the app gets past validation to check it.
+    const enroll = await t.request('POST', '/api/auth/mfa/enroll', { key: login.body.token });
+    expectDocumented('post', '/api/auth/mfa/enroll', enroll);
+    const confirm = await t.request('POST', '/api/auth/mfa/confirm', {
+      key: login.body.token,
+      body: examples.get('post /api/auth/mfa/confirm'),
+    });
+    expect(confirm.body.error.message).toBe('The code is not valid');
+    const verify = await t.request('POST', '/api/auth/mfa/verify', {
+      key: login.body.token,
+      body: examples.get('post /api/auth/mfa/verify'),
+    });
+    expect(verify.body.error.message).toBe('This user has no MFA enrolled: enroll first');
 
     const policy = await t.request('POST', '/api/policies', { body: examples.get('post /api/policies') });
     expect(SUCCESS).toContain(String(policy.status));

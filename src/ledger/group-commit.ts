@@ -130,11 +130,17 @@ export function createGroupCommitWriter<E>(
     }
   }
 
-  return function append(event: E): Promise<LedgerEntry> {
-    return new Promise<LedgerEntry>((resolve, reject) => {
-      queue.push({ event, trace: tracing.captureContext(), resolve, reject });
-      // The loop outlives this caller and serves many: it must not run inside this caller's trace.
-      if (!running) void tracing.detached(run);
-    });
+  return {
+    append(event: E): Promise<LedgerEntry> {
+      return new Promise<LedgerEntry>((resolve, reject) => {
+        queue.push({ event, trace: tracing.captureContext(), resolve, reject });
+        // The loop outlives this caller and serves many: it must not run inside this caller's trace.
+        if (!running) void tracing.detached(run);
+      });
+    },
+    /** Another path appended: the next group reads the head under the lock. */
+    forgetHead() {
+      knownHead = undefined;
+    },
   };
 }

@@ -183,8 +183,14 @@ export function createLedger(options: LedgerOptions): Ledger {
 
   return {
     signingKey,
-    append: writer,
-    appendInTransaction,
+    append: writer.append,
+    async appendInTransaction(tx, events) {
+      const entries = await appendInTransaction(tx, events);
+      // The head moved outside the group writer: its next group reads it again instead of
+      // predicting from a stale one and failing on the taken index.
+      writer.forgetHead();
+      return entries;
+    },
     lock,
 
     async ensureGenesis() {

@@ -1,6 +1,6 @@
 export * from './api-keys';
 export * from './background-tasks';
+export * from './feature-flags';
 export * from './ledger-entries';
 export * from './policies';
-export * from './feature-flags';
 export * from './users';

@@ -31,7 +31,7 @@ const login = defineRoute({
         'application/json': {
           schema: z
             .strictObject({ username: z.string().max(256), password: z.string().max(1024) })
-            .openapi('LoginRequest'),
+            .openapi('LoginRequest', { example: { username: 'alice', password: 'correct horse battery' } }),
         },
       },
     },
@@ -93,7 +93,14 @@ const verify = defineRoute({
   summary: 'Complete sign-in with a TOTP or backup code',
   tags: ['auth'],
   request: {
-    body: { required: true, content: { 'application/json': { schema: z.strictObject({ code: Code }) } } },
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: z.strictObject({ code: Code }).openapi('MfaCode', { example: { code: '123456' } }),
+        },
+      },
+    },
   },
   responses: {
     200: json(z.object({ session: z.object({ id: z.string(), state: z.literal('active') }) }), 'The session is active'),
@@ -122,7 +129,14 @@ const confirm = defineRoute({
   summary: 'Finish enrollment with a first code; returns one-time backup codes, shown only here',
   tags: ['auth'],
   request: {
-    body: { required: true, content: { 'application/json': { schema: z.strictObject({ code: Code }) } } },
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: z.strictObject({ code: Code }).openapi('MfaCode', { example: { code: '123456' } }),
+        },
+      },
+    },
   },
   responses: {
     200: json(z.object({ backup_codes: z.array(z.string()) }), 'MFA is enabled; store the backup codes now'),
