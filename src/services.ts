@@ -1,7 +1,8 @@
 import { createAuditQueries } from './audit/queries';
 import { createApiKeyStore } from './auth/api-keys';
 import type { Services } from './context';
-import { type ConnectionState, type Db, ping } from './db/client';
+import type { ConnectionState, Db } from './db/client';
+import { ping } from './db/sql';
 import { createDecisionService } from './decisions/service';
 import { createHealthChecker } from './health/checker';
 import { createHealthChecks, type RuntimeProbes } from './health/checks';
