@@ -74,8 +74,15 @@ export async function startIsolate(
       tracingExclude: config.telemetry.tracing.exclude,
     },
   });
-  // Per-request services would otherwise register a cache gauge callback on every request.
-  const requestTelemetry: Telemetry = { ...telemetry.telemetry, observeCache() {}, observeConnections() {} };
+  // Services are per request, so their API-key cache never outlives one lookup: counting its
+  // misses would only trip the hit-rate alert, and registering its gauge would leak a callback
+  // per request. There is no pool to observe either.
+  const requestTelemetry: Telemetry = {
+    ...telemetry.telemetry,
+    cacheLookup() {},
+    observeCache() {},
+    observeConnections() {},
+  };
 
   function servicesFor() {
     const database = openRequestDatabase(worker.database.url, {
