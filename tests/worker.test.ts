@@ -269,6 +269,7 @@ describe('the Workers build through a Hyperdrive binding', () => {
         LEXECON_SIGNING_KEY: signingKeyPem(),
         LEXECON_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
         OTEL_SDK_DISABLED: 'true',
+        LEXECON_LOG_LEVEL: 'warn',
       },
       hyperdrive: withPassword(database.url),
     });
