@@ -53,9 +53,12 @@ describe('the Workers build in workerd, against PostgreSQL and a collector', () 
   });
 
   afterAll(async () => {
-    await worker?.close();
-    await receiver?.close();
-    await database?.close();
+    try {
+      await worker?.close();
+    } finally {
+      await receiver?.close();
+      await database?.close();
+    }
   });
 
   it('answers the startup, readiness and liveness probes once the isolate has checked the database', async () => {
@@ -276,8 +279,11 @@ describe('the Workers build through a Hyperdrive binding', () => {
   });
 
   afterAll(async () => {
-    await worker?.close();
-    await database?.close();
+    try {
+      await worker?.close();
+    } finally {
+      await database?.close();
+    }
   });
 
   it('reaches PostgreSQL through the binding’s connection string and decides', async () => {
