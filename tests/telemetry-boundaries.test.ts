@@ -45,6 +45,10 @@ const SDK_OWNERS = new Set([
   'src/telemetry/sdk.ts',
   'src/telemetry/prometheus.ts',
   'src/telemetry/process.ts',
+  // The Workers entry's SDK wiring: OTLP push with fetch, and the views both runtimes share.
+  'src/telemetry/edge-telemetry.ts',
+  'src/telemetry/otlp-push.ts',
+  'src/telemetry/views.ts',
 ]);
 const DOMAIN = ['governance', 'ledger', 'policies', 'decisions', 'audit', 'auth'].map((dir) => `src/${dir}/`);
 

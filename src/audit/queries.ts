@@ -1,7 +1,7 @@
 import { and, desc, eq, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { rowsOf } from '../db/client';
 import { ledgerEntries } from '../db/schema';
+import { rowsOf } from '../db/sql';
 import type { LedgerEntry } from '../ledger/entry';
 import { fromRow, type Ledger } from '../ledger/store';
 

@@ -1,16 +1,11 @@
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import {
-  AggregationType,
-  createAllowListAttributesProcessor,
-  type IMetricReader,
-  MeterProvider,
-  type MetricData,
-  type ResourceMetrics,
-  type ViewOptions,
-} from '@opentelemetry/sdk-metrics';
+import { type IMetricReader, MeterProvider, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { MetricsRenderer } from '../context';
-import { ALL_METRICS, METRICS, type MetricDefinition } from './catalogue';
+import { METRICS } from './catalogue';
 import { createResource, type ServiceIdentity } from './sdk';
+import { metricViews } from './views';
+
+export { metricViews } from './views';
 
 /**
  * The OpenTelemetry SDK side of metrics, for runtime entries only: a MeterProvider whose
@@ -50,27 +45,6 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     },
     shutdown: () => provider.shutdown(),
   };
-}
-
-/**
- * FEATURE_FLAG_METRICS_DETAILED as Views: lean drops detailed-only instruments and detailed-only
- * labels (histograms re-aggregate correctly without them); recording code never branches on it.
- */
-export function metricViews(detailed: boolean): ViewOptions[] {
-  if (detailed) return [];
-  const views: ViewOptions[] = [];
-  for (const definition of ALL_METRICS as MetricDefinition[]) {
-    if (definition.kind === 'summary') continue;
-    if (definition.detailedOnly) {
-      views.push({ instrumentName: definition.name, aggregation: { type: AggregationType.DROP } });
-    } else if (definition.detailedLabels) {
-      views.push({
-        instrumentName: definition.name,
-        attributesProcessors: [createAllowListAttributesProcessor([...definition.labels])],
-      });
-    }
-  }
-  return views;
 }
 
 const SUMMARY = METRICS.apiLatencySummary.name;

@@ -1,0 +1,178 @@
+import { version } from '../../package.json';
+import { createApp } from '../app';
+import type { ConfigError } from '../config';
+import type { Services } from '../context';
+import { createLifecycle, type Lifecycle } from '../health/lifecycle';
+import { importPublicKey, importSigningKey, type PublicKey, type Sha256Hex, type SigningKey } from '../ledger/crypto';
+import { createServices } from '../services';
+import { createEdgeTelemetry, type EdgeTelemetry } from '../telemetry/edge-telemetry';
+import { createJsonLogger, type Logger } from '../telemetry/logger';
+import type { Telemetry } from '../telemetry/telemetry';
+import { parseWorkerConfig, type WorkerBindings, type WorkerConfig } from './config';
+import { appliedSchema, openRequestDatabase, type RequestDatabase } from './database';
+import { createRequestScope, type RequestScope } from './request-scope';
+
+const SERVICE_NAME = 'lexecon';
+
+/**
+ * What one Workers isolate keeps between requests: validated configuration, imported keys,
+ * telemetry and the app. Nothing here holds an I/O object, so any request may use it; everything
+ * that does I/O is built per request by `servicesFor`.
+ */
+export interface Isolate {
+  readonly kind: 'serving';
+  readonly worker: WorkerConfig;
+  readonly instanceId: string;
+  readonly logger: Logger;
+  readonly telemetry: EdgeTelemetry;
+  readonly lifecycle: Lifecycle;
+  readonly scope: RequestScope;
+  readonly app: ReturnType<typeof createApp>;
+  /** The signing key's id and the retired keys' ids: whoever signed the ledger head must be one. */
+  readonly trustedKeyIds: ReadonlySet<string>;
+  /** The request's connections and the services over them. */
+  servicesFor(): { services: Services; database: RequestDatabase };
+}
+
+export interface MisconfiguredIsolate {
+  readonly kind: 'misconfigured';
+  readonly errors: ConfigError[];
+}
+
+/** Validates the bindings and builds the isolate's state; never throws (bad bindings are returned). */
+export async function startIsolate(
+  bindings: WorkerBindings,
+  sha256: Sha256Hex,
+): Promise<Isolate | MisconfiguredIsolate> {
+  const parsed = parseWorkerConfig(bindings);
+  if (!parsed.ok) return misconfiguredBy(parsed.errors);
+  const { worker } = parsed;
+  const imported = await importKeys(worker);
+  if ('errors' in imported) return misconfiguredBy(imported.errors);
+  const keys = imported;
+
+  const instanceId = `edge-${crypto.randomUUID().slice(0, 8)}`;
+  const telemetry = createEdgeTelemetry(worker.config.telemetry, { version, instanceId, headers: worker.otlpHeaders });
+  const logger = createJsonLogger(
+    worker.config.logLevel,
+    (line) => console.log(line),
+    () => telemetry.telemetry.activeIds(),
+  );
+  const lifecycle = createLifecycle();
+  lifecycle.completed('signing_key');
+  const scope = createRequestScope({ telemetry: telemetry.telemetry, logger });
+  const config = worker.config;
+  const app = createApp({
+    services: scope.services,
+    // Never reached: the entry answers GET /metrics itself (501, scrape the collector).
+    metrics: { render: async () => '' },
+    settings: {
+      serviceName: SERVICE_NAME,
+      version,
+      maxBodyBytes: config.http.maxBodyBytes,
+      metricsExclude: config.telemetry.metricsExclude,
+      tracingExclude: config.telemetry.tracing.exclude,
+    },
+  });
+  // Services are per request, so their API-key cache never outlives one lookup: counting its
+  // misses would only trip the hit-rate alert, and registering its gauge would leak a callback
+  // per request. There is no pool to observe either.
+  const requestTelemetry: Telemetry = {
+    ...telemetry.telemetry,
+    cacheLookup() {},
+    observeCache() {},
+    observeConnections() {},
+  };
+
+  function servicesFor() {
+    const database = openRequestDatabase(worker.database.url, {
+      statementTimeoutMs: config.database.statementTimeoutMs,
+      applicationName: `lexecon/${instanceId}`,
+      observer: {
+        query: requestTelemetry.dbQuery,
+        failed: requestTelemetry.dbFailed,
+        transaction: requestTelemetry.dbTransaction,
+        trace: requestTelemetry.inSpan,
+      },
+    });
+    const services = createServices({
+      db: database.db,
+      signingKey: keys.signingKey,
+      trustedKeys: keys.trustedKeys,
+      sha256,
+      telemetry: requestTelemetry,
+      logger,
+      policyRefreshMs: config.policy.refreshMs,
+      instanceId,
+      lifecycle,
+      probes: { exportStatus: telemetry.exportStatus },
+      health: config.health,
+      verification: config.verification,
+    });
+    return { services, database };
+  }
+
+  const trustedKeyIds = new Set([keys.signingKey.keyId, ...keys.trustedKeys.map((k) => k.keyId)]);
+  return { kind: 'serving', worker, instanceId, logger, telemetry, lifecycle, scope, app, trustedKeyIds, servicesFor };
+}
+
+function misconfiguredBy(errors: ConfigError[]): MisconfiguredIsolate {
+  // The log gets what is wrong with each variable; responses name the variables only.
+  for (const error of errors)
+    console.error(
+      JSON.stringify({ level: 'error', message: 'invalid binding', variable: error.variable, problem: error.message }),
+    );
+  return { kind: 'misconfigured', errors };
+}
+
+async function importKeys(
+  worker: WorkerConfig,
+): Promise<{ signingKey: SigningKey; trustedKeys: PublicKey[] } | { errors: ConfigError[] }> {
+  let signingKey: SigningKey;
+  try {
+    signingKey = await importSigningKey(worker.signingKey);
+  } catch (err) {
+    return { errors: [{ variable: 'LEXECON_SIGNING_KEY', message: (err as Error).message }] };
+  }
+  try {
+    const trustedKeys = await Promise.all(worker.config.signing.trustedPublicKeys.map(importPublicKey));
+    return { signingKey, trustedKeys };
+  } catch (err) {
+    return { errors: [{ variable: 'LEXECON_TRUSTED_PUBLIC_KEYS', message: (err as Error).message }] };
+  }
+}
+
+/**
+ * What Node does before it serves, once per isolate: the schema is current, the ledger has its
+ * genesis and was signed by this key, the bootstrap admin key and the LEXECON_POLICY document are
+ * in place. Every step is idempotent, so concurrent first requests may each run it.
+ */
+export async function prepareIsolate(isolate: Isolate, services: Services, database: RequestDatabase): Promise<void> {
+  const { lifecycle, worker, logger } = isolate;
+  const schema = await appliedSchema(database.db);
+  if (!schema.current) {
+    throw new StartupError(
+      `the database schema is at ${schema.applied ?? 'nothing'}, this build needs ${schema.expected}: run npm run db:migrate against it`,
+    );
+  }
+  lifecycle.completed('migrations');
+  await services.ledger.ensureGenesis();
+  const head = await services.ledger.head();
+  if (head && !isolate.trustedKeyIds.has(head.key_id)) {
+    throw new StartupError(
+      `the ledger head (entry ${head.index}) is signed by key ${head.key_id}, which is neither LEXECON_SIGNING_KEY nor in LEXECON_TRUSTED_PUBLIC_KEYS`,
+    );
+  }
+  if (worker.config.bootstrapAdminKey) await services.apiKeys.ensureBootstrapAdmin(worker.config.bootstrapAdminKey);
+  if (worker.policy !== undefined) {
+    const result = await services.policies.load(worker.policy, 'policy-binding:LEXECON_POLICY');
+    if (result.status === 'loaded') logger.info('policy binding applied', { version: result.policy.version });
+  }
+  await services.policies.active();
+  lifecycle.completed('policy');
+  lifecycle.serving();
+}
+
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
