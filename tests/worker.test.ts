@@ -112,6 +112,34 @@ describe('the Workers build in workerd, against PostgreSQL and a collector', () 
     expect(forbidden.body).toMatchObject({ error: { code: 'FORBIDDEN' } });
   });
 
+  it('signs a user in, serves the session and ends it at logout, with scrypt computed in the isolate', async () => {
+    const user = { username: 'edge-user', password: 'an edge passphrase', role: 'auditor' };
+    expect((await worker.fetch('POST', '/api/users', { key: ADMIN_KEY, body: user })).status).toBe(201);
+    const login = await worker.fetch('POST', '/api/auth/login', {
+      body: { username: user.username, password: user.password },
+    });
+    expect(login.status).toBe(200);
+    const { token } = login.body as { token: string };
+    const me = await worker.fetch('GET', '/api/auth/me', { key: token });
+    expect(me.body).toMatchObject({ kind: 'session', name: 'edge-user', role: 'auditor' });
+    expect((await worker.fetch('POST', '/api/auth/logout', { key: token })).status).toBe(200);
+    expect((await worker.fetch('GET', '/api/auth/me', { key: token })).status).toBe(401);
+  });
+
+  it('limits sign-in attempts across requests through the shared store: the 11th in a minute gets 429', async () => {
+    const statuses: number[] = [];
+    let limited: Headers | undefined;
+    for (let i = 0; i < 11; i++) {
+      const res = await worker.fetch('POST', '/api/auth/login', { body: { username: 'nobody-here', password: 'wrong' } });
+      statuses.push(res.status);
+      if (res.status === 429) limited = res.headers;
+    }
+    expect(statuses.slice(0, 10).every((status) => status === 401 || status === 429)).toBe(true);
+    expect(statuses.at(-1)).toBe(429);
+    expect(limited?.get('retry-after')).toMatch(/^\d+$/);
+    expect(limited?.get('ratelimit-limit')).toBe('10');
+  });
+
   it('answers GET /metrics with 501 and says to scrape the collector', async () => {
     const metrics = await worker.fetch('GET', '/metrics');
     expect(metrics.status).toBe(501);

@@ -1,9 +1,11 @@
 import { version } from '../../package.json';
 import { createApp } from '../app';
+import { DEFAULT_SESSION_SETTINGS } from '../auth/sessions';
 import type { ConfigError } from '../config';
 import type { Services } from '../context';
 import { createLifecycle, type Lifecycle } from '../health/lifecycle';
 import { importPublicKey, importSigningKey, type PublicKey, type Sha256Hex, type SigningKey } from '../ledger/crypto';
+import { createClientIpResolver } from '../middleware/rate-limit';
 import { createServices } from '../services';
 import { createEdgeTelemetry, type EdgeTelemetry } from '../telemetry/edge-telemetry';
 import { createJsonLogger, type Logger } from '../telemetry/logger';
@@ -72,6 +74,9 @@ export async function startIsolate(
       maxBodyBytes: config.http.maxBodyBytes,
       metricsExclude: config.telemetry.metricsExclude,
       tracingExclude: config.telemetry.tracing.exclude,
+      corsAllowedOrigins: config.http.corsAllowedOrigins,
+      // Cloudflare's edge sets the caller's address; X-Forwarded-For from the caller is never trusted.
+      clientIp: createClientIpResolver({ peer: (c) => c.req.header('cf-connecting-ip') }),
     },
   });
   // Services are per request, so their API-key cache never outlives one lookup: counting its
@@ -80,8 +85,11 @@ export async function startIsolate(
   const requestTelemetry: Telemetry = {
     ...telemetry.telemetry,
     cacheLookup() {},
+    cacheEvicted() {},
     observeCache() {},
     observeConnections() {},
+    // Would register a database read per request; the Node build (or a scrape of the database) reports it.
+    observeSessions() {},
   };
 
   function servicesFor() {
@@ -108,6 +116,14 @@ export async function startIsolate(
       probes: { exportStatus: telemetry.exportStatus },
       health: config.health,
       verification: config.verification,
+      // In memory, a bucket would live one request: limits hold only in the shared table.
+      rateLimits: { ...config.rateLimit, store: 'postgres' },
+      sessions: {
+        ...DEFAULT_SESSION_SETTINGS,
+        idleMs: config.auth.sessionIdleMs,
+        maxAgeMs: config.auth.sessionMaxAgeMs,
+      },
+      requireMfaForAdmin: config.auth.requireMfaForAdmin,
     });
     return { services, database };
   }
@@ -164,6 +180,8 @@ export async function prepareIsolate(isolate: Isolate, services: Services, datab
     );
   }
   if (worker.config.bootstrapAdminKey) await services.apiKeys.ensureBootstrapAdmin(worker.config.bootstrapAdminKey);
+  const admin = worker.config.auth.bootstrapAdmin;
+  if (admin) await services.users.ensureBootstrapAdmin(admin.username, admin.password);
   if (worker.policy !== undefined) {
     const result = await services.policies.load(worker.policy, 'policy-binding:LEXECON_POLICY');
     if (result.status === 'loaded') logger.info('policy binding applied', { version: result.policy.version });

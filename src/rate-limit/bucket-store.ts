@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { type Db, rowsOf } from '../db/client';
+import type { Db } from '../db/client';
+import { rowsOf } from '../db/sql';
 import { type BucketRule, type BucketState, fullAfterMs, refill, type TakeOutcome, takeTokens } from './token-bucket';
 
 /** Where buckets live. `take` refills and takes in one indivisible step: no lost updates. */

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { type Db, rowsOf } from '../db/client';
+import type { Db } from '../db/client';
+import { rowsOf } from '../db/sql';
 import { clientKey, parseIp } from './ip-address';
 import { hashKey } from './rate-limiter';
 
