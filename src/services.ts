@@ -71,7 +71,7 @@ export function createServices(deps: ServiceDeps): Services {
   });
   const sessions = createSessionStore({ db, telemetry, settings: deps.sessions, now: deps.now });
   telemetry.observeSessions(() => sessions.countActive());
-  const rateLimits = createRateLimits({ db, logger, settings: deps.rateLimits });
+  const rateLimits = createRateLimits({ db, logger, settings: deps.rateLimits, now: deps.now });
   const signIn = createSignIn({
     users,
     sessions,

@@ -401,4 +401,79 @@ describe.each(backends())('users, sessions and MFA on $name', (backend) => {
       expect((await login('alice')).body.next).toBe('none');
     });
   });
+
+  describe('under brute force', () => {
+    const fromAddress = (address: string) => ({ 'x-test-client': address });
+
+    beforeEach(async () => {
+      metrics = createTestMetrics();
+      clock = testClock();
+      t = await createTestApp(tdb.database, {
+        metrics,
+        // The test says where each request comes from, as a socket peer would.
+        settings: { clientIp: (c) => c.req.header('x-test-client') ?? 'unknown' },
+        services: {
+          now: () => clock.now(),
+          rateLimits: { store: 'postgres', loginPerMinute: 5, mfaPerMinute: 3, apiPerSecond: 1_000, apiBurst: 1_000 },
+        },
+      });
+    });
+
+    const attempt = (password: string, address: string, username = 'alice') =>
+      t.request('POST', '/api/auth/login', { key: null, body: { username, password }, headers: fromAddress(address) });
+
+    it('ends a burst of guesses from one address in 429s with Retry-After and RateLimit headers, counted by limiter', async () => {
+      await createUser('alice');
+      const answers = [];
+      for (let i = 0; i < 8; i++) answers.push(await attempt(`guess number ${i}`, '203.0.113.7'));
+      const statuses = answers.map((a) => a.status);
+      expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
+      expect(statuses.slice(5)).toEqual([429, 429, 429]);
+      const last = answers.at(-1) as (typeof answers)[number];
+      expect(last.body.error.code).toBe('RATE_LIMITED');
+      expect(Number(last.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(last.headers.get('ratelimit-limit')).toBe('5');
+      expect(last.headers.get('ratelimit-remaining')).toBe('0');
+      const exposition = await metrics.render();
+      expect(sample(exposition, 'lexecon_rate_limit_hits_total', { limiter: 'login' })).toBe(3);
+      expect(exposition).not.toContain('203.0.113.7');
+      // The right password from the same address is refused too while the bucket is empty.
+      expect((await attempt(PASSWORD, '203.0.113.7')).status).toBe(429);
+    });
+
+    it('slows down one account from one address without locking the user out from elsewhere or for ever', async () => {
+      await createUser('alice');
+      for (let i = 0; i < 4; i++) await attempt(`guess number ${i}`, '203.0.113.7');
+      // After three failures the account waits before its next try from that address…
+      const delayed = await attempt(PASSWORD, '203.0.113.7');
+      expect(delayed.status).toBe(429);
+      expect(Number(delayed.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(
+        sample(await metrics.render(), 'lexecon_auth_failures_total', { method: 'password', reason: 'throttled' }),
+      ).toBe(1);
+      // …while the real user signs in from their own address at once…
+      expect((await attempt(PASSWORD, '198.51.100.20')).status).toBe(200);
+      // …and the delay runs out.
+      clock.advance(6 * 60_000);
+      expect((await attempt(PASSWORD, '203.0.113.7')).status).toBe(200);
+    });
+
+    it('limits MFA codes per address, so six digits cannot be walked', async () => {
+      await createUser('alice');
+      const token = (await attempt(PASSWORD, '198.51.100.20')).body.token;
+      await enroll(token);
+      const pending = (await attempt(PASSWORD, '203.0.113.7')).body.token;
+      const statuses = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await t.request('POST', '/api/auth/mfa/verify', {
+          key: pending,
+          body: { code: String(100000 + i) },
+          headers: fromAddress('203.0.113.7'),
+        });
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      expect(sample(await metrics.render(), 'lexecon_rate_limit_hits_total', { limiter: 'mfa' })).toBe(2);
+    });
+  });
 });
