@@ -17,8 +17,8 @@ describe('parseConfig', () => {
       store: 'memory',
       loginPerMinute: 10,
       mfaPerMinute: 10,
-      apiPerSecond: 50,
-      apiBurst: 100,
+      apiPerSecond: 500,
+      apiBurst: 1000,
     });
     expect(result.config.database).toEqual({ url: undefined, poolMax: 10, statementTimeoutMs: 5000 });
     expect(result.config.dataDir).toBe('./data');
