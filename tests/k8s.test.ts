@@ -249,7 +249,9 @@ describe('the service layer', () => {
 
   it('lets in the API from anywhere and metrics only from the monitoring namespace, on declared ports', () => {
     const policy = find(service, 'NetworkPolicy', 'lexecon');
-    const declared = new Set(containersOf(deployment).flatMap((c) => (c.ports ?? []).map((p: Container) => p.name)));
+    const declared = new Set(
+      containersOf(deployment).flatMap((c) => (c.ports ?? []).flatMap((p: Container) => [p.name, p.containerPort])),
+    );
     for (const rule of policy.spec.ingress) for (const port of rule.ports) expect(declared).toContain(port.port);
     const [api, metrics] = policy.spec.ingress;
     expect(api.from).toBeUndefined();
