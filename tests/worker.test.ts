@@ -130,7 +130,9 @@ describe('the Workers build in workerd, against PostgreSQL and a collector', () 
     const statuses: number[] = [];
     let limited: Headers | undefined;
     for (let i = 0; i < 11; i++) {
-      const res = await worker.fetch('POST', '/api/auth/login', { body: { username: 'nobody-here', password: 'wrong' } });
+      const res = await worker.fetch('POST', '/api/auth/login', {
+        body: { username: 'nobody-here', password: 'wrong' },
+      });
       statuses.push(res.status);
       if (res.status === 429) limited = res.headers;
     }
