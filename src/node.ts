@@ -7,6 +7,7 @@ import { basename, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { createApp } from './app';
+import { followEnded } from './auth/invalidation';
 import { createPasswordHasher, type Scrypt } from './auth/password';
 import { DEFAULT_SESSION_SETTINGS } from './auth/sessions';
 import { type Config, describeConfigErrors, parseConfig } from './config';
@@ -127,6 +128,8 @@ async function main(): Promise<void> {
     if (result === 'revoked') logger.warn('LEXECON_BOOTSTRAP_ADMIN_KEY was revoked through the API and stays revoked');
     else logger.info('bootstrap admin key ready', { result });
   }
+  // Keys revoked, sessions ended and users disabled on other instances leave this one's caches at once.
+  stop.before(await followEnded(database, services, logger));
   if (config.auth.bootstrapAdmin) {
     const { username, password } = config.auth.bootstrapAdmin;
     const result = await services.users.ensureBootstrapAdmin(username, password);

@@ -61,7 +61,7 @@ export function createServices(deps: ServiceDeps): Services {
     telemetry,
   });
   const policies = createPolicyStore({ db, ledger, telemetry, logger, refreshMs: deps.policyRefreshMs });
-  const apiKeys = createApiKeyStore({ db, ledger, telemetry, sha256: deps.sha256 });
+  const apiKeys = createApiKeyStore({ db, ledger, telemetry, sha256: deps.sha256, now: deps.now });
   const users = createUserStore({
     db,
     ledger,

@@ -6,6 +6,7 @@ import { newId, newSecret } from '../ids';
 import { portableSha256Hex, type Sha256Hex, sha256Hex } from '../ledger/crypto';
 import type { Ledger } from '../ledger/store';
 import type { Telemetry } from '../telemetry/telemetry';
+import { announceEnded } from './invalidation';
 import type { Principal, Role } from './permissions';
 
 export interface ApiKeyInfo {
@@ -24,6 +25,8 @@ export interface ApiKeyStore {
   list(): Promise<ApiKeyInfo[]>;
   /** Revokes a key; undefined when no such key exists. Revoking twice keeps the first time. */
   revoke(id: string, revokedBy: string): Promise<ApiKeyInfo | undefined>;
+  /** Drops a key revoked elsewhere from this instance's cache. */
+  forget(id: string): void;
   /** Makes `secret` a valid admin key (idempotent); a bootstrap key revoked earlier stays revoked. */
   ensureBootstrapAdmin(secret: string): Promise<'created' | 'exists' | 'revoked'>;
   /** The cache of recent successful lookups, for the health check. */
@@ -83,6 +86,11 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
     });
   }
 
+  function forget(id: string) {
+    revocations++;
+    cache.deleteWhere((principal) => principal.id === id);
+  }
+
   return {
     async authenticate(secret) {
       const hash = sha256(secret);
@@ -135,14 +143,14 @@ export function createApiKeyStore(options: ApiKeyStoreOptions): ApiKeyStore {
             timestamp: revokedAt,
           },
         ]);
+        await announceEnded(tx, { kind: 'api_key', id });
         return { ...row, revokedAt };
       });
-      if (revoked) {
-        revocations++;
-        cache.deleteWhere((principal) => principal.id === id);
-      }
+      if (revoked) forget(id);
       return revoked && toInfo(revoked);
     },
+
+    forget,
 
     cache,
 

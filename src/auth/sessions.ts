@@ -5,6 +5,7 @@ import { type SessionRow, sessions, users } from '../db/schema';
 import { newId, newSecret } from '../ids';
 import { sha256Hex } from '../ledger/crypto';
 import type { SessionEndReason, Telemetry } from '../telemetry/telemetry';
+import { announceEnded, type EndedCredential } from './invalidation';
 import type { Principal, Role } from './permissions';
 
 export const SESSION_PREFIX = 'lxs_';
@@ -67,13 +68,17 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
     now,
   });
 
-  async function finish(where: ReturnType<typeof and>, reason: SessionEndReason) {
+  async function finish(where: ReturnType<typeof and>, reason: SessionEndReason, announce: EndedCredential[]) {
     const at = new Date(now());
-    const ended = await db
-      .update(sessions)
-      .set({ revokedAt: at, endReason: reason })
-      .where(and(where, isNull(sessions.revokedAt)))
-      .returning({ id: sessions.id, createdAt: sessions.createdAt });
+    const ended = await db.transaction(async (tx) => {
+      const rows = await tx
+        .update(sessions)
+        .set({ revokedAt: at, endReason: reason })
+        .where(and(where, isNull(sessions.revokedAt)))
+        .returning({ id: sessions.id, createdAt: sessions.createdAt });
+      for (const credential of announce) await announceEnded(tx, credential);
+      return rows;
+    });
     for (const row of ended) {
       cache.deleteWhere((principal) => principal.id === row.id);
       telemetry.sessionEnded(reason, (at.getTime() - row.createdAt.getTime()) / 1000);
@@ -127,7 +132,8 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
       const reason = ended(session, at);
       if (reason === 'revoked') return 'revoked';
       if (reason) {
-        await finish(eq(sessions.id, session.id), reason);
+        // Nobody else can be serving it from cache past its expiry: nothing to announce.
+        await finish(eq(sessions.id, session.id), reason, []);
         return 'expired';
       }
       let idleFrom = session.lastSeenAt.getTime();
@@ -161,8 +167,8 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
       cache.deleteWhere((principal) => principal.id === sessionId);
     },
 
-    end: (sessionId, reason) => finish(eq(sessions.id, sessionId), reason),
-    endAllOf: (userId, reason) => finish(eq(sessions.userId, userId), reason),
+    end: (sessionId, reason) => finish(eq(sessions.id, sessionId), reason, [{ kind: 'session', id: sessionId }]),
+    endAllOf: (userId, reason) => finish(eq(sessions.userId, userId), reason, [{ kind: 'user', id: userId }]),
 
     async countActive() {
       const at = now();

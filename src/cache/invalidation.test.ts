@@ -9,8 +9,10 @@ import {
 } from '../../tests/support/app';
 import { backends, type TestDatabase } from '../../tests/support/databases';
 import { createApiKeyStore } from '../auth/api-keys';
+import { announceEnded, followEnded } from '../auth/invalidation';
 import { portableSha256Hex } from '../ledger/crypto';
 import { createLedger } from '../ledger/store';
+import { silentLogger } from '../telemetry/logger';
 import { noopTelemetry } from '../telemetry/telemetry';
 import type { LruCache } from './lru';
 
@@ -85,5 +87,91 @@ describe.each(backends())('cache invalidation on $name', (backend) => {
 
     expect(evictions(await metrics.render(), 'policy', 'invalidated')).toBe(before + 1);
     expect(t.services.policies.cache.stats()).toMatchObject({ items: 1 });
+  });
+});
+
+// Announcements need a server other instances listen to: PostgreSQL (an embedded PGlite has no other instance).
+const postgres = backends().find((backend) => backend.name === 'postgres');
+
+describe.runIf(postgres)('credentials ended on one instance, on PostgreSQL', () => {
+  let tdb: TestDatabase;
+  let t: TestApp;
+  let other: TestApp;
+  let stopFollowing: () => Promise<void>;
+  // Frozen: no cache entry ever expires, so only an announcement can make the other instance forget.
+  const clock = { now: () => Date.parse('2026-11-27T12:00:00Z') };
+
+  beforeEach(async () => {
+    tdb = await (postgres as NonNullable<typeof postgres>).open();
+    t = await createTestApp(tdb.database, { services: { now: clock.now } });
+    const second = await tdb.openInstance();
+    other = await createTestApp(second, { signingKey: t.signingKey, services: { now: clock.now } });
+    stopFollowing = await followEnded(second, other.services, silentLogger);
+  });
+  afterEach(async () => {
+    await stopFollowing?.();
+    await tdb.close();
+  });
+
+  /** Retries until `check` holds: the announcement crosses the server asynchronously. */
+  async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+    for (let i = 0; i < 100; i++) {
+      if (await check()) return true;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return false;
+  }
+
+  it('refuses, on every instance, a key revoked on one, while its cached entry is still fresh', async () => {
+    const created = (await t.request('POST', '/api/keys', { body: { name: 'shared agent', role: 'agent' } })).body;
+    expect(
+      (await other.request('POST', '/api/decide', { key: created.secret, body: decisionRequest() })).status,
+    ).not.toBe(401);
+    expect(other.services.apiKeys.cache.stats().items).toBeGreaterThan(0);
+    await t.request('DELETE', `/api/keys/${created.key.id}`);
+    const refused = await eventually(
+      async () => (await other.request('GET', '/api/auth/me', { key: created.secret })).status === 401,
+    );
+    expect(refused).toBe(true);
+  });
+
+  it('refuses, on every instance, a session logged out or a user disabled on one', async () => {
+    const password = 'a long enough passphrase';
+    const user = await t.services.users.create({ username: 'alice', password, role: 'auditor', createdBy: 'test' });
+    const signIn = async () =>
+      (await t.request('POST', '/api/auth/login', { key: null, body: { username: 'alice', password } })).body.token;
+    const [loggedOut, disabled] = [await signIn(), await signIn()];
+    for (const token of [loggedOut, disabled]) {
+      expect((await other.request('GET', '/api/auth/me', { key: token })).status).toBe(200);
+    }
+    await t.request('POST', '/api/auth/logout', { key: loggedOut });
+    expect(
+      await eventually(async () => (await other.request('GET', '/api/auth/me', { key: loggedOut })).status === 401),
+    ).toBe(true);
+    expect((await other.request('GET', '/api/auth/me', { key: disabled })).status).toBe(200);
+    await t.request('POST', `/api/users/${user.id}/disable`);
+    expect(
+      await eventually(async () => (await other.request('GET', '/api/auth/me', { key: disabled })).status === 401),
+    ).toBe(true);
+  });
+
+  it('announces nothing for a revocation whose transaction rolled back', async () => {
+    const created = (await t.request('POST', '/api/keys', { body: { name: 'kept agent', role: 'agent' } })).body;
+    expect((await other.request('GET', '/api/auth/me', { key: created.secret })).status).toBe(200);
+    await expect(
+      tdb.database.db.transaction(async (tx) => {
+        await announceEnded(tx, { kind: 'api_key', id: created.key.id });
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    // A later announcement arrives after the rolled-back one would have: once it is seen, the first was not sent.
+    const marker = (await t.request('POST', '/api/keys', { body: { name: 'marker', role: 'agent' } })).body;
+    expect((await other.request('GET', '/api/auth/me', { key: marker.secret })).status).toBe(200);
+    await t.request('DELETE', `/api/keys/${marker.key.id}`);
+    expect(
+      await eventually(async () => (await other.request('GET', '/api/auth/me', { key: marker.secret })).status === 401),
+    ).toBe(true);
+    expect((await other.request('GET', '/api/auth/me', { key: created.secret })).status).toBe(200);
+    expect(other.services.apiKeys.cache.stats().hits).toBeGreaterThan(0);
   });
 });

@@ -21,6 +21,11 @@ export interface Database {
   migrate(): Promise<void>;
   /** This instance's connections: running a statement, and open but waiting. */
   connectionState(): Promise<ConnectionState>;
+  /**
+   * Calls `onMessage` for every NOTIFY on `channel` from any instance (PostgreSQL only: an embedded
+   * PGlite has no other instance); resolves to the function that stops listening.
+   */
+  listen?(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -86,6 +91,7 @@ export function openPostgres(url: string, options: PostgresOptions): Database & 
   // A pool whose connections may be silently dead (a statement timed out) is swapped for a fresh one;
   // everything holds this stable proxy, which always reaches the current pool.
   let current = connect();
+  const listeners: postgres.Sql[] = [];
   const client = new Proxy(current, {
     apply: (_target, _this, args: unknown[]) => (current as unknown as (...a: unknown[]) => unknown)(...args),
     get: (_target, property) => {
@@ -129,8 +135,21 @@ export function openPostgres(url: string, options: PostgresOptions): Database & 
         await single.end({ timeout: 5 });
       }
     },
+    async listen(channel, onMessage) {
+      // Its own connection: it lives as long as the instance, outside the pool that statement
+      // deadlines may replace; postgres.js re-subscribes after a reconnect.
+      const listener = postgres(url, {
+        max: 1,
+        connect_timeout: 5,
+        onnotice: () => {},
+        connection: { application_name: applicationName },
+      });
+      listeners.push(listener);
+      await listener.listen(channel, onMessage);
+      return () => listener.end({ timeout: 1 });
+    },
     async close() {
-      await current.end({ timeout: 5 });
+      await Promise.all([current.end({ timeout: 5 }), ...listeners.map((listener) => listener.end({ timeout: 1 }))]);
     },
   };
 }

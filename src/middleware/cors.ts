@@ -35,29 +35,22 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
   ).join(', ');
   const maxAge = String(options.maxAgeSeconds ?? 600);
 
+  // Headers go through the context before the handler runs, so every response it (or the error
+  // handler) builds carries them without a copy of the finished Response.
   return async function cors(c, next) {
     const origin = c.req.header('origin');
-    if (origin === undefined || !allowed.has(origin)) {
-      await next();
-      if (allowed.size > 0) c.res.headers.append('Vary', 'Origin');
-      return;
-    }
+    c.header('Vary', 'Origin', { append: true });
+    if (origin === undefined || !allowed.has(origin)) return next();
+    c.header('Access-Control-Allow-Origin', origin);
     const preflight = c.req.method === 'OPTIONS' && c.req.header('access-control-request-method') !== undefined;
     if (preflight) {
-      return new Response(null, {
-        status: 204,
-        headers: {
-          'Access-Control-Allow-Origin': origin,
-          'Access-Control-Allow-Methods': allowMethods,
-          'Access-Control-Allow-Headers': allowHeaders,
-          'Access-Control-Max-Age': maxAge,
-          Vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers',
-        },
-      });
+      c.header('Access-Control-Allow-Methods', allowMethods);
+      c.header('Access-Control-Allow-Headers', allowHeaders);
+      c.header('Access-Control-Max-Age', maxAge);
+      c.header('Vary', 'Access-Control-Request-Method, Access-Control-Request-Headers', { append: true });
+      return c.body(null, 204);
     }
+    c.header('Access-Control-Expose-Headers', exposeHeaders);
     await next();
-    c.res.headers.set('Access-Control-Allow-Origin', origin);
-    c.res.headers.set('Access-Control-Expose-Headers', exposeHeaders);
-    c.res.headers.append('Vary', 'Origin');
   };
 }

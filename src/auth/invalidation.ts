@@ -1,0 +1,51 @@
+import { sql } from 'drizzle-orm';
+import type { Database, Db, Tx } from '../db/client';
+import type { Logger } from '../telemetry/logger';
+import type { ApiKeyStore } from './api-keys';
+import type { SessionStore } from './sessions';
+
+/**
+ * Credentials ended on one instance (a key revoked, a session ended, a user disabled) are announced
+ * on this PostgreSQL channel, so every instance drops them from its caches at once instead of
+ * serving them until the cache entry's 5 s TTL runs out. The TTL stays as the bound for the moments
+ * an instance's listening connection is down.
+ */
+export const CREDENTIALS_CHANNEL = 'lexecon_credentials';
+
+export interface EndedCredential {
+  kind: 'api_key' | 'session' | 'user';
+  id: string;
+}
+
+const PAYLOAD = /^(api_key|session|user):([A-Za-z0-9_]{1,64})$/;
+
+/** Announces an end; inside a transaction PostgreSQL delivers it only if and when that commits. */
+export async function announceEnded(db: Db | Tx, ended: EndedCredential): Promise<void> {
+  await db.execute(sql`select pg_notify(${CREDENTIALS_CHANNEL}, ${`${ended.kind}:${ended.id}`})`);
+}
+
+export function parseEnded(payload: string): EndedCredential | undefined {
+  const match = PAYLOAD.exec(payload);
+  return match ? { kind: match[1] as EndedCredential['kind'], id: match[2] as string } : undefined;
+}
+
+/** Drops what an end makes stale from this instance's caches. */
+export function forgetEnded(caches: { apiKeys: ApiKeyStore; sessions: SessionStore }, ended: EndedCredential): void {
+  if (ended.kind === 'api_key') caches.apiKeys.forget(ended.id);
+  else if (ended.kind === 'session') caches.sessions.cache.deleteWhere((principal) => principal.id === ended.id);
+  else caches.sessions.cache.deleteWhere((principal) => principal.kind === 'session' && principal.userId === ended.id);
+}
+
+/** Listens for ends announced by any instance; resolves to the function that stops listening. */
+export async function followEnded(
+  database: Pick<Database, 'listen'>,
+  caches: { apiKeys: ApiKeyStore; sessions: SessionStore },
+  logger: Logger,
+): Promise<() => Promise<void>> {
+  if (!database.listen) return async () => {};
+  return database.listen(CREDENTIALS_CHANNEL, (payload) => {
+    const ended = parseEnded(payload);
+    if (ended) forgetEnded(caches, ended);
+    else logger.warn('ignored a malformed credential notification', { channel: CREDENTIALS_CHANNEL });
+  });
+}
