@@ -10,7 +10,7 @@ import type { SessionStore } from './sessions';
  * serving them until the cache entry's 5 s TTL runs out. The TTL stays as the bound for the moments
  * an instance's listening connection is down.
  */
-export const CREDENTIALS_CHANNEL = 'lexecon_credentials';
+export const CREDENTIALS_CHANNEL = 'credentials_ended';
 
 export interface EndedCredential {
   kind: 'api_key' | 'session' | 'user';
