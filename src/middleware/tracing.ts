@@ -33,14 +33,16 @@ export function tracing(telemetry: Tracing, options: TracingOptions): Middleware
         header: (name) => c.req.header(name),
       },
       async (span) => {
-        await next();
-        const status = c.res.status;
-        const route = routeTemplate(c, options.routes);
-        span.finish(route === UNMATCHED ? undefined : route, status, status >= 500 ? c.get('errorCode') : undefined);
+        // Known from the start, and set before the handler: headers added to a finished response
+        // would cost a copy of it on Node.
         if (span.traceresponse) {
           c.header('traceresponse', span.traceresponse);
           c.header('X-Trace-Id', span.traceId);
         }
+        await next();
+        const status = c.res.status;
+        const route = routeTemplate(c, options.routes);
+        span.finish(route === UNMATCHED ? undefined : route, status, status >= 500 ? c.get('errorCode') : undefined);
       },
     );
   };
