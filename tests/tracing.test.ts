@@ -92,11 +92,24 @@ describe.each(backends())('tracing the API in-process on $name', (backend) => {
 
   /** Sends requests and returns every span exported on their account. */
   async function exported<T>(send: () => Promise<T>): Promise<{ result: T; spans: ReceivedSpan[] }> {
-    await provider.forceFlush();
+    await settled();
     const mark = receiver.spans.length;
     const result = await send();
-    await provider.forceFlush();
+    await settled();
     return { result, spans: receiver.spans.slice(mark) };
+  }
+
+  /**
+   * Flushes, then waits until nothing more arrives: an export the processor's timer started before
+   * the flush may still be landing, and its spans must not fall into the wrong window.
+   */
+  async function settled(): Promise<void> {
+    await provider.forceFlush();
+    let seen = -1;
+    while (seen !== receiver.spans.length) {
+      seen = receiver.spans.length;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   it('records one POST /api/decide as one trace: server → decision → policy, risk and ledger → database', async () => {
