@@ -69,7 +69,7 @@ export function createServices(deps: ServiceDeps): Services {
     passwords: deps.passwords ?? createPasswordHasher(),
     now: deps.now,
   });
-  const sessions = createSessionStore({ db, telemetry, settings: deps.sessions, now: deps.now });
+  const sessions = createSessionStore({ db, telemetry, settings: deps.sessions, sha256: deps.sha256, now: deps.now });
   telemetry.observeSessions(() => sessions.countActive());
   const rateLimits = createRateLimits({ db, logger, settings: deps.rateLimits, now: deps.now });
   const signIn = createSignIn({

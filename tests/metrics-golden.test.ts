@@ -1,7 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +12,7 @@ import {
 } from '../src/telemetry/catalogue';
 import { createTestApp, createTestMetrics, decisionRequest, samplePolicy } from './support/app';
 import { backends, type TestDatabase } from './support/databases';
+import { cleanUpProcesses, freePort, tempDir } from './support/lexecon-process';
 
 /**
  * The golden exposition test: after a scripted scenario, GET /metrics is read by real Prometheus
@@ -487,19 +486,7 @@ describe.each(backends())('GET /metrics after the scenario on $name', (backend) 
 // --- the real process --------------------------------------------------------------------------
 
 const ADMIN_KEY = 'golden-bootstrap-admin-key-0123456789abcdef';
-const dirs: string[] = [];
-
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+afterAll(cleanUpProcesses);
 
 interface Service {
   url: string;
@@ -509,8 +496,7 @@ interface Service {
 
 /** `npm start` as tests/node-entry.test.ts runs it: its own data dir, embedded PGlite. */
 async function startService(env: Record<string, string>): Promise<Service> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'lexecon-golden-'));
-  dirs.push(dataDir);
+  const dataDir = tempDir('lexecon-golden-');
   const port = await freePort();
   const startedAt = Date.now();
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {

@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { decisionRequest, samplePolicy } from './support/app';
 import { withDatabase } from './support/global-setup';
+import { cleanUpProcesses, freePort, tempDir } from './support/lexecon-process';
 
 /** The real service process, as `npm start` runs it, spoken to over real HTTP. */
 interface Service {
@@ -17,25 +16,7 @@ interface Service {
 }
 
 const ADMIN_KEY = 'test-bootstrap-admin-key-0123456789abcdef';
-const dirs: string[] = [];
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lexecon-entry-'));
-  dirs.push(dir);
-  return dir;
-}
-
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+afterAll(cleanUpProcesses);
 
 function run(env: Record<string, string>): { process: ChildProcess; logs: string[]; exited: Promise<number | null> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {
@@ -80,7 +61,7 @@ async function call(service: Service, method: string, path: string, body?: unkno
 }
 
 describe('the Node entry (npm start) on embedded PGlite', () => {
-  const dataDir = tempDir();
+  const dataDir = tempDir('lexecon-entry-');
   const policyFile = join(dataDir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify(samplePolicy));
   const env = { LEXECON_DATA_DIR: dataDir, LEXECON_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY, LEXECON_POLICY_FILE: policyFile };
@@ -129,7 +110,11 @@ describe('the Node entry (npm start) on embedded PGlite', () => {
 
 describe('the Node entry refuses bad input at startup', () => {
   it('names every invalid variable and what it allows', async () => {
-    const { exited, logs } = run({ PORT: 'eighty', LEXECON_BOOTSTRAP_ADMIN_KEY: 'short', LEXECON_DATA_DIR: tempDir() });
+    const { exited, logs } = run({
+      PORT: 'eighty',
+      LEXECON_BOOTSTRAP_ADMIN_KEY: 'short',
+      LEXECON_DATA_DIR: tempDir('lexecon-entry-'),
+    });
     expect(await exited).toBe(1);
     const text = logs.join('\n');
     expect(text).toContain('PORT: must be an integer from 1 to 65535, got "eighty"');
@@ -138,7 +123,7 @@ describe('the Node entry refuses bad input at startup', () => {
   });
 
   it('lists every problem of an invalid policy file', async () => {
-    const dir = tempDir();
+    const dir = tempDir('lexecon-entry-');
     const file = join(dir, 'bad.json');
     writeFileSync(
       file,
@@ -172,7 +157,7 @@ describe.runIf(postgresTemplate)('the Node entry on PostgreSQL (DATABASE_URL)', 
       const service = await start({
         DATABASE_URL: withDatabase(settings.adminUrl, name),
         DB_POOL_MAX: '4',
-        LEXECON_DATA_DIR: tempDir(),
+        LEXECON_DATA_DIR: tempDir('lexecon-entry-'),
         LEXECON_SIGNING_KEY: Buffer.alloc(32, 9).toString('base64'),
         LEXECON_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
       });

@@ -66,8 +66,8 @@ export function createSignIn(options: SignInOptions): SignIn {
         return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
       }
       const checked = await users.checkPassword(username, password);
-      if (!('user' in checked) || 'reason' in checked) {
-        const reason = 'reason' in checked ? checked.reason : 'invalid_credentials';
+      if ('reason' in checked) {
+        const { reason } = checked;
         telemetry.authAttempt('password', 'failure', reason);
         await throttle?.failed(username, ip);
         // The ledger names the account only when it exists: attackers' guesses are not recorded.

@@ -1,7 +1,7 @@
 import { and, asc, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { backupCodes, type UserRow, users } from '../db/schema';
-import { newId, newSecret } from '../ids';
+import { newId } from '../ids';
 import { sha256Hex } from '../ledger/crypto';
 import type { Ledger } from '../ledger/store';
 import type { Telemetry } from '../telemetry/telemetry';
@@ -222,17 +222,9 @@ export function createUserStore(options: UserStoreOptions): UserStore {
   };
 }
 
-/** `xxxxx-xxxxx` from a 50-bit random source: typed by hand, stored hashed, usable once. */
+/** `xxxxx-xxxxx`: 50 random bits in base32, typed by hand, stored hashed, usable once. */
 function newBackupCode(): string {
-  const raw = newSecret(16)
-    .toLowerCase()
-    .replace(/[^a-z0-9]/g, '');
-  const code = (
-    raw +
-    newSecret(16)
-      .toLowerCase()
-      .replace(/[^a-z0-9]/g, '')
-  ).slice(0, 10);
+  const code = toBase32(crypto.getRandomValues(new Uint8Array(7))).toLowerCase();
   return `${code.slice(0, 5)}-${code.slice(5, 10)}`;
 }
 

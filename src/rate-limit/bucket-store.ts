@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { rowsOf } from '../db/sql';
+import { hashKey } from './rate-limiter';
 import { type BucketRule, type BucketState, fullAfterMs, refill, type TakeOutcome, takeTokens } from './token-bucket';
 
 /** Where buckets live. `take` refills and takes in one indivisible step: no lost updates. */
@@ -62,7 +63,7 @@ export interface PostgresBucketStoreOptions {
  * INSERT … ON CONFLICT DO UPDATE refills and takes under the row lock PostgreSQL takes for the
  * conflict, so concurrent requests on any instance serialise per key and never lose an update. The
  * update's WHERE refuses the take when the bucket is short: no row comes back, and the bucket is read
- * once more only to say when to retry. Keys arrive hashed (see createRateLimiter).
+ * once more only to say when to retry.
  */
 export function createPostgresBucketStore(options: PostgresBucketStoreOptions): BucketStore {
   const { db } = options;
@@ -81,7 +82,10 @@ export function createPostgresBucketStore(options: PostgresBucketStoreOptions): 
   }
 
   return {
-    async take(key, cost, rule, nowMs) {
+    async take(limiterKey, cost, rule, nowMs) {
+      // `<limiter>:<caller>` is stored as `<limiter>:<hash>`: no address or account name in the table.
+      const split = limiterKey.indexOf(':') + 1;
+      const key = `${limiterKey.slice(0, split)}${hashKey(limiterKey.slice(split))}`;
       const capacityMilli = rule.capacity * 1000;
       const costMilli = cost * 1000;
       const rate = sql`${rule.refillPerSecond}::float8`;

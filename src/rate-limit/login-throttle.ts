@@ -72,17 +72,17 @@ export function createLoginThrottle(options: LoginThrottleOptions = {}): LoginTh
 
   return {
     async check(username, ip) {
-      const record = await store.get(await keyOf(username, ip));
+      const record = await store.get(keyOf(username, ip));
       const nowMs = now();
       if (!record || nowMs - record.lastFailureMs >= settings.forgetAfterMs) return { allowed: true };
       const waitMs = record.lastFailureMs + delayMs(record.failures) - nowMs;
       return waitMs <= 0 ? { allowed: true } : { allowed: false, retryAfterSeconds: Math.ceil(waitMs / 1000) };
     },
     async failed(username, ip) {
-      await store.failed(await keyOf(username, ip), now());
+      await store.failed(keyOf(username, ip), now());
     },
     async succeeded(username, ip) {
-      await store.clear(await keyOf(username, ip));
+      await store.clear(keyOf(username, ip));
     },
   };
 }

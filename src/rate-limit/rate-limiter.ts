@@ -1,4 +1,5 @@
 import { DatabaseUnavailableError } from '../errors';
+import { portableSha256Hex } from '../ledger/crypto';
 import type { BucketStore } from './bucket-store';
 import { type BucketRule, fullAfterMs, msUntil } from './token-bucket';
 
@@ -58,7 +59,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       const nowMs = now();
       let outcome: Awaited<ReturnType<BucketStore['take']>>;
       try {
-        outcome = await store.take(`${name}:${await hashKey(key)}`, cost, rule, nowMs);
+        outcome = await store.take(`${name}:${key}`, cost, rule, nowMs);
       } catch (err) {
         if (options.onStoreFailure === 'closed') throw new DatabaseUnavailableError(err);
         options.onStoreError?.(err);
@@ -76,15 +77,10 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   };
 }
 
-const encoder = new TextEncoder();
-
 /**
- * Keys are stored as a SHA-256 prefix: bounded in size whatever the caller passes, and no client
- * address or account name sits in the shared table. 128 bits keep collisions out of reach.
+ * A key as a SHA-256 prefix: bounded in size whatever the caller passes, and no client address or
+ * account name written where it is shared. 128 bits keep collisions out of reach.
  */
-export async function hashKey(key: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(key)));
-  let hex = '';
-  for (const byte of digest.subarray(0, 16)) hex += byte.toString(16).padStart(2, '0');
-  return hex;
+export function hashKey(key: string): string {
+  return portableSha256Hex(key).slice(0, 32);
 }

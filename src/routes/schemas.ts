@@ -65,3 +65,10 @@ export const CursorQuery = z
 export function json<T>(schema: T, description: string) {
   return { description, content: { 'application/json': { schema } } };
 }
+
+/** `{ id }` path parameter of a sortable id (src/ids.ts) with its type prefix, e.g. `key_…`. */
+export function IdParam(prefix: string, noun: string) {
+  return z.object({
+    id: z.string().regex(new RegExp(`^${prefix}_[0-9A-Z]{26}$`), `must be a ${noun} id (${prefix}_…)`),
+  });
+}

@@ -3,7 +3,7 @@ import { AppError } from '../../errors';
 import { RISK_LEVELS } from '../../governance/risk';
 import { LedgerEntrySchema } from '../ledger';
 import { createRouter, defineRoute } from '../router';
-import { CursorQuery, errorContent, IsoTimestamp, json, LimitQuery } from '../schemas';
+import { CursorQuery, errorContent, IdParam, IsoTimestamp, json, LimitQuery } from '../schemas';
 
 const DecisionSummarySchema = z
   .object({
@@ -66,7 +66,7 @@ const decision = defineRoute({
   permission: 'audit:read',
   summary: 'One decision with its ledger entry and its verification',
   tags: ['audit'],
-  request: { params: z.object({ id: z.string().regex(/^dec_[0-9A-Z]{26}$/, 'must be a decision id (dec_…)') }) },
+  request: { params: IdParam('dec', 'decision') },
   responses: {
     200: json(
       z.object({

@@ -86,22 +86,15 @@ const Code = z
   .max(32)
   .openapi({ description: 'A 6-digit TOTP code, or a backup code xxxxx-xxxxx', example: '123456' });
 
+const MfaCodeRequest = z.strictObject({ code: Code }).openapi('MfaCode', { example: { code: '123456' } });
+
 const verify = defineRoute({
   method: 'post',
   path: '/mfa/verify',
   permission: 'session',
   summary: 'Complete sign-in with a TOTP or backup code',
   tags: ['auth'],
-  request: {
-    body: {
-      required: true,
-      content: {
-        'application/json': {
-          schema: z.strictObject({ code: Code }).openapi('MfaCode', { example: { code: '123456' } }),
-        },
-      },
-    },
-  },
+  request: { body: { required: true, content: { 'application/json': { schema: MfaCodeRequest } } } },
   responses: {
     200: json(z.object({ session: z.object({ id: z.string(), state: z.literal('active') }) }), 'The session is active'),
     401: errorContent('The code is wrong or already used (UNAUTHENTICATED)'),
@@ -128,16 +121,7 @@ const confirm = defineRoute({
   permission: 'session',
   summary: 'Finish enrollment with a first code; returns one-time backup codes, shown only here',
   tags: ['auth'],
-  request: {
-    body: {
-      required: true,
-      content: {
-        'application/json': {
-          schema: z.strictObject({ code: Code }).openapi('MfaCode', { example: { code: '123456' } }),
-        },
-      },
-    },
-  },
+  request: { body: { required: true, content: { 'application/json': { schema: MfaCodeRequest } } } },
   responses: {
     200: json(z.object({ backup_codes: z.array(z.string()) }), 'MFA is enabled; store the backup codes now'),
     401: errorContent('The code is wrong (UNAUTHENTICATED)'),
@@ -223,9 +207,8 @@ export function authRoutes() {
       const result = await c.get('services').signIn.confirmMfa(sessionOf(c), c.req.valid('json').code);
       if (result === 'not_started') throw new AppError('CONFLICT', 'Start enrollment first: POST /api/auth/mfa/enroll');
       if (result === 'already_enabled') throw new AppError('CONFLICT', 'MFA is already enabled for this user');
-      if (result === 'invalid_code' || result === 'replayed' || result === 'success' || result === 'backup_code') {
-        throw new AppError('UNAUTHENTICATED', 'The code is not valid');
-      }
+      // Any other answer is a code that did not confirm the enrollment.
+      if (typeof result === 'string') throw new AppError('UNAUTHENTICATED', 'The code is not valid');
       c.header('Cache-Control', 'no-store');
       return c.json({ backup_codes: result.backupCodes }, 200);
     });

@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { ROLES } from '../../auth/permissions';
 import { AppError } from '../../errors';
 import { createRouter, defineRoute } from '../router';
-import { errorContent, json } from '../schemas';
+import { errorContent, IdParam, json } from '../schemas';
 
 const ApiKeySchema = z
   .object({
@@ -62,7 +62,7 @@ const revoke = defineRoute({
   permission: 'keys:manage',
   summary: 'Revoke an API key at once',
   tags: ['keys'],
-  request: { params: z.object({ id: z.string().regex(/^key_[0-9A-Z]{26}$/, 'must be a key id (key_…)') }) },
+  request: { params: IdParam('key', 'key') },
   responses: {
     200: json(z.object({ key: ApiKeySchema }), 'Revoked (or already revoked)'),
     404: errorContent('No such key (NOT_FOUND)'),

@@ -5,7 +5,7 @@ import { isUniqueViolation } from '../../db/errors';
 import { AppError } from '../../errors';
 import { Username } from '../auth';
 import { createRouter, defineRoute } from '../router';
-import { errorContent, json } from '../schemas';
+import { errorContent, IdParam, json } from '../schemas';
 
 const UserSchema = z
   .object({
@@ -60,7 +60,7 @@ const disable = defineRoute({
   permission: 'users:manage',
   summary: 'Disable a user and end every session they hold, at once',
   tags: ['users'],
-  request: { params: z.object({ id: z.string().regex(/^usr_[0-9A-Z]{26}$/, 'must be a user id (usr_…)') }) },
+  request: { params: IdParam('usr', 'user') },
   responses: {
     200: json(z.object({ user: UserSchema }), 'Disabled (or already disabled)'),
     404: errorContent('No such user (NOT_FOUND)'),
