@@ -191,6 +191,14 @@ export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOp
   for (const attributes of loadAttributes.values()) policyLoads.add(0, attributes);
 
   // --- database -------------------------------------------------------------------------------
+  // A collection runs every callback at once; the ones that query the database take turns, so the
+  // connection count never sees the scrape's own session count running as an "active" connection.
+  let scrapeReads: Promise<unknown> = Promise.resolve();
+  function oneAtATime<T>(read: () => Promise<T> | T): Promise<T> {
+    const next = scrapeReads.then(read, read);
+    scrapeReads = next.catch(() => undefined);
+    return next;
+  }
   const queryDuration = histogram(METRICS.dbQueryDuration);
   const transactionDuration = histogram(METRICS.dbTransactionDuration);
   const dbErrors = counter(METRICS.dbErrors);
@@ -358,7 +366,7 @@ export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOp
     observeConnections(read) {
       meter.addBatchObservableCallback(
         async (result) => {
-          const state: ConnectionState = await read();
+          const state: ConnectionState = await oneAtATime(read);
           result.observe(active, state.active);
           result.observe(idle, state.idle);
         },
@@ -378,7 +386,7 @@ export function createMetricsTelemetry(meter: Meter, options: MetricsTelemetryOp
       mfaVerifications.add(1, mfaAttributes.get(result));
     },
     observeSessions(read) {
-      activeSessions.addCallback(async (result) => result.observe(await read()));
+      activeSessions.addCallback(async (result) => result.observe(await oneAtATime(read)));
     },
     sessionEnded(reason, seconds) {
       sessionDuration.record(seconds, sessionEndAttributes.get(reason));
