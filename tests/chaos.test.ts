@@ -519,7 +519,13 @@ describe('chaos on PGlite: the process, a second process, and its callers', CASE
     const load = witness.load(first, 2);
     await until('decisions answered', async () => (witness.answered.size >= 10 ? true : undefined));
     const second = await spawnLexecon(env);
-    const started = await Promise.race([second.exited, second.listening.then(() => 'listening' as const)]);
+    const started = await Promise.race([
+      second.exited,
+      second.listening.then(
+        () => 'listening' as const,
+        () => 'exited' as const,
+      ),
+    ]);
     expect(started, 'the second process must refuse to start, not serve').not.toBe('listening');
     const exit = await second.exited;
     expect(exit.code).toBe(1);
