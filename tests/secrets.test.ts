@@ -174,7 +174,8 @@ const postgresTemplate = inject('postgresTemplate');
 describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enrollment', () => {
   const settings = postgresTemplate as { adminUrl: string; template: string };
   const name = `lexecon_secrets_stall_${process.pid}`;
-  const STATEMENT_TIMEOUT_MS = 2_000;
+  // Long enough for the test to see the UPDATE wait, silence the network and release the row in time.
+  const STATEMENT_TIMEOUT_MS = 4_000;
   // A TOTP secret as enrollment returns it: 20 random bytes in base32.
   const TOTP_SECRET = /[A-Z2-7]{32}/;
   let admin: postgres.Sql;
