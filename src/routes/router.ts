@@ -31,7 +31,8 @@ export function createRouter() {
 /**
  * Declares a route with its permission in the same place: the permission becomes the route's first
  * middleware (and its OpenAPI security), a JSON body gets the body reader (with the route's own
- * size limit, if it has one), and the shared error responses are documented. `permission: 'public'` is the only way to skip authentication.
+ * size limit, if it has one), and the shared error responses are documented. `permission:
+ * 'public'` is the only way to skip authentication.
  */
 export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'security'>>(
   config: R & { permission: Access | 'public'; maxBodyBytes?: JsonBodyOptions['maxBytes'] },

@@ -26,12 +26,14 @@ export function createJsonLogger(
   const threshold = RANK[level];
   const log = (lvl: LogLevel) => (message: string, fields?: LogFields) => {
     if (RANK[lvl] < threshold) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...context(), ...safe(fields) }));
+    write(
+      JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...context(), ...withSummaries(fields) }),
+    );
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }
 
-function safe(fields: LogFields | undefined): LogFields | undefined {
+function withSummaries(fields: LogFields | undefined): LogFields | undefined {
   if (!fields) return fields;
   let copy: LogFields | undefined;
   for (const [key, value] of Object.entries(fields)) {
