@@ -186,6 +186,8 @@ describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enro
   let provider: BasicTracerProvider;
   let t: TestApp;
   let token: string;
+  // A parameter of every statement that touches carol's row.
+  let userId: string;
   const logs: string[] = [];
   const responses: string[] = [];
 
@@ -218,10 +220,12 @@ describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enro
       () => metrics.telemetry.activeIds(),
     );
     t = await createTestApp(database, { metrics, logger });
-    expect(
-      (await t.request('POST', '/api/users', { body: { username: 'carol', password: PASSWORD, role: 'admin' } }))
-        .status,
-    ).toBe(201);
+    const created = await t.request('POST', '/api/users', {
+      body: { username: 'carol', password: PASSWORD, role: 'admin' },
+    });
+    expect(created.status).toBe(201);
+    userId = created.body.user.id;
+    expect(userId).toMatch(/^usr_/);
     const login = await t.request('POST', '/api/auth/login', {
       key: null,
       body: { username: 'carol', password: PASSWORD },
@@ -334,6 +338,7 @@ describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enro
       expect(text, where).not.toContain('params');
       expect(text, where).not.toContain(token);
       expect(text, where).not.toContain(PASSWORD);
+      expect(text, where).not.toContain(userId);
     }
   }, 60_000);
 });
