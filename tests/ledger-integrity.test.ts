@@ -234,8 +234,8 @@ describe.each(backends())('a cut-off or replaced ledger tail on $name', (backend
 
   it('reports the newest entry rewritten with a recomputed hash as rewritten at its index, on the instance that appended it and on one that knows only the shared state', async () => {
     const head = await decideTimes(2);
-    // What the background auditor does on every tick: share what this instance committed.
-    await t.services.ledger.publishWatermark();
+    // The background auditor's tick shares what this instance committed.
+    await t.services.auditor.tick();
     const [row] = await tdb.superuser(`select * from ledger_entries where seq = ${head.index}`);
     const forged = rowToEntry(row);
     forged.data = { ...forged.data, allowed: true, decision: 'permit' };

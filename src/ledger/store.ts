@@ -179,6 +179,7 @@ export function createLedger(options: LedgerOptions): Ledger {
   async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {
     await lock(tx);
     const head = await readHead(tx);
+    watermarks.observeHead(head);
     const entries = await build(head, events);
     await insert(tx, entries);
     return head ? entries : entries.slice(1);
@@ -233,6 +234,9 @@ export function createLedger(options: LedgerOptions): Ledger {
       entryAt: async (index) => (await readEntries(eq(ledgerEntries.seq, index), 'asc', 1))[0],
     });
     telemetry.ledgerVerified(result.valid);
+    if (result.first_invalid?.reason === 'truncated' || result.first_invalid?.reason === 'rewritten') {
+      watermarks.freeze();
+    }
     if (result.first_invalid) {
       integrityFailure = {
         at: now().toISOString(),
