@@ -1,7 +1,7 @@
 import type { CacheStatsSource } from '../cache/lru';
 import type { ConnectionState } from '../db/client';
 import type { LedgerAuditor } from '../ledger/auditor';
-import type { IntegrityFailure, Ledger } from '../ledger/store';
+import type { Ledger } from '../ledger/store';
 import type { FirstInvalid } from '../ledger/verify';
 import type { PolicyStore } from '../policies/store';
 import type { CheckResult, HealthCheck } from './checker';
@@ -123,15 +123,19 @@ export function createHealthChecks(deps: HealthCheckDeps): HealthCheck[] {
         const head = await deps.ledger.head();
         if (!head) return { status: 'unhealthy', details: { error: 'ledger not initialised' } };
         const { shared, here } = await deps.auditor.status();
-        const sharedFailure = Object.values(shared).find((record) => record && !record.valid);
-        const integrity =
-          here ??
-          (sharedFailure?.first_invalid && { at: sharedFailure.at, first_invalid: sharedFailure.first_invalid });
+        // The lowest failing index this instance knows of, its own or the shared passes'.
+        const failures = [
+          ...(here ? [{ ...here, found_by: 'this instance' }] : []),
+          ...Object.values(shared).flatMap((record) =>
+            record?.first_invalid ? [{ ...record, found_by: 'the shared background verification' }] : [],
+          ),
+        ].sort((a, b) => (a.first_invalid?.index ?? 0) - (b.first_invalid?.index ?? 0));
+        const integrity = failures[0];
         const details = {
           head_index: head.index,
           head_hash: head.entry_hash,
           last_verification: shared,
-          ...(integrity ? { integrity: describeIntegrity(integrity, here !== undefined) } : {}),
+          ...(integrity?.first_invalid ? { integrity: describeIntegrity(integrity.first_invalid, integrity) } : {}),
         };
         // An integrity failure is a security incident for people (the alert, this check), not a
         // reason to stop deciding: every replica shares the ledger, so failing readiness would
@@ -185,14 +189,8 @@ async function within(pending: Promise<boolean>, ms: number): Promise<boolean> {
   }
 }
 
-function describeIntegrity(failure: Pick<IntegrityFailure, 'at' | 'first_invalid'>, thisInstance: boolean) {
-  const found = failure.first_invalid;
-  return {
-    ...found,
-    at: failure.at,
-    found_by: thisInstance ? 'this instance' : 'the shared background verification',
-    message: integrityMessage(found),
-  };
+function describeIntegrity(found: FirstInvalid, failure: { at: string; found_by: string }) {
+  return { ...found, at: failure.at, found_by: failure.found_by, message: integrityMessage(found) };
 }
 
 function integrityMessage(found: FirstInvalid): string {
