@@ -34,15 +34,16 @@ const CONNECTION_CODES = new Set([
 
 /**
  * SQLSTATEs that mean "retry later": statement_timeout or lock_timeout passed (57014, 55P03), the
- * server ended an idle transaction (25P03), operator intervention (57P01–57P03), too many
- * connections (53300), connection exceptions (class 08).
+ * server ended an idle transaction (25P03), operator intervention (57P01–57P03), insufficient
+ * resources (class 53: disk full, out of memory, too many connections), connection exceptions
+ * (class 08).
  */
 function isRetryableState(code: string): boolean {
   return (
     code === '57014' ||
     code === '55P03' ||
     code === '25P03' ||
-    code === '53300' ||
+    code.startsWith('53') ||
     /^57P0[123]$/.test(code) ||
     code.startsWith('08')
   );

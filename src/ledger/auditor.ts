@@ -5,7 +5,7 @@ import type { Logger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
 import type { IntegrityFailure, Ledger } from './store';
 import type { ChainVerification, FirstInvalid } from './verify';
-import { errorCode } from './write-health';
+import { failureCode } from './write-health';
 
 /**
  * Verifies the ledger in the background, so the integrity metric (and its alert) moves without
@@ -229,7 +229,7 @@ export function createLedgerAuditor(options: LedgerAuditorOptions): LedgerAudito
           await reportUnverifiable();
         } catch (err) {
           // A code, never the message: drizzle's messages carry the statement's parameters.
-          logger.warn('background ledger verification could not run', { error: errorCode(err) });
+          logger.warn('background ledger verification could not run', { error: failureCode(err) });
         } finally {
           running = undefined;
         }

@@ -1,3 +1,4 @@
+import { errorCode } from '../db/errors';
 import type { Logger } from '../telemetry/logger';
 
 /** Appends are failing on this instance: since when, how many in a row, and the last error's code. */
@@ -35,7 +36,7 @@ export function createWriteHealth(logger: Logger, now: () => Date): WriteHealth 
       failing = undefined;
     },
     failed(err) {
-      const error = errorCode(err);
+      const error = failureCode(err);
       if (CALLERS_FAULT.has(error)) return;
       if (!failing) logger.error('ledger appends are failing', { error });
       failing = {
@@ -47,12 +48,7 @@ export function createWriteHealth(logger: Logger, now: () => Date): WriteHealth 
   };
 }
 
-/** The first code in an error's cause chain (where drizzle puts the driver's), else its class name. */
-export function errorCode(err: unknown): string {
-  for (let current = err, depth = 0; current && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code)) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return err instanceof Error ? err.name : 'error';
+/** The error's code (SQLSTATE or driver code), else its class name: never a message. */
+export function failureCode(err: unknown): string {
+  return errorCode(err) ?? (err instanceof Error ? err.name : 'error');
 }
