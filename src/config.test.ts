@@ -10,6 +10,7 @@ describe('parseConfig', () => {
       port: 8000,
       host: '0.0.0.0',
       maxBodyBytes: 1024 * 1024,
+      maxDecisionBytes: 128 * 1024,
       corsAllowedOrigins: [],
       trustedProxies: [],
     });
@@ -30,6 +31,7 @@ describe('parseConfig', () => {
       PORT: '9000',
       HOST: '127.0.0.1',
       LEXECON_MAX_BODY_BYTES: '2048',
+      LEXECON_MAX_DECISION_BYTES: '65536',
       DATABASE_URL: 'postgres://u:p@db:5432/lexecon',
       DB_POOL_MAX: '25',
       LEXECON_DATA_DIR: '/var/lib/lexecon',
@@ -82,6 +84,7 @@ describe('parseConfig', () => {
           port: 9000,
           host: '127.0.0.1',
           maxBodyBytes: 2048,
+          maxDecisionBytes: 65_536,
           corsAllowedOrigins: ['https://console.example.com', 'http://localhost:5173'],
           trustedProxies: ['10.0.0.0/8', 'fd00::/8', '192.0.2.1'],
         },
@@ -149,6 +152,23 @@ describe('parseConfig', () => {
     expect(text).toContain('PORT: must be an integer from 1 to 65535, got "80a"');
     expect(text).toContain('LEXECON_LOG_LEVEL: must be one of debug, info, warn, error, got "verbose"');
     expect(text).toContain('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+  });
+
+  it('caps decision requests at LEXECON_MAX_DECISION_BYTES, from 4 KiB to 16 MiB', () => {
+    const read = (value: string) => {
+      const result = parseConfig({ LEXECON_MAX_DECISION_BYTES: value });
+      return result.ok ? result.config.http.maxDecisionBytes : result.errors;
+    };
+    expect(read('4096')).toBe(4096);
+    expect(read('16777216')).toBe(16 * 1024 * 1024);
+    for (const bad of ['4095', '16777217', '128k']) {
+      expect(read(bad), bad).toEqual([
+        {
+          variable: 'LEXECON_MAX_DECISION_BYTES',
+          message: `must be an integer from 4096 to 16777216, got "${bad}"`,
+        },
+      ]);
+    }
   });
 
   it('rejects a short bootstrap admin key without echoing it', () => {

@@ -10,11 +10,20 @@ import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from './rate-limit/settin
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/**
+ * LEXECON_MAX_DECISION_BYTES when unset: room for a full 64 KiB `context` and generous fields, far
+ * below what 1,000 data classes of 512 characters make (~575 KB), which every read of the ledger
+ * would then carry.
+ */
+export const DEFAULT_MAX_DECISION_BYTES = 128 * 1024;
+
 export interface Config {
   http: {
     port: number;
     host: string;
     maxBodyBytes: number;
+    /** LEXECON_MAX_DECISION_BYTES: the largest decision request (every one is stored in the ledger). */
+    maxDecisionBytes: number;
     /** CORS_ALLOWED_ORIGINS: exact origins browsers may call from; empty: no CORS headers at all. */
     corsAllowedOrigins: string[];
     /** LEXECON_TRUSTED_PROXIES: peers whose X-Forwarded-For names the client; none by default. */
@@ -102,6 +111,11 @@ export function parseConfig(env: Env): ConfigResult {
         min: 1024,
         max: 64 * 1024 * 1024,
         fallback: 1024 * 1024,
+      }),
+      maxDecisionBytes: read.integer('LEXECON_MAX_DECISION_BYTES', {
+        min: 4 * 1024,
+        max: 16 * 1024 * 1024,
+        fallback: DEFAULT_MAX_DECISION_BYTES,
       }),
       corsAllowedOrigins: read.origins('CORS_ALLOWED_ORIGINS'),
       trustedProxies: read.cidrs('LEXECON_TRUSTED_PROXIES'),
@@ -385,6 +399,7 @@ export const CONFIG_VARIABLES = [
   'PORT',
   'HOST',
   'LEXECON_MAX_BODY_BYTES',
+  'LEXECON_MAX_DECISION_BYTES',
   'DATABASE_URL',
   'DB_POOL_MAX',
   'LEXECON_DB_STATEMENT_TIMEOUT_MS',

@@ -42,6 +42,8 @@ export interface AppSettings {
   serviceName: string;
   version: string;
   maxBodyBytes: number;
+  /** LEXECON_MAX_DECISION_BYTES for POST /api/decide and /api/decide/verify (default DEFAULT_MAX_DECISION_BYTES). */
+  maxDecisionBytes?: number;
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken?: string;
   /** Path prefixes left out of the HTTP metrics; default /metrics and /health. */

@@ -11,6 +11,8 @@ export const ERROR_STATUS = {
   INVALID_STRING: 400,
   VALIDATION_FAILED: 400,
   INVALID_POLICY: 400,
+  /** The client closed the connection before its request body arrived whole. */
+  REQUEST_ABORTED: 400,
   UNAUTHENTICATED: 401,
   MFA_REQUIRED: 401,
   FORBIDDEN: 403,
@@ -93,26 +95,17 @@ export function handleError(err: Error, c: Context<AppEnv>) {
           : undefined;
   if (known && known.code !== 'INTERNAL') {
     if (known.status >= 500) {
+      // The logger writes errors as their summaries: no statement parameter, no payload.
       c.get('services')?.logger.warn('request failed', {
         requestId: c.get('requestId'),
         code: known.code,
-        cause: describeCause(known.cause),
+        cause: known.cause,
       });
     }
     return errorResponse(c, known.code, known.message, known.details);
   }
   c.get('services')?.telemetry.exceptionCaught(err, routeTemplate(c, c.get('routes') ?? new Set()));
   c.get('services')?.telemetry.recordException(err);
-  c.get('services')?.logger.error('unhandled error', {
-    requestId: c.get('requestId'),
-    error: err.name,
-    error_message: err.message,
-    stack: err.stack,
-  });
+  c.get('services')?.logger.error('unhandled error', { requestId: c.get('requestId'), error: err });
   return errorResponse(c, 'INTERNAL', 'Internal error');
-}
-
-function describeCause(cause: unknown): string | undefined {
-  if (cause instanceof Error) return `${cause.name}: ${cause.message}`;
-  return cause === undefined ? undefined : String(cause);
 }

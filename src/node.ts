@@ -21,6 +21,7 @@ import { answerWhileStarting } from './health/starting';
 import { generateSigningKey, importPublicKey, importSigningKey, privateKeyPem, type SigningKey } from './ledger/crypto';
 import { createClientIpResolver } from './middleware/rate-limit';
 import { createServices } from './services';
+import { summarizeError } from './telemetry/error-summary';
 import { createJsonLogger, type Logger } from './telemetry/logger';
 import { createNodeTelemetry } from './telemetry/node-telemetry';
 import { noopTelemetry, type Telemetry } from './telemetry/telemetry';
@@ -150,6 +151,7 @@ async function main(): Promise<void> {
       serviceName: SERVICE_NAME,
       version,
       maxBodyBytes: config.http.maxBodyBytes,
+      maxDecisionBytes: config.http.maxDecisionBytes,
       metricsToken: config.telemetry.metricsToken,
       metricsExclude: config.telemetry.metricsExclude,
       tracingExclude: config.telemetry.tracing.exclude,
@@ -233,7 +235,7 @@ function createShutdown(options: {
     }
     for (const step of steps.reverse()) {
       await Promise.race([
-        step().catch((err) => logger.warn('shutdown step failed', { error: String(err) })),
+        step().catch((err) => logger.warn('shutdown step failed', { error: err })),
         sleep(deadline - Date.now()),
       ]);
     }
@@ -328,7 +330,8 @@ function readVersion(): string {
 
 main().catch((err: unknown) => {
   if (err instanceof StartupError) console.error(`lexecon: cannot start: ${err.message}`);
-  else console.error('lexecon: cannot start:', err);
+  // Its summary: a failed statement's parameters (key and password hashes at bootstrap) stay out.
+  else console.error('lexecon: cannot start:', JSON.stringify(summarizeError(err)));
   process.exit(1);
 });
 

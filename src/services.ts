@@ -53,12 +53,15 @@ export interface ServiceDeps {
 /** Wires the domain services over one database; every runtime entry and every test builds them here. */
 export function createServices(deps: ServiceDeps): Services {
   const { db, telemetry, logger } = deps;
+  const instanceId = deps.instanceId ?? `instance-${crypto.randomUUID().slice(0, 8)}`;
   const ledger = createLedger({
     db,
     signingKey: deps.signingKey,
     trustedKeys: deps.trustedKeys,
     sha256: deps.sha256,
     telemetry,
+    logger,
+    instanceId,
   });
   const policies = createPolicyStore({ db, ledger, telemetry, logger, refreshMs: deps.policyRefreshMs });
   const apiKeys = createApiKeyStore({ db, ledger, telemetry, sha256: deps.sha256, now: deps.now });
@@ -85,11 +88,13 @@ export function createServices(deps: ServiceDeps): Services {
     db,
     ledger,
     logger,
-    instanceId: deps.instanceId ?? `instance-${crypto.randomUUID().slice(0, 8)}`,
+    telemetry,
+    instanceId,
     incrementalEveryMs: deps.verification?.incrementalEveryMs ?? 60_000,
     fullEveryMs: deps.verification?.fullEveryMs ?? 3_600_000,
   });
   const pingDatabase = () => ping(db);
+  const healthSettings = deps.health ?? { timeoutMs: 1_000, cacheMs: 1_000, maxEventLoopLagMs: 2_000 };
   const health = createHealthChecker(
     createHealthChecks({
       lifecycle,
@@ -100,9 +105,11 @@ export function createServices(deps: ServiceDeps): Services {
       auditor,
       caches: [apiKeys.cache, policies.cache, sessions.cache],
       probes: deps.probes ?? {},
-      maxEventLoopLagMs: deps.health?.maxEventLoopLagMs ?? 2_000,
+      maxEventLoopLagMs: healthSettings.maxEventLoopLagMs,
+      // Half the check's budget: the other half reads the head and the verification results.
+      writeProbeWaitMs: healthSettings.timeoutMs / 2,
     }),
-    { timeoutMs: deps.health?.timeoutMs ?? 1_000, cacheMs: deps.health?.cacheMs ?? 1_000 },
+    { timeoutMs: healthSettings.timeoutMs, cacheMs: healthSettings.cacheMs },
   );
   return {
     logger,

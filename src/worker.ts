@@ -34,7 +34,7 @@ async function handle(request: Request, bindings: WorkerBindings, ctx: Execution
       try {
         await prepareIsolate(current, services, database);
       } catch (err) {
-        current.logger.error('not ready to serve', { error: describe(err) });
+        current.logger.error('not ready to serve', { error: err });
         return answerWhileStarting(request, current.lifecycle);
       }
     }
@@ -53,10 +53,6 @@ async function verifyLedger(bindings: WorkerBindings, ctx: ExecutionContext): Pr
   ctx.waitUntil(
     services.auditor.tick().finally(() => Promise.allSettled([current.telemetry.flush(), database.close()])),
   );
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
 export default {

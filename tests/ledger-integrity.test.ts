@@ -1,9 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateSigningKey, portableSha256Hex } from '../src/ledger/crypto';
 import { computeEntryHash, type LedgerEntry } from '../src/ledger/entry';
-import { createLedger, fromRow } from '../src/ledger/store';
+import { createLedger, fromRow, type Ledger } from '../src/ledger/store';
+import { type LogFields, type Logger, silentLogger } from '../src/telemetry/logger';
 import { noopTelemetry } from '../src/telemetry/telemetry';
-import { createTestApp, decisionRequest, samplePolicy, type TestApp } from './support/app';
+import {
+  createTestApp,
+  createTestMetrics,
+  decisionRequest,
+  samplePolicy,
+  type TestApp,
+  type TestMetrics,
+} from './support/app';
 import { backends, type TestDatabase } from './support/databases';
 
 describe.each(backends())('ledger integrity on $name', (backend) => {
@@ -93,6 +101,7 @@ describe.each(backends())('ledger integrity on $name', (backend) => {
 
   it('names the exact entry whose data and hash were rewritten consistently (bad_signature)', async () => {
     const target = await decideAndGetIndex(t);
+    await decideAndGetIndex(t);
     const [row] = await tdb.superuser(`select * from ledger_entries where seq = ${target}`);
     const forged: LedgerEntry = {
       ...rowToEntry(row),
@@ -117,13 +126,18 @@ describe.each(backends())('ledger integrity on $name', (backend) => {
     expect(result.first_invalid).toMatchObject({ index: next, reason: 'chain_break' });
   });
 
-  it('rejects entries signed by a key the service does not trust, and that signer cannot decide', async () => {
+  it('names entries signed by a key the service does not trust as unknown_key, with the key id, and that signer cannot decide', async () => {
     const headBefore = (await t.services.ledger.head())?.index as number;
     // A misconfigured instance with its own key: creating its API keys appends entries it signs.
     const other = await createTestApp(await tdb.openInstance(), { signingKey: await generateSigningKey() });
     const result = (await t.request('GET', '/api/ledger/verify')).body;
     expect(result.valid).toBe(false);
-    expect(result.first_invalid).toMatchObject({ index: headBefore + 1, reason: 'bad_signature' });
+    expect(result.first_invalid).toEqual({
+      index: headBefore + 1,
+      entry_id: expect.any(String),
+      reason: 'unknown_key',
+      key_id: other.signingKey.keyId,
+    });
     // It cannot verify the signed policy_loaded entry either, so it refuses to decide at all.
     const refused = await other.request('POST', '/api/decide', { key: other.keys.agent, body: decisionRequest() });
     expect(refused.status).toBe(503);
@@ -161,6 +175,115 @@ describe.each(backends())('ledger integrity on $name', (backend) => {
     expect((await t.request('GET', '/api/ledger/verify')).body.valid).toBe(true);
   });
 });
+
+describe.each(backends())('a cut-off or replaced ledger tail on $name', (backend) => {
+  let tdb: TestDatabase;
+  let t: TestApp;
+  let metrics: TestMetrics;
+  const errors: { message: string; fields?: LogFields }[] = [];
+
+  beforeEach(async () => {
+    tdb = await backend.open();
+    metrics = createTestMetrics();
+    errors.length = 0;
+    const logger: Logger = { ...silentLogger, error: (message, fields) => errors.push({ message, fields }) };
+    t = await createTestApp(tdb.database, { metrics, logger });
+    expect((await t.request('POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
+  });
+  afterEach(() => tdb.close());
+
+  /** Decides `n` times on `t`; the newest entry as {index, hash}. */
+  const decideTimes = async (n: number) => {
+    for (let i = 0; i < n; i++) await decideAndGetIndex(t);
+    const head = (await t.services.ledger.head()) as LedgerEntry;
+    return { index: head.index, hash: head.entry_hash };
+  };
+  /** A ledger on its own connection that has appended and verified nothing: it knows only the shared state. */
+  const bystander = async (): Promise<Ledger> =>
+    createLedger({ db: (await tdb.openInstance()).db, signingKey: t.signingKey, telemetry: noopTelemetry });
+
+  it('reports deleted newest entries as truncated, naming the first missing index and the expected head, on the instance that appended them, on one that verified them, and on one that knows only the shared state', async () => {
+    const verifier = await createTestApp(await tdb.openInstance(), { signingKey: t.signingKey });
+    const head = await decideTimes(4);
+    expect((await verifier.request('GET', '/api/ledger/verify')).body).toMatchObject({ valid: true });
+
+    await tamper(tdb, `delete from ledger_entries where seq > ${head.index - 2}`);
+
+    const truncated = {
+      valid: false,
+      head_index: head.index - 2,
+      first_invalid: { index: head.index - 1, entry_id: null, reason: 'truncated', watermark: head },
+    };
+    expect((await t.request('GET', '/api/ledger/verify')).body).toMatchObject(truncated);
+    expect((await verifier.request('GET', '/api/ledger/verify')).body).toMatchObject(truncated);
+    expect(await (await bystander()).verify()).toMatchObject(truncated);
+  });
+
+  it('still reports the truncation on the instances that appended or verified the entries when the shared watermark is removed too', async () => {
+    const verifier = await createTestApp(await tdb.openInstance(), { signingKey: t.signingKey });
+    const head = await decideTimes(3);
+    expect((await verifier.request('GET', '/api/ledger/verify')).body.valid).toBe(true);
+
+    await tamper(tdb, `delete from ledger_entries where seq = ${head.index}`);
+    await tdb.superuser(`delete from background_tasks where name = 'ledger_watermark'`);
+
+    const truncated = { valid: false, first_invalid: { index: head.index, reason: 'truncated', watermark: head } };
+    expect((await t.request('GET', '/api/ledger/verify')).body).toMatchObject(truncated);
+    expect((await verifier.request('GET', '/api/ledger/verify')).body).toMatchObject(truncated);
+  });
+
+  it('reports the newest entry rewritten with a recomputed hash as rewritten at its index, on the instance that appended it and on one that knows only the shared state', async () => {
+    const head = await decideTimes(2);
+    // The background auditor's tick shares what this instance committed.
+    await t.services.auditor.tick();
+    const [row] = await tdb.superuser(`select * from ledger_entries where seq = ${head.index}`);
+    const forged = rowToEntry(row);
+    forged.data = { ...forged.data, allowed: true, decision: 'permit' };
+    forged.entry_hash = computeEntryHash(forged, portableSha256Hex);
+    await tamper(
+      tdb,
+      `update ledger_entries set data = '${JSON.stringify(forged.data).replace(/'/g, "''")}'::jsonb, entry_hash = '${forged.entry_hash}' where seq = ${head.index}`,
+    );
+
+    const rewritten = {
+      valid: false,
+      first_invalid: { index: head.index, entry_id: forged.entry_id, reason: 'rewritten', watermark: head },
+    };
+    expect((await t.request('GET', '/api/ledger/verify')).body).toMatchObject(rewritten);
+    expect(await (await bystander()).verify()).toMatchObject(rewritten);
+  });
+
+  it('counts a truncation found in the background as a failed integrity check, logs it as an error and shows it on /health with the reason and index, while readiness stays 200', async () => {
+    const head = await decideTimes(3);
+    expect(await t.services.auditor.run('incremental')).toMatchObject({ valid: true, head_index: head.index });
+    const failuresBefore = integrityChecks(await metrics.render(), 'failure');
+
+    await tamper(tdb, `delete from ledger_entries where seq > ${head.index - 2}`);
+    const found = { index: head.index - 1, reason: 'truncated', watermark: head };
+    expect(await t.services.auditor.run('incremental')).toMatchObject({ valid: false, first_invalid: found });
+
+    expect(integrityChecks(await metrics.render(), 'failure')).toBe(failuresBefore + 1);
+    expect(errors).toContainEqual({ message: 'ledger verification failed', fields: expect.objectContaining(found) });
+    const health = await t.request('GET', '/health', { key: null });
+    expect(health.status).toBe(200);
+    const ledger = health.body.checks.find((c: { name: string }) => c.name === 'ledger');
+    expect(ledger).toMatchObject({
+      status: 'degraded',
+      details: {
+        integrity: { ...found, message: expect.stringContaining(`up to ${head.index}`) },
+        last_verification: { incremental: { valid: false, first_invalid: found } },
+      },
+    });
+    expect((await t.request('GET', '/health/ready', { key: null })).status).toBe(200);
+  });
+});
+
+function integrityChecks(exposition: string, result: 'success' | 'failure'): number {
+  const line = exposition
+    .split('\n')
+    .find((l) => l.startsWith('lexecon_ledger_integrity_checks_total{') && l.includes(`result="${result}"`));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
 
 async function decideAndGetIndex(t: TestApp): Promise<number> {
   const res = await t.request('POST', '/api/decide', { key: t.keys.agent, body: decisionRequest({ actor: 'model' }) });

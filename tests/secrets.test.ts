@@ -2,8 +2,10 @@ import { context, propagation } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { fromBase32, timeStep, totpAt } from '../src/auth/totp';
+import { type Database, openPostgres } from '../src/db/client';
 import { createJsonLogger } from '../src/telemetry/logger';
 import { createResource, createTracerProvider } from '../src/telemetry/sdk';
 import {
@@ -15,7 +17,10 @@ import {
   type TestMetrics,
 } from './support/app';
 import { backends, type TestDatabase } from './support/databases';
+import { withDatabase } from './support/global-setup';
+import { waitFor } from './support/lexecon-process';
 import { type OtlpReceiver, startOtlpReceiver } from './support/otlp-receiver';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 
 /**
  * Every place telemetry and errors can carry text — log lines, exported spans, the metrics
@@ -156,4 +161,184 @@ describe.each(backends())('secrets on $name', (backend) => {
     expect(entries.body.entries.length).toBeGreaterThan(10);
     for (const [name, value] of Object.entries(secrets)) expect(text.includes(value), name).toBe(false);
   });
+});
+
+const postgresTemplate = inject('postgresTemplate');
+
+/**
+ * MFA enrollment while PostgreSQL stalls: the UPDATE that stores the new TOTP secret waits on a
+ * locked row past the statement deadline, or its answer is lost in a network gone silent after the
+ * server committed it. Either way the caller gets 503, and neither the secret nor any other query
+ * parameter reaches a log line, a span or a response; no secret nobody was shown stays behind.
+ */
+describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enrollment', () => {
+  const settings = postgresTemplate as { adminUrl: string; template: string };
+  const name = `lexecon_secrets_stall_${process.pid}`;
+  // Long enough for the test to see the UPDATE wait, silence the network and release the row in time.
+  const STATEMENT_TIMEOUT_MS = 4_000;
+  // A TOTP secret as enrollment returns it: 20 random bytes in base32.
+  const TOTP_SECRET = /[A-Z2-7]{32}/;
+  let admin: postgres.Sql;
+  let superuser: postgres.Sql;
+  let proxy: TcpProxy;
+  let database: Database;
+  let receiver: OtlpReceiver;
+  let provider: BasicTracerProvider;
+  let t: TestApp;
+  let token: string;
+  // A parameter of every statement that touches carol's row.
+  let userId: string;
+  const logs: string[] = [];
+  const responses: string[] = [];
+
+  beforeAll(async () => {
+    admin = postgres(settings.adminUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.unsafe(`create database ${name} template ${settings.template}`);
+    superuser = postgres(withDatabase(settings.adminUrl, name), { max: 2, onnotice: () => {} });
+    const target = new URL(settings.adminUrl);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const url = new URL(withDatabase(settings.adminUrl, name));
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    receiver = await startOtlpReceiver();
+    provider = createTracerProvider({
+      resource: createResource({ serviceName: 'lexecon', serviceVersion: 'test', instanceId: 'secrets-stall' }),
+      sampleRate: 1,
+      tracesEndpoint: `${receiver.url}/v1/traces`,
+      scheduledDelayMillis: 20,
+    });
+    const metrics = createTestMetrics({ tracer: provider.getTracer('lexecon', 'test') });
+    database = openPostgres(url.toString(), {
+      poolMax: 4,
+      statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+      observer: { ...metrics.observer, trace: metrics.telemetry.inSpan },
+    });
+    const logger = createJsonLogger(
+      'debug',
+      (line) => logs.push(line),
+      () => metrics.telemetry.activeIds(),
+    );
+    t = await createTestApp(database, { metrics, logger });
+    const created = await t.request('POST', '/api/users', {
+      body: { username: 'carol', password: PASSWORD, role: 'admin' },
+    });
+    expect(created.status).toBe(201);
+    userId = created.body.user.id;
+    expect(userId).toMatch(/^usr_/);
+    const login = await t.request('POST', '/api/auth/login', {
+      key: null,
+      body: { username: 'carol', password: PASSWORD },
+    });
+    token = login.body.token;
+  });
+
+  afterAll(async () => {
+    await provider?.shutdown();
+    await receiver?.close();
+    await database?.close();
+    await proxy?.close();
+    await superuser?.end();
+    await admin?.unsafe(`drop database if exists ${name} with (force)`);
+    await admin?.end();
+  });
+
+  async function enroll() {
+    const res = await t.request('POST', '/api/auth/mfa/enroll', { key: token });
+    if (res.status !== 200) responses.push(JSON.stringify(res.body), JSON.stringify([...res.headers]));
+    return res;
+  }
+
+  async function pendingSecret(): Promise<string | null> {
+    const [row] = await superuser`select mfa_secret from users where username = 'carol'`;
+    return (row as { mfa_secret: string | null }).mfa_secret;
+  }
+
+  /** Holds carol's row locked in a transaction of its own until `release`. */
+  async function lockCarol() {
+    const holder = await superuser.reserve();
+    await holder`begin`;
+    await holder`select 1 from users where username = 'carol' for update`;
+    return async () => {
+      await holder`rollback`;
+      holder.release();
+    };
+  }
+
+  it('answers 503 while the row is locked past the deadline, and the server commits no secret afterwards', async () => {
+    expect((await t.request('GET', '/api/auth/me', { key: token })).status).toBe(200);
+    const release = await lockCarol();
+    try {
+      const res = await enroll();
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('DATABASE_UNAVAILABLE');
+    } finally {
+      await release();
+    }
+    // Anything still running would commit now that the lock is gone: a later write on the row
+    // waits for it, so by its end the row shows what committed.
+    await superuser`update users set role = role where username = 'carol'`;
+    expect(await pendingSecret()).toBeNull();
+  }, 30_000);
+
+  it('answers 503 when the answer is lost after the server committed, and clears that secret once the database is back', async () => {
+    expect((await t.request('GET', '/api/auth/me', { key: token })).status).toBe(200);
+    const release = await lockCarol();
+    const answered = enroll();
+    try {
+      // The UPDATE has reached the server and waits for the row: now the network goes silent, and
+      // the lock goes, so the server commits a secret whose answer never arrives.
+      await waitFor(
+        'the enrollment to wait for the row lock',
+        async () => {
+          const rows = await superuser`
+          select 1 from pg_stat_activity
+          where wait_event_type = 'Lock' and query like 'update "users" set "mfa_secret"%'`;
+          return rows.length > 0 ? true : undefined;
+        },
+        10_000,
+        10,
+      );
+      proxy.stall();
+    } finally {
+      await release();
+    }
+    expect(await waitFor('the committed secret', async () => (await pendingSecret()) ?? undefined)).toMatch(
+      TOTP_SECRET,
+    );
+    const res = await answered;
+    await proxy.resume();
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('DATABASE_UNAVAILABLE');
+    await waitFor(
+      'the secret nobody was shown to be cleared',
+      async () => ((await pendingSecret()) === null ? true : undefined),
+      30_000,
+    );
+  }, 60_000);
+
+  it('enrolls again once the database answers', async () => {
+    const res = await waitFor('enrollment to work again', async () => {
+      const attempt = await t.request('POST', '/api/auth/mfa/enroll', { key: token });
+      return attempt.status === 200 ? attempt : undefined;
+    });
+    const code = totpAt(fromBase32(res.body.secret), timeStep(Date.now()));
+    const confirmed = await t.request('POST', '/api/auth/mfa/confirm', { key: token, body: { code } });
+    expect(confirmed.status).toBe(200);
+    expect(await pendingSecret()).toBe(res.body.secret);
+  }, 60_000);
+
+  it('writes no TOTP secret, query parameter or credential to a log line, a span or an error response', async () => {
+    await provider.forceFlush();
+    const searched = { logs: logs.join('\n'), spans: JSON.stringify(receiver.spans), responses: responses.join('\n') };
+    expect(logs.some((line) => line.includes('"DATABASE_UNAVAILABLE"'))).toBe(true);
+    expect(receiver.spans.some((span) => span.events.some((event) => event.name === 'exception'))).toBe(true);
+    for (const [where, text] of Object.entries(searched)) {
+      expect(text, where).not.toMatch(TOTP_SECRET);
+      expect(text, where).not.toContain('params');
+      expect(text, where).not.toContain(token);
+      expect(text, where).not.toContain(PASSWORD);
+      expect(text, where).not.toContain(userId);
+    }
+  }, 60_000);
 });

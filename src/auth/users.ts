@@ -57,11 +57,34 @@ export interface UserStoreOptions {
 
 const BACKUP_CODE_COUNT = 10;
 const BACKUP_CODE = /^[a-z0-9]{5}-[a-z0-9]{5}$/;
+// When to try clearing a secret whose enrollment failed: at once, then as a stalled database returns.
+const FORGET_SECRET_AFTER_MS = [0, 1_000, 5_000, 15_000];
 
 export function createUserStore(options: UserStoreOptions): UserStore {
   const { db, ledger, passwords } = options;
   const now = options.now ?? Date.now;
   const issuer = options.issuer ?? 'Lexecon';
+
+  /**
+   * Best effort, in the background: an enrollment whose write failed may still have committed (the
+   * server's answer lost on a silent network), leaving a secret nobody was shown. Clears exactly
+   * that secret, unless it was confirmed or replaced meanwhile; a failed try waits for the next.
+   */
+  function forgetPendingSecret(userId: string, secret: string, attempt = 0): void {
+    const delay = FORGET_SECRET_AFTER_MS[attempt];
+    if (delay === undefined) return;
+    const timer = setTimeout(() => {
+      db.update(users)
+        .set({ mfaSecret: null })
+        .where(and(eq(users.id, userId), eq(users.mfaSecret, secret), isNull(users.mfaEnabledAt)))
+        .then(
+          () => {},
+          () => forgetPendingSecret(userId, secret, attempt + 1),
+        );
+    }, delay);
+    // Never what keeps a process alive.
+    (timer as { unref?: () => void }).unref?.();
+  }
 
   async function insertUser(
     input: { username: string; password: string; role: Role; createdBy: string },
@@ -151,11 +174,17 @@ export function createUserStore(options: UserStoreOptions): UserStore {
       if (user.mfaEnabledAt) return 'already_enabled';
       const secret = newTotpSecret();
       const encoded = toBase32(secret);
-      const [updated] = await db
-        .update(users)
-        .set({ mfaSecret: encoded, mfaLastStep: null })
-        .where(and(eq(users.id, user.id), isNull(users.mfaEnabledAt)))
-        .returning({ id: users.id });
+      let updated: { id: string } | undefined;
+      try {
+        [updated] = await db
+          .update(users)
+          .set({ mfaSecret: encoded, mfaLastStep: null })
+          .where(and(eq(users.id, user.id), isNull(users.mfaEnabledAt)))
+          .returning({ id: users.id });
+      } catch (err) {
+        forgetPendingSecret(user.id, encoded);
+        throw err;
+      }
       if (!updated) return 'already_enabled';
       options.telemetry.mfaChallenged();
       return { secret: encoded, otpauthUri: otpauthUri(secret, user.username, issuer) };

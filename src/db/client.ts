@@ -49,15 +49,15 @@ export interface PgliteSource {
 
 export async function openPglite(source: PgliteSource = {}): Promise<Database & { client: PGlite }> {
   const client = await PGlite.create({ dataDir: source.dataDir, loadDataDir: source.loadDataDir });
-  const instrumented = source.observer ? instrumentPglite(client, source.observer) : undefined;
-  const db = drizzlePglite(instrumented?.client ?? client, { schema }) as unknown as Db;
+  const instrumented = instrumentPglite(client, source.observer);
+  const db = drizzlePglite(instrumented.client, { schema }) as unknown as Db;
   return {
     kind: 'pglite',
     db,
     client,
     // One in-process connection: active while a statement runs.
     async connectionState() {
-      const active = Math.min(1, instrumented?.inFlight() ?? 0);
+      const active = Math.min(1, instrumented.inFlight());
       return { active, idle: 1 - active };
     },
     async migrate() {
@@ -71,26 +71,57 @@ export async function openPglite(source: PgliteSource = {}): Promise<Database & 
 
 export interface PostgresOptions {
   poolMax: number;
-  /** Deadline for one statement (default 5 s); past it the pool is replaced, see instrument.ts. */
+  /** LEXECON_DB_STATEMENT_TIMEOUT_MS (default 5 s): the server's statement_timeout; see serverDeadlines. */
   statementTimeoutMs?: number;
   /** Unique per instance, so pg_stat_activity can tell this instance's connections apart. */
   applicationName?: string;
   observer?: DbObserver;
 }
 
+/**
+ * How long the client waits for an answer: past the server's statement_timeout by a margin (half
+ * of it, at least 1 s) for the cancellation to travel back. Only a server that cannot answer at all
+ * (a silent network, a frozen host) reaches it; the pool is then replaced.
+ */
+export function clientDeadlineMs(statementTimeoutMs: number): number {
+  return statementTimeoutMs + Math.max(1_000, Math.round(statementTimeoutMs / 2));
+}
+
+/**
+ * Session settings sent with every connection of the pool, so PostgreSQL itself enforces the
+ * deadline: a statement running or waiting for a lock past statement_timeout is cancelled (57014,
+ * answered 503) and nothing of it commits, while the connection stays usable. statement_timeout
+ * covers lock waits too, so lock_timeout is left unset. A session idle inside a transaction for as
+ * long as the client would wait for a whole transaction is one the client has given up on; the
+ * server ends it, releasing its locks (the ledger's append lock among them).
+ */
+export function serverDeadlines(statementTimeoutMs: number): Record<string, string> {
+  return {
+    statement_timeout: String(statementTimeoutMs),
+    idle_in_transaction_session_timeout: String(clientDeadlineMs(statementTimeoutMs) * 2),
+  };
+}
+
 export function openPostgres(url: string, options: PostgresOptions): Database & { client: postgres.Sql } {
   const applicationName = options.applicationName ?? 'lexecon';
-  const connect = () =>
-    postgres(url, {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 5_000;
+  // Every pool, the first and each replacement, comes from here and is configured the same way.
+  const createPool = () => {
+    const pool = postgres(url, {
       max: options.poolMax,
       connect_timeout: 5,
       idle_timeout: 60,
       onnotice: () => {},
-      connection: { application_name: applicationName },
+      connection: { application_name: applicationName, ...serverDeadlines(statementTimeoutMs) },
     });
-  // A pool whose connections may be silently dead (a statement timed out) is swapped for a fresh one;
-  // everything holds this stable proxy, which always reaches the current pool.
-  let current = connect();
+    // drizzle's postgres-js driver adjusts the type handling of the client it is given (dates and
+    // JSON pass through as drizzle serialised them); a pool it never saw would encode JSON twice.
+    drizzlePostgres(pool);
+    return pool;
+  };
+  // A pool whose connections may be silently dead (no answer by the client's deadline) is swapped
+  // for a fresh one; everything holds this stable proxy, which always reaches the current pool.
+  let current = createPool();
   const listeners: postgres.Sql[] = [];
   const client = new Proxy(current, {
     apply: (_target, _this, args: unknown[]) => (current as unknown as (...a: unknown[]) => unknown)(...args),
@@ -101,12 +132,12 @@ export function openPostgres(url: string, options: PostgresOptions): Database & 
   }) as postgres.Sql;
   const replacePool = () => {
     const stale = current;
-    current = connect();
+    current = createPool();
     void stale.end({ timeout: 0 }).catch(() => {});
   };
   const instrumented = instrumentPostgres(client, {
     observer: options.observer,
-    statementTimeoutMs: options.statementTimeoutMs ?? 5_000,
+    deadlineMs: clientDeadlineMs(statementTimeoutMs),
     onTimeout: replacePool,
   });
   const db = drizzlePostgres(instrumented, { schema }) as unknown as Db;

@@ -1,7 +1,7 @@
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type postgres from 'postgres';
-import type { DbErrorType, DbOperation } from '../telemetry/catalogue';
-import { isDatabaseUnavailable } from './errors';
+import type { DbOperation } from '../telemetry/catalogue';
+import { classifyDbError, type DbErrorType, markDatabaseError } from './errors';
 
 /** What the driver wrappers report: every statement and transaction, timed, with bounded labels. */
 export interface DbObserver {
@@ -37,18 +37,6 @@ export function describeStatement(text: string): { operation: DbOperation; table
   return description;
 }
 
-export function classifyDbError(err: unknown): DbErrorType {
-  for (let current = err, depth = 0; current && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') {
-      if (code === '57014' || code === 'CONNECT_TIMEOUT' || code === 'STATEMENT_TIMEOUT') return 'timeout';
-      if (code.startsWith('23')) return 'constraint';
-    }
-    current = (current as { cause?: unknown }).cause;
-  }
-  return isDatabaseUnavailable(err) ? 'connection' : 'query';
-}
-
 function timed<T>(observer: DbObserver, text: string, run: () => PromiseLike<T>): Promise<T> {
   const { operation, table } = describeStatement(text);
   const measured = async () => {
@@ -58,7 +46,7 @@ function timed<T>(observer: DbObserver, text: string, run: () => PromiseLike<T>)
       observer.query(operation, table, (performance.now() - started) / 1000);
       return result;
     } catch (err) {
-      observer.failed(classifyDbError(err));
+      observer.failed(classifyDbError(markDatabaseError(err)));
       throw err;
     }
   };
@@ -78,8 +66,12 @@ function timed<T>(observer: DbObserver, text: string, run: () => PromiseLike<T>)
 
 export interface PostgresGuard {
   observer?: DbObserver;
-  /** A statement (or transaction, twice this) with no answer by then fails as the database being unavailable. */
-  statementTimeoutMs: number;
+  /**
+   * A statement (or transaction, twice this) the server has not answered by then fails as the
+   * database being unavailable. Longer than the server's own statement_timeout (src/db/client.ts),
+   * so it fires only when the server cannot answer at all.
+   */
+  deadlineMs: number;
   /** Called on such a timeout: the pool's connections may be silently dead and should be replaced. */
   onTimeout(): void;
 }
@@ -91,7 +83,7 @@ const silentObserver: DbObserver = { query() {}, failed() {}, transaction() {} }
  * and `begin(fn)` for transactions, whose `fn` gets a client that must be wrapped too. Besides
  * timing, every statement gets a deadline: a connection to a server that stopped answering (a
  * network that drops packets) would otherwise hold a request, and the serial ledger commit behind
- * it, forever.
+ * it, forever. Every error raised here is marked as the database's (see src/db/errors.ts).
  */
 export function instrumentPostgres(sql: postgres.Sql, guard: PostgresGuard): postgres.Sql {
   const observer = guard.observer ?? silentObserver;
@@ -105,7 +97,7 @@ export function instrumentPostgres(sql: postgres.Sql, guard: PostgresGuard): pos
             options,
           );
           const run = (execute: () => PromiseLike<unknown>) =>
-            timed(observer, text, () => withDeadline(execute, guard.statementTimeoutMs, guard.onTimeout));
+            timed(observer, text, () => withDeadline(execute, guard.deadlineMs, guard.onTimeout));
           return {
             values: () => run(() => query.values()),
             // biome-ignore lint/suspicious/noThenProperty: drizzle awaits the query object itself
@@ -118,22 +110,27 @@ export function instrumentPostgres(sql: postgres.Sql, guard: PostgresGuard): pos
         return async (...args: unknown[]) => {
           const callback = args.at(-1) as (client: postgres.TransactionSql) => Promise<unknown>;
           const started = performance.now();
+          let thrownByCallback: unknown;
+          const scoped = async (client: postgres.TransactionSql) => {
+            try {
+              return await callback(
+                instrumentPostgres(client as unknown as postgres.Sql, guard) as unknown as postgres.TransactionSql,
+              );
+            } catch (err) {
+              thrownByCallback = err;
+              throw err;
+            }
+          };
           try {
             return await withDeadline(
-              () =>
-                (target.begin as (...a: unknown[]) => Promise<unknown>)(
-                  ...args.slice(0, -1),
-                  (client: postgres.TransactionSql) =>
-                    callback(
-                      instrumentPostgres(
-                        client as unknown as postgres.Sql,
-                        guard,
-                      ) as unknown as postgres.TransactionSql,
-                    ),
-                ),
-              guard.statementTimeoutMs * 2,
+              () => (target.begin as (...a: unknown[]) => Promise<unknown>)(...args.slice(0, -1), scoped),
+              guard.deadlineMs * 2,
               guard.onTimeout,
             );
+          } catch (err) {
+            // BEGIN, COMMIT, ROLLBACK and the deadline are the database's; the callback's own errors
+            // are whatever they are (its statements' errors are marked already).
+            throw err === thrownByCallback ? err : markDatabaseError(err);
           } finally {
             observer.transaction((performance.now() - started) / 1000);
           }
@@ -150,7 +147,11 @@ function withDeadline<T>(run: () => PromiseLike<T>, ms: number, onTimeout: () =>
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       onTimeout();
-      reject(Object.assign(new Error(`no answer from the database within ${ms} ms`), { code: 'STATEMENT_TIMEOUT' }));
+      reject(
+        markDatabaseError(
+          Object.assign(new Error(`no answer from the database within ${ms} ms`), { code: 'STATEMENT_TIMEOUT' }),
+        ),
+      );
     }, ms);
   });
   return Promise.race([Promise.resolve(run()), deadline]).finally(() => clearTimeout(timer));
@@ -162,8 +163,14 @@ function bound(target: object, property: string | symbol): unknown {
   return typeof value === 'function' ? value.bind(target) : value;
 }
 
-/** PGlite as drizzle uses it: `query`, `exec` and `transaction(fn)`; also counts queries in flight. */
-export function instrumentPglite(client: PGlite, observer: DbObserver): { client: PGlite; inFlight(): number } {
+/**
+ * PGlite as drizzle uses it: `query`, `exec` and `transaction(fn)`; also counts queries in flight
+ * and marks every error as the database's.
+ */
+export function instrumentPglite(
+  client: PGlite,
+  observer: DbObserver = silentObserver,
+): { client: PGlite; inFlight(): number } {
   let inFlight = 0;
   const track = <T>(text: string, run: () => Promise<T>) => {
     inFlight++;
@@ -186,8 +193,18 @@ export function instrumentPglite(client: PGlite, observer: DbObserver): { client
       if (property === 'transaction') {
         return async <T>(callback: (tx: Transaction) => Promise<T>) => {
           const started = performance.now();
+          let thrownByCallback: unknown;
           try {
-            return await target.transaction((tx) => callback(wrapQueries(tx)));
+            return await target.transaction(async (tx) => {
+              try {
+                return await callback(wrapQueries(tx));
+              } catch (err) {
+                thrownByCallback = err;
+                throw err;
+              }
+            });
+          } catch (err) {
+            throw err === thrownByCallback ? err : markDatabaseError(err);
           } finally {
             observer.transaction((performance.now() - started) / 1000);
           }

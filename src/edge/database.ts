@@ -40,7 +40,7 @@ export function openRequestDatabase(url: string, options: RequestDatabaseOptions
   });
   const instrumented = instrumentPostgres(client, {
     observer: options.observer,
-    statementTimeoutMs: options.statementTimeoutMs,
+    deadlineMs: options.statementTimeoutMs,
     // Nothing to replace: these connections end with the request.
     onTimeout: () => {},
   });

@@ -72,6 +72,7 @@ export async function startIsolate(
       serviceName: SERVICE_NAME,
       version,
       maxBodyBytes: config.http.maxBodyBytes,
+      maxDecisionBytes: config.http.maxDecisionBytes,
       metricsExclude: config.telemetry.metricsExclude,
       tracingExclude: config.telemetry.tracing.exclude,
       corsAllowedOrigins: config.http.corsAllowedOrigins,

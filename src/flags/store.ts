@@ -94,9 +94,7 @@ export function createFlagStore(options: FlagStoreOptions): FlagStore {
     refreshing = read()
       .catch((err: unknown) => {
         for (const name of FLAG_NAMES) telemetry.flagFailed(name, 'store_unavailable');
-        logger.warn('feature flags: keeping the last known settings; cannot read them', {
-          error: err instanceof Error ? err.name : 'unknown',
-        });
+        logger.warn('feature flags: keeping the last known settings; cannot read them', { error: err });
       })
       .finally(() => {
         refreshing = undefined;

@@ -2,6 +2,7 @@ import type { CacheStatsSource } from '../cache/lru';
 import type { ConnectionState } from '../db/client';
 import type { LedgerAuditor } from '../ledger/auditor';
 import type { Ledger } from '../ledger/store';
+import type { FirstInvalid } from '../ledger/verify';
 import type { PolicyStore } from '../policies/store';
 import type { CheckResult, HealthCheck } from './checker';
 import type { Lifecycle } from './lifecycle';
@@ -30,6 +31,8 @@ export interface HealthCheckDeps {
   caches: readonly CacheStatsSource[];
   probes: RuntimeProbes;
   maxEventLoopLagMs: number;
+  /** How long the ledger check waits for a write probe before answering with the failure it knows. */
+  writeProbeWaitMs: number;
   now?: () => number;
 }
 
@@ -108,13 +111,36 @@ export function createHealthChecks(deps: HealthCheckDeps): HealthCheck[] {
     {
       name: 'ledger',
       async run() {
+        // An instance that cannot append cannot decide. While appends fail, every run probes the
+        // write path, so readiness returns as soon as a write succeeds, with no traffic needed.
+        if (deps.ledger.writeFailure() && !(await within(deps.ledger.probeWrite(), deps.writeProbeWaitMs))) {
+          const writes = deps.ledger.writeFailure();
+          return {
+            status: 'unhealthy',
+            details: { writes, message: `ledger appends are failing (${writes?.error}): decisions cannot be recorded` },
+          };
+        }
         const head = await deps.ledger.head();
         if (!head) return { status: 'unhealthy', details: { error: 'ledger not initialised' } };
-        const verification = await deps.auditor.lastResults();
-        const details = { head_index: head.index, head_hash: head.entry_hash, last_verification: verification };
-        // A failed verification is an alert (the integrity metric), not a reason to stop deciding.
-        const failed = Object.values(verification).some((record) => record && !record.valid);
-        return failed ? { status: 'degraded', details } : ok(details);
+        const { shared, here } = await deps.auditor.status();
+        // The lowest failing index this instance knows of, its own or the shared passes'.
+        const failures = [
+          ...(here ? [{ ...here, found_by: 'this instance' }] : []),
+          ...Object.values(shared).flatMap((record) =>
+            record?.first_invalid ? [{ ...record, found_by: 'the shared background verification' }] : [],
+          ),
+        ].sort((a, b) => (a.first_invalid?.index ?? 0) - (b.first_invalid?.index ?? 0));
+        const integrity = failures[0];
+        const details = {
+          head_index: head.index,
+          head_hash: head.entry_hash,
+          last_verification: shared,
+          ...(integrity?.first_invalid ? { integrity: describeIntegrity(integrity.first_invalid, integrity) } : {}),
+        };
+        // An integrity failure is a security incident for people (the alert, this check), not a
+        // reason to stop deciding: every replica shares the ledger, so failing readiness would
+        // stop them all and record nothing more, while the evidence is already in the database.
+        return integrity ? { status: 'degraded', details } : ok(details);
       },
     },
     {
@@ -148,4 +174,34 @@ export function createHealthChecks(deps: HealthCheckDeps): HealthCheck[] {
       },
     },
   ];
+}
+
+/** Whether `pending` resolves to true within `ms`; it keeps running either way. */
+async function within(pending: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([pending, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describeIntegrity(found: FirstInvalid, failure: { at: string; found_by: string }) {
+  return { ...found, at: failure.at, found_by: failure.found_by, message: integrityMessage(found) };
+}
+
+function integrityMessage(found: FirstInvalid): string {
+  switch (found.reason) {
+    case 'truncated':
+      return `the ledger ends before index ${found.index}, but entries up to ${found.watermark?.index} were verified or committed: its tail was removed`;
+    case 'rewritten':
+      return `entry ${found.index} is not the entry verified or committed at that index before: it was replaced`;
+    case 'unknown_key':
+      return `entries from index ${found.index} are signed by key ${found.key_id}, which this instance does not trust: add that public key to LEXECON_TRUSTED_PUBLIC_KEYS (or give this instance the signing key)`;
+    default:
+      return `entry ${found.index} failed verification (${found.reason})`;
+  }
 }

@@ -11,7 +11,8 @@ import { backends, type TestDatabase } from '../../tests/support/databases';
 import type { Db } from '../db/client';
 import { silentLogger } from '../telemetry/logger';
 import { noopTelemetry } from '../telemetry/telemetry';
-import { createLedgerAuditor, type LedgerAuditor } from './auditor';
+import { createLedgerAuditor, type LedgerAuditor, type LedgerAuditorOptions } from './auditor';
+import { generateSigningKey } from './crypto';
 import { createLedger, type Ledger } from './store';
 
 const MINUTE = 60_000;
@@ -71,6 +72,7 @@ describe.each(backends())('background ledger verification on $name', (backend) =
       db,
       ledger,
       logger: silentLogger,
+      telemetry: noopTelemetry,
       instanceId,
       incrementalEveryMs: MINUTE,
       fullEveryMs: 10 * MINUTE,
@@ -138,6 +140,28 @@ describe.each(backends())('background ledger verification on $name', (backend) =
     expect(state.cursor.index).toBe(verified?.head_index);
   });
 
+  it('blames a cut-off tail, never the legitimate entries appended after it, and never reports the old head as verified', async () => {
+    const { auditor } = t.services;
+    await decide(3);
+    const verified = await auditor.run('incremental');
+    const head = { index: verified?.head_index as number, hash: (await t.services.ledger.head())?.entry_hash };
+
+    await tamper(tdb, `delete from ledger_entries where seq > ${head.index - 2}`);
+    const cut = await auditor.run('incremental');
+    expect(cut).toMatchObject({
+      valid: false,
+      head_index: null,
+      first_invalid: { index: head.index - 1, entry_id: null, reason: 'truncated', watermark: head },
+    });
+
+    // Legitimate decisions grow the chain past where the old head was: still the cut is named.
+    await decide(4);
+    const truncated = { valid: false, first_invalid: { index: head.index, entry_id: null, reason: 'truncated' } };
+    expect(await auditor.run('incremental')).toMatchObject(truncated);
+    expect(await auditor.run('full')).toMatchObject(truncated);
+    expect(await t.services.ledger.verify()).toMatchObject(truncated);
+  });
+
   it('does each pass once when two instances sharing the database tick at the same moment, and both report the same results', async () => {
     const first = counted(t.services.ledger);
     const secondDb = (await tdb.openInstance()).db;
@@ -201,8 +225,166 @@ async function otherInstance(tdb: TestDatabase, t: TestApp, instanceId: string):
     db,
     ledger: createLedger({ db, signingKey: t.signingKey, telemetry: noopTelemetry }),
     logger: silentLogger,
+    telemetry: noopTelemetry,
     instanceId,
     incrementalEveryMs: MINUTE,
     fullEveryMs: 10 * MINUTE,
   });
 }
+
+describe.each(backends())('ledger verification by instances with different signing keys on $name', (backend) => {
+  let tdb: TestDatabase;
+  // The original instance: signs with the old key, trusts nothing else.
+  let b: TestApp;
+  // An instance started with a new key, the old one listed in LEXECON_TRUSTED_PUBLIC_KEYS.
+  let a: TestApp;
+  let aDb: Db;
+  let metricsA: TestMetrics;
+  let metricsB: TestMetrics;
+
+  beforeEach(async () => {
+    tdb = await backend.open();
+    metricsA = createTestMetrics();
+    metricsB = createTestMetrics();
+    b = await createTestApp(tdb.database, { metrics: metricsB });
+    expect((await b.request('POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
+    const second = await tdb.openInstance();
+    aDb = second.db;
+    a = await createTestApp(second, {
+      signingKey: await generateSigningKey(),
+      metrics: metricsA,
+      services: { trustedKeys: [b.signingKey] },
+    });
+  });
+  afterEach(() => tdb.close());
+
+  const decideOn = async (app: TestApp) => {
+    const res = await app.request('POST', '/api/decide', { key: app.keys.agent, body: decisionRequest() });
+    expect(res.status).toBe(200);
+  };
+  const firstSignedBy = async (keyId: string) =>
+    Number((await tdb.superuser(`select min(seq) as seq from ledger_entries where key_id = '${keyId}'`))[0]?.seq);
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON fields
+  const ledgerCheck = async (app: TestApp): Promise<any> =>
+    (await app.request('GET', '/health', { key: null })).body.checks.find((c: { name: string }) => c.name === 'ledger');
+  const auditorFor = (
+    db: Db,
+    app: TestApp,
+    instanceId: string,
+    now: () => number,
+    report: Pick<LedgerAuditorOptions, 'telemetry' | 'logger'> = { telemetry: noopTelemetry, logger: silentLogger },
+  ) =>
+    createLedgerAuditor({
+      db,
+      ledger: app.services.ledger,
+      ...report,
+      instanceId,
+      incrementalEveryMs: MINUTE,
+      fullEveryMs: 10 * MINUTE,
+      now,
+    });
+
+  it('keeps the shared verdict valid whichever instance ticks first, while the instance without the new key says unknown_key on /health and /api/ledger/verify and in its integrity metric', async () => {
+    let clock = Date.now() - 24 * 60 * MINUTE;
+    const now = () => clock;
+    const auditorA = auditorFor(aDb, a, 'instance-a', now);
+    const auditorB = auditorFor(tdb.database.db, b, 'instance-b', now);
+
+    for (let round = 0; round < 8; round++) {
+      await decideOn(a);
+      await decideOn(b);
+      clock += 5 * MINUTE + 1;
+      for (const auditor of round % 2 === 0 ? [auditorB, auditorA] : [auditorA, auditorB]) await auditor.tick();
+      const shared = await auditorB.lastResults();
+      expect(shared, `round ${round}`).toMatchObject({
+        incremental: { valid: true, instance: 'instance-a' },
+        full: { valid: true, instance: 'instance-a' },
+      });
+      expect(await auditorA.lastResults()).toEqual(shared);
+    }
+
+    const unknownKey = {
+      index: await firstSignedBy(a.signingKey.keyId),
+      reason: 'unknown_key',
+      key_id: a.signingKey.keyId,
+    };
+    expect(await ledgerCheck(b)).toMatchObject({
+      status: 'degraded',
+      details: {
+        integrity: {
+          ...unknownKey,
+          found_by: 'this instance',
+          message: expect.stringContaining('LEXECON_TRUSTED_PUBLIC_KEYS'),
+        },
+        last_verification: { incremental: { valid: true }, full: { valid: true } },
+      },
+    });
+    expect((await b.request('GET', '/api/ledger/verify')).body).toMatchObject({
+      valid: false,
+      first_invalid: unknownKey,
+    });
+    expect(integrityChecks(await metricsB.render(), 'failure')).toBeGreaterThan(0);
+
+    expect(await ledgerCheck(a)).toMatchObject({ status: 'healthy' });
+    expect((await ledgerCheck(a)).details.integrity).toBeUndefined();
+    expect((await a.request('GET', '/api/ledger/verify')).body).toMatchObject({ valid: true });
+    expect(integrityChecks(await metricsA.render(), 'failure')).toBe(0);
+  });
+
+  it('has an instance that never verified the new entries itself learn from the shared passes that it cannot, and say so in its health, its integrity metric and its log once per interval', async () => {
+    await decideOn(a);
+    expect(await a.services.auditor.run('incremental')).toMatchObject({ valid: true });
+    expect(await a.services.auditor.run('full')).toMatchObject({ valid: true });
+
+    const metrics = createTestMetrics();
+    const errors: { message: string; fields?: Record<string, unknown> }[] = [];
+    const logger = {
+      ...silentLogger,
+      error: (message: string, fields?: Record<string, unknown>) => errors.push({ message, fields }),
+    };
+    const third = await tdb.openInstance();
+    const c = await createTestApp(third, { signingKey: b.signingKey, metrics, logger });
+    const unknownKey = {
+      index: await firstSignedBy(a.signingKey.keyId),
+      reason: 'unknown_key',
+      key_id: a.signingKey.keyId,
+    };
+    expect(await ledgerCheck(c)).toMatchObject({ status: 'degraded', details: { integrity: unknownKey } });
+
+    let clock = Date.now();
+    const auditor = auditorFor(third.db, c, 'instance-c', () => clock, { telemetry: metrics.telemetry, logger });
+    const failures = () => metrics.render().then((text) => integrityChecks(text, 'failure'));
+    await auditor.tick();
+    expect(await failures()).toBe(1);
+    expect(errors).toEqual([
+      { message: expect.stringContaining('cannot verify'), fields: expect.objectContaining(unknownKey) },
+    ]);
+    await auditor.tick();
+    expect(await failures()).toBe(1);
+    clock += MINUTE;
+    await auditor.tick();
+    expect(await failures()).toBe(2);
+  });
+
+  it('has every instance report entries signed by a key none of them trusts, and publishes no verdict over them', async () => {
+    const forger = await createTestApp(await tdb.openInstance(), { signingKey: await generateSigningKey() });
+    const forged = await firstSignedBy(forger.signingKey.keyId);
+    for (const app of [a, b]) {
+      for (const kind of ['incremental', 'full'] as const) {
+        expect(await app.services.auditor.run(kind)).toMatchObject({
+          valid: false,
+          first_invalid: { reason: 'unknown_key' },
+        });
+      }
+    }
+    expect(await a.services.auditor.lastResults()).toEqual({});
+    expect(await ledgerCheck(a)).toMatchObject({
+      status: 'degraded',
+      details: { integrity: { index: forged, reason: 'unknown_key', key_id: forger.signingKey.keyId } },
+    });
+    expect(await ledgerCheck(b)).toMatchObject({
+      status: 'degraded',
+      details: { integrity: { reason: 'unknown_key', key_id: a.signingKey.keyId } },
+    });
+  });
+});

@@ -2,11 +2,14 @@ import { and, asc, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm
 import type { Db, Tx } from '../db/client';
 import { type LedgerRow, ledgerEntries } from '../db/schema';
 import { newId } from '../ids';
+import { type Logger, silentLogger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
 import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
 import { createGroupCommitWriter, type Head } from './group-commit';
-import { type ChainVerification, verifyChain } from './verify';
+import { type ChainVerification, type FirstInvalid, verifyChain } from './verify';
+import { createWatermarks } from './watermark';
+import { createWriteHealth, type WriteFailure } from './write-health';
 
 export interface LedgerEvent {
   eventType: Exclude<LedgerEventType, 'genesis'>;
@@ -43,7 +46,28 @@ export interface Ledger {
   verify(options?: VerifyOptions): Promise<ChainVerification>;
   /** Recomputes one entry's hash and checks its signature (no chain walk). */
   verifyEntry(entry: LedgerEntry): Promise<{ hashValid: boolean; signatureValid: boolean }>;
+  /** Whether entries signed by this key id verify on this instance (its key or a trusted one). */
+  trusts(keyId: string): boolean;
+  /** This instance's last failed verification, kept until a whole-chain verification passes. */
+  integrityFailure(): IntegrityFailure | undefined;
+  /** Shares the highest entry this instance committed or verified with the other instances. */
+  publishWatermark(): Promise<void>;
+  /** Set while appends on this instance fail for reasons other than the event itself. */
+  writeFailure(): WriteFailure | undefined;
+  /**
+   * Appends a probe event through the whole write path (writers' lock, head, hash and sign,
+   * insert) in a transaction that is rolled back; success clears a write failure. Concurrent
+   * calls share one probe.
+   */
+  probeWrite(): Promise<boolean>;
   readonly signingKey: SigningKey;
+}
+
+export interface IntegrityFailure {
+  at: string;
+  /** Found by an incremental pass (which starts at a verified entry) rather than from genesis. */
+  incremental: boolean;
+  first_invalid: FirstInvalid;
 }
 
 export interface VerifyOptions {
@@ -64,11 +88,17 @@ export interface LedgerOptions {
   sha256?: Sha256Hex;
   /** Entries read per page while verifying; bounds verification memory. */
   verifyPageSize?: number;
+  /** This instance's name where it shares its watermark. */
+  instanceId?: string;
+  logger?: Logger;
   now?: () => Date;
 }
 
 // Every writer, in every instance, serialises on this transaction-scoped advisory lock.
 const APPEND_LOCK_KEY = 0x6c78_6c64;
+
+/** What a write probe appends, inside a transaction that never commits. */
+const WRITE_PROBE = { eventType: 'decision', data: { decision_id: 'write-probe', write_probe: true } } as const;
 
 export function createLedger(options: LedgerOptions): Ledger {
   const { db, signingKey, telemetry } = options;
@@ -76,8 +106,13 @@ export function createLedger(options: LedgerOptions): Ledger {
   const maxBatch = options.maxBatch ?? 128;
   const verifyPageSize = options.verifyPageSize ?? 500;
   const sha256 = options.sha256 ?? portableSha256Hex;
+  const logger = options.logger ?? silentLogger;
   const keys = new Map<string, PublicKey>([[signingKey.keyId, signingKey]]);
   for (const key of options.trustedKeys ?? []) keys.set(key.keyId, key);
+  const watermarks = createWatermarks(db, options.instanceId ?? 'unknown');
+  const writes = createWriteHealth(logger, now);
+  let integrityFailure: IntegrityFailure | undefined;
+  let probing: Promise<boolean> | undefined;
 
   async function lock(tx: Tx): Promise<void> {
     await tx.execute(sql`select pg_advisory_xact_lock(${APPEND_LOCK_KEY})`);
@@ -124,6 +159,13 @@ export function createLedger(options: LedgerOptions): Ledger {
    * rejects entries that do not extend the committed head, so a stale head fails loudly, never forks.
    */
   async function insert(q: Db | Tx, entries: LedgerEntry[]): Promise<void> {
+    await insertRows(q, entries);
+    // Counted when the statement succeeds; inside a caller's transaction that later rolls back
+    // (a rare policy-load failure) this over-counts, which no metric consumer relies on.
+    telemetry.ledgerAppended(entries);
+  }
+
+  async function insertRows(q: Db | Tx, entries: LedgerEntry[]): Promise<void> {
     await q.execute(sql`
       insert into ledger_entries (seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id)
       select r.index, r.entry_id, r.event_type, r."timestamp", r.data, r.previous_hash, r.entry_hash, r.signature, r.key_id
@@ -132,31 +174,87 @@ export function createLedger(options: LedgerOptions): Ledger {
         previous_hash text, entry_hash text, signature text, key_id text)
       cross join (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) as writers_lock
       order by r.index`);
-    // Counted when the statement succeeds; inside a caller's transaction that later rolls back
-    // (a rare policy-load failure) this over-counts, which no metric consumer relies on.
-    telemetry.ledgerAppended(entries);
   }
 
   async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {
     await lock(tx);
     const head = await readHead(tx);
+    watermarks.observeHead(head);
     const entries = await build(head, events);
     await insert(tx, entries);
     return head ? entries : entries.slice(1);
   }
 
+  /** Reports an append's outcome: a committed one raises the watermark. */
+  async function tracked<T>(append: Promise<T>, committed: (result: T) => LedgerEntry | undefined): Promise<T> {
+    try {
+      const result = await append;
+      writes.succeeded();
+      const last = committed(result);
+      if (last) watermarks.raise({ index: last.index, hash: last.entry_hash });
+      return result;
+    } catch (err) {
+      writes.failed(err);
+      throw err;
+    }
+  }
+
+  async function probeWrite(): Promise<boolean> {
+    const rolledBack = new Error('write probe rolled back');
+    try {
+      await db.transaction(async (tx) => {
+        await lock(tx);
+        await insertRows(tx, await build(await readHead(tx), [{ ...WRITE_PROBE }]));
+        throw rolledBack;
+      });
+    } catch (err) {
+      if (err !== rolledBack) {
+        writes.failed(err);
+        return false;
+      }
+    }
+    writes.succeeded();
+    return true;
+  }
+
   async function verifyAll(options: VerifyOptions) {
+    // Watermarks are read before the head: anything they name was committed before it was read.
+    const known = [watermarks.local(), await watermarks.shared()];
+    await watermarks.publish();
     const [head] = await readEntries(undefined, 'desc', 1);
     const result = await verifyChain({
       headIndex: head?.index ?? -1,
       keys,
       sha256,
       after: options.after,
+      known,
       betweenPages: options.yieldBetweenPages ? () => new Promise((resolve) => setTimeout(resolve, 0)) : undefined,
       readPage: (afterIndex) =>
         readEntries(afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex), 'asc', verifyPageSize),
+      entryAt: async (index) => (await readEntries(eq(ledgerEntries.seq, index), 'asc', 1))[0],
     });
     telemetry.ledgerVerified(result.valid);
+    if (result.first_invalid?.reason === 'truncated' || result.first_invalid?.reason === 'rewritten') {
+      watermarks.freeze();
+    }
+    if (result.first_invalid) {
+      integrityFailure = {
+        at: now().toISOString(),
+        incremental: options.after !== undefined,
+        first_invalid: result.first_invalid,
+      };
+      logger.error('ledger verification failed', {
+        from_index: options.after ? options.after.index + 1 : 0,
+        entries_checked: result.entries_checked,
+        ...result.first_invalid,
+      });
+    } else if (!options.after) {
+      integrityFailure = undefined;
+    }
+    if (result.valid && result.head_index !== null && result.head_hash !== null) {
+      watermarks.raise({ index: result.head_index, hash: result.head_hash });
+      await watermarks.publish();
+    }
     return result;
   }
 
@@ -183,15 +281,26 @@ export function createLedger(options: LedgerOptions): Ledger {
 
   return {
     signingKey,
-    append: writer.append,
+    append: (event) => tracked(writer.append(event), (entry) => entry),
     async appendInTransaction(tx, events) {
-      const entries = await appendInTransaction(tx, events);
+      // The caller's transaction commits these later, if at all: only a commit raises the watermark.
+      const entries = await tracked(appendInTransaction(tx, events), () => undefined);
       // The head moved outside the group writer: its next group reads it again instead of
       // predicting from a stale one and failing on the taken index.
       writer.forgetHead();
       return entries;
     },
     lock,
+    trusts: (keyId) => keys.has(keyId),
+    integrityFailure: () => integrityFailure,
+    publishWatermark: () => watermarks.publish(),
+    writeFailure: () => writes.current(),
+    probeWrite() {
+      probing ??= probeWrite().finally(() => {
+        probing = undefined;
+      });
+      return probing;
+    },
 
     async ensureGenesis() {
       const existing = await this.entryByIndex(0);

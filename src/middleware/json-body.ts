@@ -1,32 +1,41 @@
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../context';
+import type { AppEnv, AppSettings } from '../context';
 import { AppError } from '../errors';
 
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json$/i;
 const MAX_DEPTH = 64;
 
+export interface JsonBodyOptions {
+  /** The route's own limit in bytes; LEXECON_MAX_BODY_BYTES (`maxBodyBytes`) bounds it either way. */
+  maxBytes?(settings: AppSettings): number;
+}
+
 /**
  * Reads a JSON body once, before validation: 415 unless it is JSON, 413 past the size limit
- * (checked on the declared length and again while streaming), 400 for malformed JSON, and 400 for
- * values Postgres or canonical JSON cannot store faithfully (NUL, lone surrogates, non-finite
- * numbers, absurd nesting) so they can never reach the ledger and fail there.
+ * (checked on the declared length and again while streaming), 400 REQUEST_ABORTED when the client
+ * hangs up before the body is in, 400 for malformed JSON, and 400 for values Postgres or canonical
+ * JSON cannot store faithfully (NUL, lone surrogates, non-finite numbers, absurd nesting) so they
+ * can never reach the ledger and fail there.
  */
-export function jsonBody(): MiddlewareHandler<AppEnv> {
+export function jsonBody(options: JsonBodyOptions = {}): MiddlewareHandler<AppEnv> {
   return async function jsonBody(c, next) {
     const mediaType = (c.req.header('content-type') ?? '').split(';')[0]?.trim() ?? '';
     if (!JSON_MEDIA_TYPE.test(mediaType)) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'The request body must be application/json');
     }
-    const limit = c.get('settings').maxBodyBytes;
+    const settings = c.get('settings');
+    const limit = Math.min(settings.maxBodyBytes, options.maxBytes?.(settings) ?? settings.maxBodyBytes);
     const declared = Number(c.req.header('content-length'));
     if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
 
     // With a declared length (which Node's HTTP parser enforces) the runtime's own buffered read
     // is fastest; a chunked body of unknown length is streamed and cut off at the limit.
     const text = decodeUtf8(
-      Number.isFinite(declared) && c.req.header('content-length')
-        ? new Uint8Array(await c.req.raw.arrayBuffer())
-        : await readLimited(c.req.raw, limit),
+      await readBody(() =>
+        Number.isFinite(declared) && c.req.header('content-length')
+          ? c.req.raw.arrayBuffer().then((buffer) => new Uint8Array(buffer))
+          : readLimited(c.req.raw, limit),
+      ),
     );
     let value: unknown;
     try {
@@ -40,6 +49,19 @@ export function jsonBody(): MiddlewareHandler<AppEnv> {
     (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
     await next();
   };
+}
+
+/**
+ * A body read that fails (the socket closed: ECONNRESET, "aborted") is the client's doing, told
+ * apart from the database's by its own code, never counted as DATABASE_UNAVAILABLE.
+ */
+async function readBody(read: () => Promise<Uint8Array>): Promise<Uint8Array> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    throw new AppError('REQUEST_ABORTED', 'The request body did not arrive: the connection closed first');
+  }
 }
 
 async function readLimited(request: Request, limit: number): Promise<Uint8Array> {

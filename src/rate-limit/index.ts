@@ -30,7 +30,7 @@ export interface RateLimitDeps {
  */
 export function createRateLimits({ db, logger, settings = DEFAULT_RATE_LIMITS, now }: RateLimitDeps): RateLimits {
   const shared = settings.store === 'postgres';
-  const onPruneError = (err: unknown) => logger.warn('rate limit prune failed', { error: describe(err) });
+  const onPruneError = (err: unknown) => logger.warn('rate limit prune failed', { error: err });
   const store = (): BucketStore =>
     shared ? createPostgresBucketStore({ db, onPruneError }) : createMemoryBucketStore();
   const perMinute = (name: Limiter, count: number) =>
@@ -57,13 +57,9 @@ export function createRateLimits({ db, logger, settings = DEFAULT_RATE_LIMITS, n
         const nowMs = Date.now();
         if (nowMs - lastWarnMs < 10_000) return;
         lastWarnMs = nowMs;
-        logger.warn('API rate limiting is failing open: its store is unavailable', { error: describe(err) });
+        logger.warn('API rate limiting is failing open: its store is unavailable', { error: err });
       },
     }),
     loginThrottle: createLoginThrottle({ store: settings.store, db, now }),
   };
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

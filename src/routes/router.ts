@@ -5,7 +5,7 @@ import type { AppEnv } from '../context';
 import { errorResponse } from '../errors';
 import { joinPath } from '../governance/policy';
 import { authorize } from '../middleware/authorize';
-import { jsonBody } from '../middleware/json-body';
+import { type JsonBodyOptions, jsonBody } from '../middleware/json-body';
 import { apiRateLimit } from '../middleware/rate-limit';
 import { errorResponses } from './schemas';
 
@@ -30,17 +30,18 @@ export function createRouter() {
 
 /**
  * Declares a route with its permission in the same place: the permission becomes the route's first
- * middleware (and its OpenAPI security), a JSON body gets the body reader, and the shared error
- * responses are documented. `permission: 'public'` is the only way to skip authentication.
+ * middleware (and its OpenAPI security), a JSON body gets the body reader (with the route's own
+ * size limit, if it has one), and the shared error responses are documented. `permission:
+ * 'public'` is the only way to skip authentication.
  */
 export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'security'>>(
-  config: R & { permission: Access | 'public' },
+  config: R & { permission: Access | 'public'; maxBodyBytes?: JsonBodyOptions['maxBytes'] },
 ) {
-  const { permission, ...route } = config;
+  const { permission, maxBodyBytes, ...route } = config;
   const middleware: MiddlewareHandler<AppEnv>[] = [];
   // The per-caller API limit counts against the principal authorize() has just established.
   if (permission !== 'public') middleware.push(authorize(permission), apiRateLimit());
-  if (route.request?.body) middleware.push(jsonBody());
+  if (route.request?.body) middleware.push(jsonBody({ maxBytes: maxBodyBytes }));
   return createRoute({
     ...route,
     middleware,

@@ -380,8 +380,7 @@ export const ALL_METRICS: readonly MetricDefinition[] = [...Object.values(METRIC
 export const SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-export const DB_ERROR_TYPES = ['connection', 'constraint', 'timeout', 'query'] as const;
-export type DbErrorType = (typeof DB_ERROR_TYPES)[number];
+export { DB_ERROR_TYPES, type DbErrorType } from '../db/errors';
 
 export const DB_OPERATIONS = ['select', 'insert', 'update', 'delete', 'other'] as const;
 export type DbOperation = (typeof DB_OPERATIONS)[number];
@@ -392,6 +391,7 @@ export const ERROR_CLASSIFICATION: Record<ErrorCode, { severity: Severity; compo
   INVALID_STRING: { severity: 'info', component: 'http' },
   VALIDATION_FAILED: { severity: 'info', component: 'http' },
   INVALID_POLICY: { severity: 'info', component: 'policy' },
+  REQUEST_ABORTED: { severity: 'info', component: 'http' },
   UNAUTHENTICATED: { severity: 'warning', component: 'auth' },
   MFA_REQUIRED: { severity: 'info', component: 'auth' },
   FORBIDDEN: { severity: 'warning', component: 'auth' },

@@ -1,4 +1,5 @@
 import type { LogLevel } from '../config';
+import { summarizeError } from './error-summary';
 
 export type LogFields = Record<string, unknown>;
 
@@ -14,7 +15,8 @@ const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 4
 /**
  * One JSON object per line, so log pipelines need no parsing rules. `context` adds fields known
  * only at the time of the call, such as the active trace and span ids, which lead from a log line
- * to its trace.
+ * to its trace. A field holding an error is written as its summary (src/telemetry/error-summary.ts):
+ * callers pass errors as they caught them, and no query parameter or payload reaches the line.
  */
 export function createJsonLogger(
   level: LogLevel,
@@ -24,9 +26,23 @@ export function createJsonLogger(
   const threshold = RANK[level];
   const log = (lvl: LogLevel) => (message: string, fields?: LogFields) => {
     if (RANK[lvl] < threshold) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...context(), ...fields }));
+    write(
+      JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...context(), ...withSummaries(fields) }),
+    );
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+function withSummaries(fields: LogFields | undefined): LogFields | undefined {
+  if (!fields) return fields;
+  let copy: LogFields | undefined;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value instanceof Error) {
+      copy ??= { ...fields };
+      copy[key] = summarizeError(value);
+    }
+  }
+  return copy ?? fields;
 }
 
 function writeLine(line: string): void {

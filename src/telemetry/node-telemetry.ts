@@ -3,6 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Config } from '../config';
 import type { MetricsRenderer } from '../context';
+import { summarizeError } from './error-summary';
 import type { Logger } from './logger';
 import { createMetricsTelemetry } from './metrics';
 import { registerProcessMetrics } from './process';
@@ -131,9 +132,9 @@ function createDiagLogger(logger: Logger) {
   return { error: once('error'), warn: once('warn'), info: ignore, debug: ignore, verbose: ignore };
 }
 
-function describe(value: unknown): string {
-  if (value instanceof Error) return `${value.name}: ${value.message}`;
-  if (typeof value === 'string') return value;
+function describe(value: unknown): unknown {
+  if (value instanceof Error) return summarizeError(value);
+  if (typeof value === 'string') return value.slice(0, 500);
   try {
     return JSON.stringify(value).slice(0, 500);
   } catch {

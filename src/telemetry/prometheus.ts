@@ -2,6 +2,7 @@ import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporte
 import { type IMetricReader, MeterProvider, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { MetricsRenderer } from '../context';
 import { METRICS } from './catalogue';
+import { summarizeError } from './error-summary';
 import { createResource, type ServiceIdentity } from './sdk';
 import { metricViews } from './views';
 
@@ -40,7 +41,8 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     async render() {
       if (!pull) return '# metrics are pushed over OTLP (METRICS_EXPORTER=otlp): scrape the collector\n';
       const { resourceMetrics, errors } = await exporter.collect();
-      if (errors.length > 0) for (const error of errors) console.warn('metrics collection:', error);
+      // Observed gauges read the database: a failure is told by its summary, never its parameters.
+      for (const error of errors) console.warn('metrics collection:', JSON.stringify(summarizeError(error)));
       return serializer.serialize(resourceMetrics);
     },
     shutdown: () => provider.shutdown(),

@@ -12,6 +12,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
+import { headline, summarizeError } from './error-summary';
 
 /**
  * Spans through the OpenTelemetry API only (the SDK, sampler and exporter are the runtime entry's).
@@ -153,8 +154,7 @@ export function createTracing(tracer: Tracer): Tracing {
       try {
         return await context.with(trace.setSpan(parent, span), () => handle(server));
       } catch (err) {
-        span.recordException(err as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR });
+        fail(span, err);
         throw err;
       } finally {
         span.end();
@@ -188,10 +188,12 @@ function handleOf(span: Span): SpanHandle {
   return { set: (attributes) => span.setAttributes(attributes as Attributes) };
 }
 
+/** Records an error as the span's exception by its summary: never a parameter or a payload. */
 function fail(span: Span, err: unknown): void {
-  span.recordException(err instanceof Error ? err : String(err));
-  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.name : undefined });
-  span.setAttribute('error.type', err instanceof Error ? err.name : 'Error');
+  const summary = summarizeError(err);
+  span.recordException({ name: summary.class, message: headline(summary), stack: summary.stack });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: summary.class });
+  span.setAttribute('error.type', summary.class);
 }
 
 /** Ends the span when `run` settles (sync or async), recording a failure as ERROR. */

@@ -216,4 +216,63 @@ describe.each(backends())('POST /api/decide on $name', (backend) => {
       expect(res.body.error.code).toBe('VALIDATION_FAILED');
     });
   });
+
+  describe('request size', () => {
+    /** A context just under its own 64 KiB limit (seven strings of 9,300 characters). */
+    const fullContext = () => Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`k${i}`, 'c'.repeat(9_300)]));
+    const head = async () => (await t.request('GET', '/api/ledger/head')).body.index as number;
+
+    it('refuses a ~575 KB decision with 413 PAYLOAD_TOO_LARGE naming the limit, and records nothing', async () => {
+      const body = decisionRequest({
+        data_classes: Array.from({ length: 1000 }, (_, i) => `${i}-`.padEnd(512, 'd')),
+        context: fullContext(),
+      });
+      expect(JSON.stringify(body).length).toBeGreaterThan(570_000);
+      const before = await head();
+      expect(before).toEqual(expect.any(Number));
+      const res = await decide(body);
+      expect(res.status).toBe(413);
+      expect(res.body.error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', details: { limit_bytes: 131_072 } });
+      expect(res.body.error.message).toContain('131072');
+      expect(await head()).toBe(before);
+    });
+
+    it('decides a request with a full 64 KiB context, under the cap', async () => {
+      const res = await decide(decisionRequest({ context: fullContext() }));
+      expect(res.status).toBe(200);
+      expect(res.body.decision).toBeDefined();
+    });
+
+    it('holds a claim sent to POST /api/decide/verify to the same cap', async () => {
+      const res = await t.request('POST', '/api/decide/verify', {
+        body: {
+          decision_id: 'dec_00000000000000000000000000',
+          reason: 'r'.repeat(20_000),
+          violations: 'v'.repeat(140_000),
+        },
+      });
+      expect(res.status).toBe(413);
+      expect(res.body.error.details).toEqual({ limit_bytes: 131_072 });
+    });
+
+    it('takes the cap from LEXECON_MAX_DECISION_BYTES, bounded by LEXECON_MAX_BODY_BYTES', async () => {
+      const strict = await createTestApp(tdb.database, { settings: { maxDecisionBytes: 8_192 } });
+      const small = await strict.request('POST', '/api/decide', {
+        key: strict.keys.agent,
+        body: decisionRequest({ context: { note: 'n'.repeat(9_000) } }),
+      });
+      expect(small.status).toBe(413);
+      expect(small.body.error.details).toEqual({ limit_bytes: 8_192 });
+      const bounded = await createTestApp(tdb.database, {
+        maxBodyBytes: 4_096,
+        settings: { maxDecisionBytes: 65_536 },
+      });
+      const res = await bounded.request('POST', '/api/decide', {
+        key: bounded.keys.agent,
+        body: decisionRequest({ context: { note: 'n'.repeat(5_000) } }),
+      });
+      expect(res.status).toBe(413);
+      expect(res.body.error.details).toEqual({ limit_bytes: 4_096 });
+    });
+  });
 });

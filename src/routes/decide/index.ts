@@ -1,6 +1,14 @@
+import { DEFAULT_MAX_DECISION_BYTES } from '../../config';
+import type { AppSettings } from '../../context';
 import { createRouter, defineRoute } from '../router';
-import { json } from '../schemas';
+import { errorContent, json } from '../schemas';
 import { DecisionRequestSchema, DecisionResponseSchema, VerificationSchema, VerifyRequestSchema } from './schemas';
+
+/** Every decision is stored in the ledger and read back by audits: its request has its own cap. */
+const maxDecisionBytes = (settings: AppSettings) => settings.maxDecisionBytes ?? DEFAULT_MAX_DECISION_BYTES;
+const tooLarge = errorContent(
+  `Body larger than LEXECON_MAX_DECISION_BYTES (default ${DEFAULT_MAX_DECISION_BYTES}) or LEXECON_MAX_BODY_BYTES, whichever is smaller (PAYLOAD_TOO_LARGE); details.limit_bytes is the limit`,
+);
 
 const decide = defineRoute({
   method: 'post',
@@ -11,7 +19,8 @@ const decide = defineRoute({
     'Evaluates the active policy (deny by default), assesses risk, flags compliance violations and appends the decision to the signed ledger before answering. A denial is HTTP 200 with allowed: false; 503 means no decision was recorded.',
   tags: ['decisions'],
   request: { body: { required: true, content: { 'application/json': { schema: DecisionRequestSchema } } } },
-  responses: { 200: json(DecisionResponseSchema, 'The decision, as recorded in the ledger') },
+  maxBodyBytes: maxDecisionBytes,
+  responses: { 200: json(DecisionResponseSchema, 'The decision, as recorded in the ledger'), 413: tooLarge },
 });
 
 const verify = defineRoute({
@@ -21,7 +30,11 @@ const verify = defineRoute({
   summary: 'Verify a decision against its ledger entry and signature',
   tags: ['decisions'],
   request: { body: { required: true, content: { 'application/json': { schema: VerifyRequestSchema } } } },
-  responses: { 200: json(VerificationSchema, 'What was checked; verified is true only if every check passed') },
+  maxBodyBytes: maxDecisionBytes,
+  responses: {
+    200: json(VerificationSchema, 'What was checked; verified is true only if every check passed'),
+    413: tooLarge,
+  },
 });
 
 export function decideRoutes() {

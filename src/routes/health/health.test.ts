@@ -2,6 +2,7 @@ import { createServer, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestApp, decisionRequest, samplePolicy, type TestApp } from '../../../tests/support/app';
 import { backends, type TestDatabase } from '../../../tests/support/databases';
+import { waitFor } from '../../../tests/support/lexecon-process';
 import { createApp } from '../../app';
 import { type Database, openPostgres } from '../../db/client';
 import { createLifecycle, type Lifecycle } from '../../health/lifecycle';
@@ -222,6 +223,85 @@ describe.each(backends())('health probes on $name', (backend) => {
       status: 'degraded',
       details: { last_verification: { full: { valid: false, first_invalid: { index: 1, reason: 'hash_mismatch' } } } },
     });
+    expect((await probe(t.app, '/health/ready')).status).toBe(200);
+  });
+
+  /** The database refuses every ledger insert as if its disk were full: writes fail, reads work. */
+  const diskFull = {
+    on: () =>
+      tdb.superuser(
+        `create function test_disk_full() returns trigger language plpgsql as $$
+           begin raise exception 'could not extend file' using errcode = 'disk_full'; end $$;
+         create trigger test_disk_full before insert on ledger_entries for each row execute function test_disk_full()`,
+      ),
+    off: () => tdb.superuser('drop trigger test_disk_full on ledger_entries; drop function test_disk_full()'),
+  };
+
+  it('answers readiness 503 with the reason while ledger appends fail, and 200 again once a write succeeds, with no decision traffic', async () => {
+    await loadPolicy();
+    const w = await createTestApp(tdb.database, {
+      signingKey: t.signingKey,
+      services: { health: { timeoutMs: 1_000, cacheMs: 0, maxEventLoopLagMs: 2_000 } },
+    });
+    expect((await probe(w.app, '/health/ready')).status).toBe(200);
+    await diskFull.on();
+    const refused = await w.request('POST', '/api/decide', { key: w.keys.agent, body: decisionRequest() });
+    // A full disk is the database being unable to serve, not a bug: 503, retry later.
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('DATABASE_UNAVAILABLE');
+    expect(refused.body.allowed).toBeUndefined();
+
+    for (const path of ['/health/ready', '/health']) {
+      const failing = await probe(w.app, path);
+      expect(failing.status, path).toBe(503);
+      expect(check(failing.body, 'ledger')).toMatchObject({
+        status: 'unhealthy',
+        details: {
+          writes: { error: '53100', since: expect.any(String), consecutive_failures: expect.any(Number) },
+          message: expect.stringContaining('53100'),
+        },
+      });
+      expect(JSON.stringify(failing.body)).not.toContain('could not extend');
+    }
+
+    await diskFull.off();
+    const head = (await w.services.ledger.head())?.index as number;
+    const ready = await waitFor('readiness to return without traffic', async () => {
+      const res = await probe(w.app, '/health/ready');
+      return res.status === 200 ? res : undefined;
+    });
+    expect(check(ready.body, 'ledger')).toMatchObject({ status: 'healthy', details: { head_index: head } });
+    const decided = await w.request('POST', '/api/decide', { key: w.keys.agent, body: decisionRequest() });
+    expect(decided.status).toBe(200);
+    expect(decided.body.ledger_entry_index).toBe(head + 1);
+  });
+
+  it('leaves no entry and no gap behind a write probe, which goes through the whole write path and is rolled back', async () => {
+    await loadPolicy();
+    const before = await t.services.ledger.head();
+    expect(await t.services.ledger.probeWrite()).toBe(true);
+    await diskFull.on();
+    expect(await t.services.ledger.probeWrite()).toBe(false);
+    expect(t.services.ledger.writeFailure()).toMatchObject({ error: '53100', consecutive_failures: 1 });
+    await diskFull.off();
+    expect(await t.services.ledger.probeWrite()).toBe(true);
+    expect(t.services.ledger.writeFailure()).toBeUndefined();
+
+    expect(await t.services.ledger.head()).toEqual(before);
+    const decided = await t.request('POST', '/api/decide', { key: t.keys.agent, body: decisionRequest() });
+    expect(decided.body.ledger_entry_index).toBe((before?.index as number) + 1);
+    expect((await t.request('GET', '/api/ledger/verify')).body).toMatchObject({
+      valid: true,
+      entries_checked: (before?.index as number) + 2,
+    });
+  });
+
+  it('does not count an event the database cannot store as the ledger failing', async () => {
+    await loadPolicy();
+    await expect(
+      t.services.ledger.append({ eventType: 'decision', data: { decision_id: 'dec_nul', note: 'nul \u0000 byte' } }),
+    ).rejects.toThrow();
+    expect(t.services.ledger.writeFailure()).toBeUndefined();
     expect((await probe(t.app, '/health/ready')).status).toBe(200);
   });
 

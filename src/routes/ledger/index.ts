@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { AppError } from '../../errors';
 import { publicKeyPem, toBase64 } from '../../ledger/crypto';
 import { LEDGER_EVENT_TYPES } from '../../ledger/entry';
+import { INVALID_REASONS } from '../../ledger/verify';
 import { createRouter, defineRoute } from '../router';
 import { CursorQuery, errorContent, IsoTimestamp, json, LimitQuery } from '../schemas';
 
@@ -19,17 +20,33 @@ export const LedgerEntrySchema = z
   })
   .openapi('LedgerEntry');
 
+const ChainPointSchema = z.object({ index: z.number().int(), hash: z.string() });
+
 const VerificationSchema = z
   .object({
     valid: z.boolean(),
     entries_checked: z.number().int(),
     head_hash: z.string().nullable().openapi({ description: 'Hash of the last entry that verified' }),
     head_index: z.number().int().nullable().openapi({ description: 'Index of that entry' }),
+    signers: z
+      .record(z.string(), z.number().int())
+      .openapi({ description: 'Key id → index of the first checked entry it signed' }),
     first_invalid: z
       .object({
-        index: z.number().int(),
+        index: z.number().int().openapi({ description: 'For truncated: the first missing index' }),
         entry_id: z.string().nullable(),
-        reason: z.enum(['hash_mismatch', 'chain_break', 'bad_signature']),
+        reason: z.enum(INVALID_REASONS).openapi({
+          description:
+            'chain_break: wrong index or link; hash_mismatch: the entry was edited; rewritten: not the entry ' +
+            'verified or committed before at this index; unknown_key: signed by a key this instance does not ' +
+            'trust; bad_signature: the signature fails under a trusted key; truncated: the chain ends before ' +
+            'an entry verified or committed before',
+        }),
+        key_id: z.string().optional().openapi({ description: 'unknown_key: the untrusted key id' }),
+        watermark: ChainPointSchema.optional().openapi({
+          description:
+            'truncated, rewritten: the entry this service had verified or committed, which the chain no longer holds',
+        }),
       })
       .optional(),
   })
@@ -39,8 +56,10 @@ const verify = defineRoute({
   method: 'get',
   path: '/verify',
   permission: 'ledger:read',
-  summary: 'Verify the whole chain: hashes, links and signatures',
-  description: 'Walks every entry in pages (bounded memory) and stops at the first invalid one, naming it.',
+  summary: 'Verify the whole chain: hashes, links, signatures, and that it still holds every entry seen before',
+  description:
+    'Walks every entry in pages (bounded memory) and stops at the first invalid one, naming it. The chain must ' +
+    'also reach the highest entry any instance has verified or committed (its watermark) with the same hash.',
   tags: ['ledger'],
   responses: { 200: json(VerificationSchema, 'Always 200; read `valid`') },
 });
