@@ -12,6 +12,7 @@ import { createPasswordHasher, type Scrypt } from './auth/password';
 import { DEFAULT_SESSION_SETTINGS } from './auth/sessions';
 import { type Config, describeConfigErrors, parseConfig } from './config';
 import { type Database, openPglite, openPostgres } from './db/client';
+import { DataDirLockedError, lockDataDir } from './db/data-dir-lock';
 import type { DbObserver } from './db/instrument';
 import { readStartupSetting, settingIsOn } from './flags/store';
 import { compilePolicy, unwrapPolicyDocument } from './governance/policy';
@@ -268,10 +269,22 @@ async function openDatabase(
       ...options,
     });
   }
+  // Taken before PGlite touches a file: a second process on the directory would fork the ledger.
+  const lock = await lockDataDir(resolve(config.dataDir)).catch((err: unknown) => {
+    throw err instanceof DataDirLockedError ? new StartupError(err.message) : err;
+  });
+  if (!lock.exclusive) logger.warn('this platform cannot stop a second process on the data dir', { dir: lock.dir });
   const dataDir = join(resolve(config.dataDir), 'pglite');
   mkdirSync(dataDir, { recursive: true });
   logger.info('using embedded PGlite', { data_dir: dataDir });
-  return openPglite({ dataDir, observer: options.observer });
+  const database = await openPglite({ dataDir, observer: options.observer });
+  return {
+    ...database,
+    async close() {
+      await database.close();
+      await lock.release();
+    },
+  };
 }
 
 /**
