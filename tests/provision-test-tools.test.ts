@@ -90,7 +90,9 @@ describe('the test tools provisioning script', () => {
     const m = machine({ aptGet: true, sudo: true, installs: true });
     const result = await m.run();
     expect(result.code, result.output).toBe(0);
-    expect(result.output).toContain('installing the Debian packages the tests need: prometheus prometheus-alertmanager');
+    expect(result.output).toContain(
+      'installing the Debian packages the tests need: prometheus prometheus-alertmanager',
+    );
     const asRoot = process.getuid?.() === 0 ? '' : 'sudo DEBIAN_FRONTEND=noninteractive ';
     expect(m.calls()).toEqual(
       expect.arrayContaining([
