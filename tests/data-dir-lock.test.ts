@@ -5,11 +5,11 @@ import { decisionRequest } from './support/app';
 import {
   cleanUpProcesses,
   type LexeconProcess,
-  PROCESS_TEST_TIMEOUT_MS,
   policyFile,
   seededDataDir,
   spawnLexecon,
 } from './support/lexecon-process';
+import { PROCESS_TEST_TIMEOUT_MS } from './support/wait';
 
 /**
  * One process per embedded data directory (src/db/data-dir-lock.ts), on the real process: two

@@ -16,14 +16,6 @@ export const ADMIN_KEY = 'test-bootstrap-admin-key-0123456789abcdef';
 /** A fixed Ed25519 seed, so restarts and several processes sign with the same key. */
 export const SIGNING_KEY = Buffer.alloc(32, 11).toString('base64');
 
-/**
- * The budget of a test that starts the service a few times. On a quiet 2-core machine a start on a
- * seeded data dir takes ~2 s, one that runs initdb ~8 s, a SIGTERM with no shutdown delay under
- * 1 s; at a load of twice the cores each takes three to four times as long, and this leaves as
- * much again. Tests wait on conditions; this only bounds a test that hangs.
- */
-export const PROCESS_TEST_TIMEOUT_MS = 180_000;
-
 export interface LexeconProcess {
   readonly url: string;
   readonly port: number;
@@ -174,21 +166,7 @@ export function metricValue(exposition: string, name: string, labels: Record<str
   return total;
 }
 
-/** Polls `probe` every `everyMs` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
+export { waitFor } from './wait';
 
 export interface RawResponse {
   status: number;

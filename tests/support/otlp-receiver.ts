@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import { CONDITION_TIMEOUT_MS } from './wait';
 
 /**
  * A stand-in for the collector sidecar: an OTLP/HTTP receiver (JSON encoding) on 127.0.0.1 that
@@ -207,7 +208,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     answer(next) {
       mode = next;
     },
-    async waitFor(done, timeoutMs = 20_000) {
+    async waitFor(done, timeoutMs = CONDITION_TIMEOUT_MS) {
       const deadline = Date.now() + timeoutMs;
       while (!done(spans)) {
         if (Date.now() > deadline) {
