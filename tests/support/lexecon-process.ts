@@ -168,6 +168,20 @@ export function metricValue(exposition: string, name: string, labels: Record<str
 
 export { waitFor } from './wait';
 
+/**
+ * How long the service's shutdown took by its own clock, from the "draining" line (logged as the
+ * signal arrives) to "stopped" (logged as it exits): what the grace period bounds, unaffected by
+ * how late a loaded machine lets the test notice the exit.
+ */
+export function shutdownMs(service: LexeconProcess): number {
+  const at = (message: string) => {
+    const line = service.logs().find((l) => l.message === message);
+    if (!line) throw new Error(`no "${message}" line in the log:\n${service.lines.join('\n')}`);
+    return Date.parse(line.time as string);
+  };
+  return at('stopped') - at('draining');
+}
+
 export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
