@@ -232,10 +232,13 @@ function createShutdown(options: {
       logger.warn('grace period over: closing the connections still open');
       server.closeAllConnections();
     }
-    for (const step of steps.reverse()) {
+    // Each step gets an equal share of the time left: a telemetry flush retrying against a dead
+    // collector would otherwise use it all, and the database would close after the deadline.
+    const ordered = steps.reverse();
+    for (const [i, step] of ordered.entries()) {
       await Promise.race([
         step().catch((err) => logger.warn('shutdown step failed', { error: String(err) })),
-        sleep(deadline - Date.now()),
+        sleep((deadline - Date.now()) / (ordered.length - i)),
       ]);
     }
     logger.info('stopped', { signal, drained });
