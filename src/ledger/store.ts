@@ -1,10 +1,11 @@
 import { and, asc, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
-import { type LedgerRow, ledgerEntries } from '../db/schema';
+import { ledgerEntries } from '../db/schema';
 import { newId } from '../ids';
 import type { Telemetry } from '../telemetry/telemetry';
 import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
+import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage, VERIFY_PAGE_BYTES } from './entry-page';
 import { createGroupCommitWriter, type Head } from './group-commit';
 import { type ChainVerification, verifyChain } from './verify';
 
@@ -15,6 +16,8 @@ export interface LedgerEvent {
   timestamp?: Date;
 }
 
+export { fromRow } from './entry-page';
+
 export interface EntryFilter {
   eventType?: LedgerEventType;
   from?: Date;
@@ -22,6 +25,7 @@ export interface EntryFilter {
   /** Keyset cursor: entries after (ascending) or before (descending) this index. */
   cursor?: number;
   order: 'asc' | 'desc';
+  /** Most entries; a page also ends before ENTRY_PAGE_BYTES of entry JSON. */
   limit: number;
 }
 
@@ -35,11 +39,14 @@ export interface Ledger {
   /** Creates the genesis entry if the ledger is empty; safe to call from every instance at start. */
   ensureGenesis(): Promise<LedgerEntry>;
   head(): Promise<LedgerEntry | undefined>;
-  entries(filter: EntryFilter): Promise<LedgerEntry[]>;
+  entries(filter: EntryFilter): Promise<EntryPage>;
   entryByHash(hash: string): Promise<LedgerEntry | undefined>;
   entryByIndex(index: number): Promise<LedgerEntry | undefined>;
   decisionEntry(decisionId: string): Promise<LedgerEntry | undefined>;
-  /** Verifies the chain, from genesis or from an entry already verified (an incremental pass). */
+  /**
+   * Verifies the chain, from genesis or from an entry already verified (an incremental pass). A
+   * full verification asked for while one runs gets that run's result instead of walking again.
+   */
   verify(options?: VerifyOptions): Promise<ChainVerification>;
   /** Recomputes one entry's hash and checks its signature (no chain walk). */
   verifyEntry(entry: LedgerEntry): Promise<{ hashValid: boolean; signatureValid: boolean }>;
@@ -48,8 +55,6 @@ export interface Ledger {
 
 export interface VerifyOptions {
   after?: { index: number; hash: string };
-  /** Yield the event loop between pages, for background passes that must not stall requests. */
-  yieldBetweenPages?: boolean;
 }
 
 export interface LedgerOptions {
@@ -62,7 +67,7 @@ export interface LedgerOptions {
   maxBatch?: number;
   /** SHA-256 for entry hashes; defaults to a portable implementation, Node passes its native one. */
   sha256?: Sha256Hex;
-  /** Entries read per page while verifying; bounds verification memory. */
+  /** Most entries read per page while verifying (a page also ends before VERIFY_PAGE_BYTES). */
   verifyPageSize?: number;
   now?: () => Date;
 }
@@ -145,6 +150,16 @@ export function createLedger(options: LedgerOptions): Ledger {
     return head ? entries : entries.slice(1);
   }
 
+  let fullVerification: Promise<ChainVerification> | undefined;
+
+  function verifyInSpan(options: VerifyOptions): Promise<ChainVerification> {
+    return telemetry.inSpan('ledger.verify', { 'ledger.incremental': options.after !== undefined }, async (span) => {
+      const result = await verifyAll(options);
+      span.set({ 'ledger.valid': result.valid, 'ledger.entries_checked': result.entries_checked });
+      return result;
+    });
+  }
+
   async function verifyAll(options: VerifyOptions) {
     const [head] = await readEntries(undefined, 'desc', 1);
     const result = await verifyChain({
@@ -152,9 +167,12 @@ export function createLedger(options: LedgerOptions): Ledger {
       keys,
       sha256,
       after: options.after,
-      betweenPages: options.yieldBetweenPages ? () => new Promise((resolve) => setTimeout(resolve, 0)) : undefined,
-      readPage: (afterIndex) =>
-        readEntries(afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex), 'asc', verifyPageSize),
+      // A long walk hands the event loop back between pages, so decisions keep being answered.
+      betweenPages: () => new Promise((resolve) => setTimeout(resolve, 0)),
+      readPage: async (afterIndex) => {
+        const where = afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex);
+        return (await readEntryPage(db, where, 'asc', { rows: verifyPageSize, bytes: VERIFY_PAGE_BYTES })).entries;
+      },
     });
     telemetry.ledgerVerified(result.valid);
     return result;
@@ -213,7 +231,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         filter.cursor !== undefined &&
           (filter.order === 'asc' ? gt(ledgerEntries.seq, filter.cursor) : lt(ledgerEntries.seq, filter.cursor)),
       ].filter((c): c is SQL => Boolean(c));
-      return readEntries(and(...conditions), filter.order, filter.limit);
+      return readEntryPage(db, and(...conditions), filter.order, { rows: filter.limit, bytes: ENTRY_PAGE_BYTES });
     },
 
     async entryByHash(hash) {
@@ -236,11 +254,13 @@ export function createLedger(options: LedgerOptions): Ledger {
     },
 
     verify(options = {}) {
-      return telemetry.inSpan('ledger.verify', { 'ledger.incremental': options.after !== undefined }, async (span) => {
-        const result = await verifyAll(options);
-        span.set({ 'ledger.valid': result.valid, 'ledger.entries_checked': result.entries_checked });
-        return result;
+      if (options.after) return verifyInSpan(options);
+      // Full walks are shared: callers arriving during one (API calls, the background full pass)
+      // get its result, so a burst of them costs one walk of the chain, not one each.
+      fullVerification ??= verifyInSpan(options).finally(() => {
+        fullVerification = undefined;
       });
+      return fullVerification;
     },
 
     async verifyEntry(entry) {
@@ -267,19 +287,5 @@ function genesisEvent(at: Date) {
     eventType: 'genesis' as const,
     data: { message: 'Lexecon ledger initialized' },
     timestamp: at,
-  };
-}
-
-export function fromRow(row: LedgerRow): LedgerEntry {
-  return {
-    index: row.seq,
-    entry_id: row.entryId,
-    event_type: row.eventType as LedgerEventType,
-    timestamp: row.timestamp.toISOString(),
-    data: row.data,
-    previous_hash: row.previousHash,
-    entry_hash: row.entryHash,
-    signature: row.signature,
-    key_id: row.keyId,
   };
 }
