@@ -4,14 +4,12 @@ import { type LedgerRow, ledgerEntries } from '../db/schema';
 import type { LedgerEntry, LedgerEventType } from './entry';
 
 /**
- * Most bytes of entry JSON a page of the API (ledger entries, audit decisions) holds. An agent may
- * record decisions of more than half a megabyte, so a page of 500 rows could otherwise be hundreds
- * of megabytes in memory at once.
+ * Most bytes of entry JSON one page of entries holds, whoever reads it: the API (ledger entries,
+ * audit decisions) or a verification. An agent may record decisions of more than half a megabyte,
+ * so a page of 500 rows could otherwise be hundreds of megabytes in memory at once; and on PGlite a
+ * page is read on the event loop's thread, so a small page also keeps a verification's turns short.
  */
 export const ENTRY_PAGE_BYTES = 1024 * 1024;
-
-/** Most bytes of entry JSON a verification holds per page: a few pages' worth, for fewer round trips. */
-export const VERIFY_PAGE_BYTES = 4 * 1024 * 1024;
 
 /**
  * What an entry's fixed fields (index, ids, timestamp, hashes, signature, key id) add to its `data`

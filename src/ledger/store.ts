@@ -5,7 +5,7 @@ import { newId } from '../ids';
 import type { Telemetry } from '../telemetry/telemetry';
 import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
-import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage, VERIFY_PAGE_BYTES } from './entry-page';
+import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
 import { createGroupCommitWriter, type Head } from './group-commit';
 import { type ChainVerification, verifyChain } from './verify';
 
@@ -67,7 +67,7 @@ export interface LedgerOptions {
   maxBatch?: number;
   /** SHA-256 for entry hashes; defaults to a portable implementation, Node passes its native one. */
   sha256?: Sha256Hex;
-  /** Most entries read per page while verifying (a page also ends before VERIFY_PAGE_BYTES). */
+  /** Most entries read per page while verifying (a page also ends before ENTRY_PAGE_BYTES). */
   verifyPageSize?: number;
   now?: () => Date;
 }
@@ -171,7 +171,7 @@ export function createLedger(options: LedgerOptions): Ledger {
       betweenPages: () => new Promise((resolve) => setTimeout(resolve, 0)),
       readPage: async (afterIndex) => {
         const where = afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex);
-        return (await readEntryPage(db, where, 'asc', { rows: verifyPageSize, bytes: VERIFY_PAGE_BYTES })).entries;
+        return (await readEntryPage(db, where, 'asc', { rows: verifyPageSize, bytes: ENTRY_PAGE_BYTES })).entries;
       },
     });
     telemetry.ledgerVerified(result.valid);
