@@ -161,12 +161,14 @@ async function measure(name: string, env: Record<string, string | undefined>, wo
   let service = await start('write');
   const writeStarted = performance.now();
   let next = 0;
+  let writePeak: number | undefined;
   try {
     await Promise.all(
       Array.from({ length: WRITERS }, async () => {
         while (next < ENTRIES) await call(service, 'POST', '/api/decide', largeDecision(next++));
       }),
     );
+    writePeak = peakRssMb(service.pid);
   } finally {
     await service.stop();
   }
@@ -211,7 +213,15 @@ async function measure(name: string, env: Record<string, string | undefined>, wo
   }
 
   const answered = verifies.filter((status) => status === 200).length;
-  return { name, writeSeconds, quiet, underVerify, verifies: `${answered} of ${verifies.length}`, ...readResult };
+  return {
+    name,
+    writeSeconds,
+    writePeak,
+    quiet,
+    underVerify,
+    verifies: `${answered} of ${verifies.length}`,
+    ...readResult,
+  };
 }
 
 async function main() {
@@ -242,7 +252,9 @@ async function main() {
   }
   rmSync(work, { recursive: true, force: true });
   for (const r of results) {
-    console.log(`\n${r.name}: ${ENTRIES} decisions of ~575 KB written in ${r.writeSeconds.toFixed(1)} s`);
+    console.log(
+      `\n${r.name}: ${ENTRIES} decisions of ~575 KB written in ${r.writeSeconds.toFixed(1)} s (writer's peak RSS ${r.writePeak?.toFixed(0)} MB)`,
+    );
     console.log(`  decide p50 alone ${r.quiet}; during ${VERIFIERS} concurrent verifies ${r.underVerify}`);
     console.log(`  verifies answered 200 during that: ${r.verifies}`);
     console.log(
