@@ -122,7 +122,7 @@ describe.each(backends())('feature flag store on $name', (backend) => {
     await flags.update('metrics_detailed', { enabled: true, rolloutPercent: 25 }, 'key_1');
     await flags.update('metrics_detailed', OFF, 'key_2');
 
-    const entries = await ledger.entries({ eventType: 'feature_flag_updated', limit: 10, order: 'asc' });
+    const { entries } = await ledger.entries({ eventType: 'feature_flag_updated', limit: 10, order: 'asc' });
     expect(entries.map((e) => e.data)).toEqual([
       {
         flag: 'metrics_detailed',
