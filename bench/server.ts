@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** The service under test, running as its own process, exactly as `npm start` runs it. */
 export interface ServiceProcess {
   readonly baseUrl: string;
+  readonly pid: number;
   /** CPU time the process has used so far (user + system, all threads), from /proc; Linux only. */
   cpuSeconds(): number;
   /** SIGTERM, then wait for a clean exit (SIGKILL after the timeout); returns the exit code. */
@@ -39,6 +40,7 @@ export async function startService(options: StartOptions): Promise<ServiceProces
   const baseUrl = `http://127.0.0.1:${port}`;
   const service: ServiceProcess = {
     baseUrl,
+    pid: child.pid as number,
     cpuSeconds: () => readCpuSeconds(child.pid as number),
     stop: () => stopChild(child),
     problems: () => readProblems(options.logFile),

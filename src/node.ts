@@ -12,6 +12,7 @@ import { createPasswordHasher, type Scrypt } from './auth/password';
 import { DEFAULT_SESSION_SETTINGS } from './auth/sessions';
 import { type Config, describeConfigErrors, parseConfig } from './config';
 import { type Database, openPglite, openPostgres } from './db/client';
+import { DataDirLockedError, lockDataDir } from './db/data-dir-lock';
 import type { DbObserver } from './db/instrument';
 import { readStartupSetting, settingIsOn } from './flags/store';
 import { compilePolicy, unwrapPolicyDocument } from './governance/policy';
@@ -233,10 +234,13 @@ function createShutdown(options: {
       logger.warn('grace period over: closing the connections still open');
       server.closeAllConnections();
     }
-    for (const step of steps.reverse()) {
+    // Each step gets an equal share of the time left: a telemetry flush retrying against a dead
+    // collector would otherwise use it all, and the database would close after the deadline.
+    const ordered = steps.reverse();
+    for (const [i, step] of ordered.entries()) {
       await Promise.race([
         step().catch((err) => logger.warn('shutdown step failed', { error: err })),
-        sleep(deadline - Date.now()),
+        sleep((deadline - Date.now()) / (ordered.length - i)),
       ]);
     }
     logger.info('stopped', { signal, drained });
@@ -270,10 +274,22 @@ async function openDatabase(
       ...options,
     });
   }
+  // Taken before PGlite touches a file: a second process on the directory would fork the ledger.
+  const lock = await lockDataDir(resolve(config.dataDir)).catch((err: unknown) => {
+    throw err instanceof DataDirLockedError ? new StartupError(err.message) : err;
+  });
+  if (!lock.exclusive) logger.warn('this platform cannot stop a second process on the data dir', { dir: lock.dir });
   const dataDir = join(resolve(config.dataDir), 'pglite');
   mkdirSync(dataDir, { recursive: true });
   logger.info('using embedded PGlite', { data_dir: dataDir });
-  return openPglite({ dataDir, observer: options.observer });
+  const database = await openPglite({ dataDir, observer: options.observer });
+  return {
+    ...database,
+    async close() {
+      await database.close();
+      await lock.release();
+    },
+  };
 }
 
 /**

@@ -1,6 +1,8 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { cleanUpProcesses, metricValue, seededDataDir, spawnLexecon } from './support/lexecon-process';
+import { PROCESS_SUITE } from './support/wait';
 
+vi.setConfig(PROCESS_SUITE);
 afterAll(cleanUpProcesses);
 
 /**
@@ -8,9 +10,7 @@ afterAll(cleanUpProcesses);
  * stored and audited at once and takes effect when the process starts again.
  */
 describe('the metrics_detailed flag across a restart of the Node process', () => {
-  it('keeps lean metrics until restart after PUT, then starts with the detailed series', {
-    timeout: 120_000,
-  }, async () => {
+  it('keeps lean metrics until restart after PUT, then starts with the detailed series', async () => {
     const dataDir = await seededDataDir();
     const env = { LEXECON_DATA_DIR: dataDir, LEXECON_SHUTDOWN_DELAY_MS: '0' };
     const scrape = async (service: Awaited<ReturnType<typeof spawnLexecon>>) => {

@@ -1,7 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ALL_METRICS,
   METRICS,
@@ -12,7 +11,8 @@ import {
 } from '../src/telemetry/catalogue';
 import { createTestApp, createTestMetrics, decisionRequest, samplePolicy } from './support/app';
 import { backends, type TestDatabase } from './support/databases';
-import { cleanUpProcesses, freePort, tempDir } from './support/lexecon-process';
+import { ADMIN_KEY, cleanUpProcesses, seededDataDir, spawnLexecon } from './support/lexecon-process';
+import { PROCESS_SUITE } from './support/wait';
 
 /**
  * The golden exposition test: after a scripted scenario, GET /metrics is read by real Prometheus
@@ -89,7 +89,7 @@ function runTool(command: string, args: string[], input: string, missing: string
 }
 
 async function parseExposition(text: string): Promise<Family[]> {
-  const install = 'install the Debian package python3-prometheus-client (.ci/run does)';
+  const install = 'install the Debian package python3-prometheus-client (scripts/provision-test-tools.sh does)';
   const result = await runTool(PYTHON, ['-c', PARSER], text, install);
   if (result.stderr.includes("No module named 'prometheus_client'")) throw new Error(`${PYTHON}: ${install}`);
   if (result.code !== 0) throw new Error(`the Prometheus client parser rejected the exposition:\n${result.stderr}`);
@@ -128,7 +128,7 @@ async function promtoolCheck(text: string): Promise<{ code: number | null; unjus
     'promtool',
     ['check', 'metrics'],
     text,
-    'install the Debian package `prometheus` (apt-get install prometheus; .ci/run does)',
+    'install the Debian package `prometheus` (scripts/provision-test-tools.sh does)',
   );
   const output = `${result.stdout}${result.stderr}`;
   const lines = output.split('\n').filter((line) => line.trim() !== '');
@@ -485,7 +485,8 @@ describe.each(backends())('GET /metrics after the scenario on $name', (backend) 
 
 // --- the real process --------------------------------------------------------------------------
 
-const ADMIN_KEY = 'golden-bootstrap-admin-key-0123456789abcdef';
+// The file starts the service: its tests and hooks get the budget that holds on a loaded machine.
+vi.setConfig(PROCESS_SUITE);
 afterAll(cleanUpProcesses);
 
 interface Service {
@@ -494,40 +495,25 @@ interface Service {
   stop(): Promise<number | null>;
 }
 
-/** `npm start` as tests/node-entry.test.ts runs it: its own data dir, embedded PGlite. */
+/**
+ * `npm start` on embedded PGlite, in a seeded data dir of its own (no initdb, which would only add
+ * seconds), stopping without the shutdown delay meant for load balancers.
+ */
 async function startService(env: Record<string, string>): Promise<Service> {
-  const dataDir = tempDir('lexecon-golden-');
-  const port = await freePort();
+  const dataDir = await seededDataDir();
   const startedAt = Date.now();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {
-    cwd: join(import.meta.dirname, '..'),
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LEXECON_DATA_DIR: dataDir,
-      LEXECON_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const service = await spawnLexecon({
+    LEXECON_DATA_DIR: dataDir,
+    LEXECON_SHUTDOWN_DELAY_MS: '0',
+    ...env,
   });
-  const logs: string[] = [];
-  const collect = (chunk: Buffer) => logs.push(...chunk.toString().split('\n').filter(Boolean));
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 90_000;
-  while (!logs.some((line) => line.includes('"message":"listening"'))) {
-    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('waiting'), 100))]);
-    if (code !== 'waiting') throw new Error(`service exited with ${code}:\n${logs.join('\n')}`);
-    if (Date.now() > deadline) throw new Error(`service did not start:\n${logs.join('\n')}`);
-  }
+  await service.listening;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: service.url,
     startedAt,
-    stop() {
-      child.kill('SIGTERM');
-      return exited;
+    async stop() {
+      service.child.kill('SIGTERM');
+      return (await service.exited).code;
     },
   };
 }

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   alertmanagerConfigWithWebhook,
   type Daemon,
@@ -26,6 +26,7 @@ import {
   tempDir,
   waitFor,
 } from './support/lexecon-process';
+import { CONDITION_TIMEOUT_MS, PROCESS_SUITE } from './support/wait';
 
 /**
  * The real service, a real Prometheus scraping it every second with the project's rules (only
@@ -33,6 +34,7 @@ import {
  * Shows that every dashboard panel has data, that a tampered ledger pages (critical, PagerDuty
  * route) and that an authentication brute force warns (Slack route).
  */
+vi.setConfig(PROCESS_SUITE);
 const root = join(import.meta.dirname, '..');
 const dashboard = JSON.parse(readFileSync(join(root, 'grafana/lexecon-dashboard.json'), 'utf8')) as {
   panels: { title: string; datasource: { type: string }; targets: { expr?: string }[] }[];
@@ -181,7 +183,7 @@ describe('monitoring end to end', () => {
             const series = await query(prometheus.url, expr);
             return series.length > 0 ? series : undefined;
           },
-          30_000,
+          CONDITION_TIMEOUT_MS,
           500,
         );
         expect(result.length, panel.title).toBeGreaterThan(0);
@@ -215,11 +217,16 @@ describe('monitoring end to end', () => {
       });
     }
 
-    await waitFor('LexeconHighAuthFailureRate to fire', () => firingAlert('LexeconHighAuthFailureRate'), 30_000, 500);
+    await waitFor(
+      'LexeconHighAuthFailureRate to fire',
+      () => firingAlert('LexeconHighAuthFailureRate'),
+      CONDITION_TIMEOUT_MS,
+      500,
+    );
     const { receiver, alert } = await waitFor(
       'LexeconHighAuthFailureRate at the webhook',
       async () => delivered('LexeconHighAuthFailureRate'),
-      30_000,
+      CONDITION_TIMEOUT_MS,
       250,
     );
     expect(receiver).toBe('slack-notifications');
@@ -254,13 +261,13 @@ describe('monitoring end to end', () => {
     await waitFor(
       'LexeconLedgerVerificationFailure to fire',
       () => firingAlert('LexeconLedgerVerificationFailure'),
-      45_000,
+      CONDITION_TIMEOUT_MS,
       500,
     );
     const { receiver, alert } = await waitFor(
       'LexeconLedgerVerificationFailure at the webhook',
       async () => delivered('LexeconLedgerVerificationFailure'),
-      30_000,
+      CONDITION_TIMEOUT_MS,
       250,
     );
     expect(receiver).toBe('pagerduty');

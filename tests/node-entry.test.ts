@@ -2,10 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { decisionRequest, samplePolicy } from './support/app';
 import { withDatabase } from './support/global-setup';
 import { cleanUpProcesses, freePort, tempDir } from './support/lexecon-process';
+import { CONDITION_TIMEOUT_MS, PROCESS_SUITE } from './support/wait';
 
 /** The real service process, as `npm start` runs it, spoken to over real HTTP. */
 interface Service {
@@ -16,12 +17,14 @@ interface Service {
 }
 
 const ADMIN_KEY = 'test-bootstrap-admin-key-0123456789abcdef';
+vi.setConfig(PROCESS_SUITE);
 afterAll(cleanUpProcesses);
 
 function run(env: Record<string, string>): { process: ChildProcess; logs: string[]; exited: Promise<number | null> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {
     cwd: join(import.meta.dirname, '..'),
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env },
+    // No shutdown delay: no load balancer needs time to stop sending here.
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LEXECON_SHUTDOWN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -34,7 +37,7 @@ function run(env: Record<string, string>): { process: ChildProcess; logs: string
 async function start(env: Record<string, string>): Promise<Service> {
   const port = await freePort();
   const { process: child, logs, exited } = run({ PORT: String(port), ...env });
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + CONDITION_TIMEOUT_MS;
   while (!logs.some((line) => line.includes('"message":"listening"'))) {
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('waiting'), 100))]);
     if (code !== 'waiting') throw new Error(`service exited with ${code}:\n${logs.join('\n')}`);

@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { decisionRequest, samplePolicy } from './support/app';
 import { withDatabase } from './support/global-setup';
 import {
@@ -8,14 +8,17 @@ import {
   type LexeconProcess,
   seededDataDir,
   spawnLexecon,
+  waitFor,
 } from './support/lexecon-process';
 import { type OtlpReceiver, type ReceivedMetric, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver';
+import { PROCESS_SUITE } from './support/wait';
 
 /**
  * The real process (`node --import tsx src/node.ts`) over real HTTP, exporting to a real OTLP/HTTP
  * receiver: sampling, continuation of incoming traces, shutdown flush, logs, and the OTLP metric push.
  */
 
+vi.setConfig(PROCESS_SUITE);
 afterAll(cleanUpProcesses);
 
 /** The service on a migrated PGlite data dir of its own, once it listens; no drain delay at SIGTERM. */
@@ -404,10 +407,9 @@ describe('METRICS_EXPORTER', () => {
         await call(service, 'GET', '/api/ledger/verify');
         // Pushes after that traffic.
         const pushed = receiver.requests.metrics;
-        const deadline = Date.now() + 20_000;
-        while (receiver.requests.metrics < pushed + 2 && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
+        await waitFor(`two ${exporter} metric pushes after the traffic`, async () =>
+          receiver.requests.metrics >= pushed + 2 ? true : undefined,
+        );
       }),
     );
   });

@@ -15,6 +15,7 @@ import {
 } from './support/app';
 import { backends, type TestDatabase } from './support/databases';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver';
+import { CONDITION_TIMEOUT_MS, waitFor } from './support/wait';
 
 /**
  * Spans as the collector receives them: the app in-process with the SDK pieces the Node entry uses
@@ -100,16 +101,18 @@ describe.each(backends())('tracing the API in-process on $name', (backend) => {
   }
 
   /**
-   * Flushes, then waits until nothing more arrives: an export the processor's timer started before
-   * the flush may still be landing, and its spans must not fall into the wrong window.
+   * Flushes, then waits until every export sent has its answer: one the processor's timer (or a full
+   * batch) started before the flush is not awaited by it, and its spans must not fall into the wrong
+   * window. The receiver records spans before it answers.
    */
   async function settled(): Promise<void> {
     await provider.forceFlush();
-    let seen = -1;
-    while (seen !== receiver.spans.length) {
-      seen = receiver.spans.length;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor(
+      'every export to be answered',
+      async () => (receiver.inFlight() === 0 ? true : undefined),
+      CONDITION_TIMEOUT_MS,
+      5,
+    );
   }
 
   it('records one POST /api/decide as one trace: server → decision → policy, risk and ledger → database', async () => {

@@ -1,8 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ALL_METRICS, METRICS } from '../src/telemetry/catalogue';
 import { decisionRequest, samplePolicy } from './support/app';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver';
+import { PROCESS_SUITE } from './support/wait';
 import {
   bundleWorker,
   eventually,
@@ -13,6 +14,9 @@ import {
   type WorkerBundle,
   type WorkerDatabase,
 } from './support/worker';
+
+// Bundles the Worker and runs it in workerd: the budget of a suite that starts processes.
+vi.setConfig(PROCESS_SUITE);
 
 const ADMIN_KEY = 'worker-admin-key-0123456789abcdef0123456789';
 const SERVER = 2;

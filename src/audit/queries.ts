@@ -1,9 +1,10 @@
-import { and, desc, eq, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
+import { and, eq, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { ledgerEntries } from '../db/schema';
 import { rowsOf } from '../db/sql';
 import type { LedgerEntry } from '../ledger/entry';
-import { fromRow, type Ledger } from '../ledger/store';
+import { ENTRY_PAGE_BYTES, readEntryPage } from '../ledger/entry-page';
+import type { Ledger } from '../ledger/store';
 
 /** Audit views are computed from the ledger's decision entries: the evidence is the source. */
 export interface DecisionFilter {
@@ -14,6 +15,7 @@ export interface DecisionFilter {
   to?: Date;
   /** Keyset cursor: decisions with a ledger index below this one (newest first). */
   cursor?: number;
+  /** Most decisions; a page also ends before ENTRY_PAGE_BYTES of the entries it is read from. */
   limit: number;
 }
 
@@ -79,21 +81,15 @@ export function createAuditQueries(db: Db, ledger: Ledger): AuditQueries {
   return {
     async decisions(filter) {
       const base = where(filter);
-      const [rows, counted] = await Promise.all([
-        db
-          .select()
-          .from(ledgerEntries)
-          .where(filter.cursor !== undefined ? and(base, lt(ledgerEntries.seq, filter.cursor)) : base)
-          .orderBy(desc(ledgerEntries.seq))
-          .limit(filter.limit + 1),
+      const after = filter.cursor !== undefined ? and(base, lt(ledgerEntries.seq, filter.cursor)) : base;
+      const [page, counted] = await Promise.all([
+        readEntryPage(db, after, 'desc', { rows: filter.limit, bytes: ENTRY_PAGE_BYTES }),
         db.select({ count: sql<number>`count(*)::int` }).from(ledgerEntries).where(base),
       ]);
-      const page = rows.slice(0, filter.limit).map((row) => summarize(fromRow(row)));
-      const last = page.at(-1);
       return {
-        decisions: page,
+        decisions: page.entries.map(summarize),
         total: counted[0]?.count ?? 0,
-        next_cursor: rows.length > filter.limit && last ? String(last.ledger_entry_index) : null,
+        next_cursor: page.nextCursor === null ? null : String(page.nextCursor),
       };
     },
 

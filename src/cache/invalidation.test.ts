@@ -8,6 +8,7 @@ import {
   type TestMetrics,
 } from '../../tests/support/app';
 import { backends, type TestDatabase } from '../../tests/support/databases';
+import { CONDITION_TIMEOUT_MS } from '../../tests/support/wait';
 import { createApiKeyStore } from '../auth/api-keys';
 import { announceEnded, followEnded } from '../auth/invalidation';
 import { portableSha256Hex } from '../ledger/crypto';
@@ -113,9 +114,13 @@ describe.runIf(postgres)('credentials ended on one instance, on PostgreSQL', () 
     await tdb.close();
   });
 
-  /** Retries until `check` holds: the announcement crosses the server asynchronously. */
+  /**
+   * Retries until `check` holds: the announcement crosses the server asynchronously. The clock is
+   * frozen, so however long that takes, only the announcement can make it hold.
+   */
   async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-    for (let i = 0; i < 100; i++) {
+    const deadline = Date.now() + CONDITION_TIMEOUT_MS;
+    while (Date.now() < deadline) {
       if (await check()) return true;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

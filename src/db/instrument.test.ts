@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, decisionRequest, samplePolicy, type TestApp } from '../../tests/support/app';
 import { backends, type TestDatabase } from '../../tests/support/databases';
+import { waitFor } from '../../tests/support/wait';
 import { DB_OPERATIONS, type DbErrorType, type DbOperation } from '../telemetry/catalogue';
 import { openPostgres } from './client';
 import { type DbObserver, describeStatement } from './instrument';
@@ -182,18 +183,19 @@ describe.each(backends())('statement telemetry on $name', (backend) => {
       await Promise.all([1, 2, 3, 4].map(() => other.db.execute(sql`select pg_sleep(0.02)`)));
       expect(await tdb.database.connectionState()).toEqual(rested);
 
-      const sleeping = Promise.resolve(db.execute(sql`select pg_sleep(1)`));
-      const deadline = Date.now() + 5_000;
-      while (
-        (
-          await tdb.superuser(
-            `select 1 from pg_stat_activity where state = 'active' and query like 'select pg_sleep(1)%'`,
-          )
-        ).length === 0
-      ) {
-        if (Date.now() > deadline) throw new Error('the sleeping statement never started');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      // Long enough to be seen running on a loaded machine, short of the 5 s statement deadline.
+      const sleeping = Promise.resolve(db.execute(sql`select pg_sleep(4)`));
+      await waitFor(
+        'the sleeping statement to run',
+        async () => {
+          const running = await tdb.superuser(
+            `select 1 from pg_stat_activity where state = 'active' and query like 'select pg_sleep(4)%'`,
+          );
+          return running.length > 0 ? true : undefined;
+        },
+        4_000,
+        10,
+      );
       const busy = await tdb.database.connectionState();
       expect(busy.active).toBe(1);
       expect(busy.active + busy.idle).toBe(await serverCount());

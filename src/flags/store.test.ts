@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestMetrics, type TestMetrics } from '../../tests/support/app';
 import { backends, type TestDatabase } from '../../tests/support/databases';
+import { waitFor } from '../../tests/support/wait';
 import type { Db } from '../db/client';
 import { generateSigningKey } from '../ledger/crypto';
 import { createLedger, type Ledger } from '../ledger/store';
@@ -48,6 +49,7 @@ describe.each(backends())('feature flag store on $name', (backend) => {
       refreshMs: 10_000,
       now: () => clock,
     });
+  // Time for a read that should not happen to land, were it started; what must happen is waited for.
   const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
   it('answers the configuration default while the database has no setting', async () => {
@@ -75,11 +77,19 @@ describe.each(backends())('feature flag store on $name', (backend) => {
     expect(await readStartupSetting(tdb.database.db, 'metrics_detailed', ON)).toEqual(OFF);
   });
 
+  it('reads the database at its first evaluation, not one refresh interval later', async () => {
+    await store().update('metrics_detailed', ON, 'key_admin');
+    const fresh = store();
+    expect(fresh.isEnabled('metrics_detailed')).toBe(false); // the default, while the first read runs
+    // The clock stands still: only the read the first evaluation started can turn it on.
+    await waitFor('the first read to land', async () => fresh.isEnabled('metrics_detailed') || undefined);
+  });
+
   it('applies an update on its own instance at once, and on another once its view is older than the refresh interval', async () => {
     const here = store();
     const there = store();
-    expect(there.isEnabled('metrics_detailed')).toBe(false); // first use reads the database
-    await settle();
+    await there.refresh();
+    expect(there.isEnabled('metrics_detailed')).toBe(false);
 
     await here.update('metrics_detailed', ON, 'key_admin');
     expect(here.isEnabled('metrics_detailed')).toBe(true);
@@ -91,8 +101,7 @@ describe.each(backends())('feature flag store on $name', (backend) => {
 
     clock += 2_000; // 11 s since the last read: this evaluation answers from memory and re-reads
     expect(there.isEnabled('metrics_detailed')).toBe(false);
-    await settle();
-    expect(there.isEnabled('metrics_detailed')).toBe(true);
+    await waitFor('the re-read to land', async () => there.isEnabled('metrics_detailed') || undefined);
   });
 
   it('turns a partial rollout on by stable key, and off without one', async () => {
@@ -113,7 +122,7 @@ describe.each(backends())('feature flag store on $name', (backend) => {
     await flags.update('metrics_detailed', { enabled: true, rolloutPercent: 25 }, 'key_1');
     await flags.update('metrics_detailed', OFF, 'key_2');
 
-    const entries = await ledger.entries({ eventType: 'feature_flag_updated', limit: 10, order: 'asc' });
+    const { entries } = await ledger.entries({ eventType: 'feature_flag_updated', limit: 10, order: 'asc' });
     expect(entries.map((e) => e.data)).toEqual([
       {
         flag: 'metrics_detailed',

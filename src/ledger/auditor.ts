@@ -128,7 +128,7 @@ export function createLedgerAuditor(options: LedgerAuditorOptions): LedgerAudito
       return undefined;
     }
     const after = kind === 'incremental' ? state.cursor : undefined;
-    const result = await ledger.verify({ after, yieldBetweenPages: true });
+    const result = await ledger.verify({ after });
     const record: AuditRecord = {
       kind,
       at: new Date(now()).toISOString(),

@@ -1,11 +1,12 @@
 import { and, asc, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
-import { type LedgerRow, ledgerEntries } from '../db/schema';
+import { ledgerEntries } from '../db/schema';
 import { newId } from '../ids';
 import { type Logger, silentLogger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
 import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
+import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
 import { createGroupCommitWriter, type Head } from './group-commit';
 import { type ChainVerification, type FirstInvalid, verifyChain } from './verify';
 import { createWatermarks } from './watermark';
@@ -18,6 +19,8 @@ export interface LedgerEvent {
   timestamp?: Date;
 }
 
+export { fromRow } from './entry-page';
+
 export interface EntryFilter {
   eventType?: LedgerEventType;
   from?: Date;
@@ -25,6 +28,7 @@ export interface EntryFilter {
   /** Keyset cursor: entries after (ascending) or before (descending) this index. */
   cursor?: number;
   order: 'asc' | 'desc';
+  /** Most entries; a page also ends before ENTRY_PAGE_BYTES of entry JSON. */
   limit: number;
 }
 
@@ -38,11 +42,14 @@ export interface Ledger {
   /** Creates the genesis entry if the ledger is empty; safe to call from every instance at start. */
   ensureGenesis(): Promise<LedgerEntry>;
   head(): Promise<LedgerEntry | undefined>;
-  entries(filter: EntryFilter): Promise<LedgerEntry[]>;
+  entries(filter: EntryFilter): Promise<EntryPage>;
   entryByHash(hash: string): Promise<LedgerEntry | undefined>;
   entryByIndex(index: number): Promise<LedgerEntry | undefined>;
   decisionEntry(decisionId: string): Promise<LedgerEntry | undefined>;
-  /** Verifies the chain, from genesis or from an entry already verified (an incremental pass). */
+  /**
+   * Verifies the chain, from genesis or from an entry already verified (an incremental pass). A
+   * full verification asked for while one runs gets that run's result instead of walking again.
+   */
   verify(options?: VerifyOptions): Promise<ChainVerification>;
   /** Recomputes one entry's hash and checks its signature (no chain walk). */
   verifyEntry(entry: LedgerEntry): Promise<{ hashValid: boolean; signatureValid: boolean }>;
@@ -72,8 +79,6 @@ export interface IntegrityFailure {
 
 export interface VerifyOptions {
   after?: { index: number; hash: string };
-  /** Yield the event loop between pages, for background passes that must not stall requests. */
-  yieldBetweenPages?: boolean;
 }
 
 export interface LedgerOptions {
@@ -86,7 +91,7 @@ export interface LedgerOptions {
   maxBatch?: number;
   /** SHA-256 for entry hashes; defaults to a portable implementation, Node passes its native one. */
   sha256?: Sha256Hex;
-  /** Entries read per page while verifying; bounds verification memory. */
+  /** Most entries read per page while verifying (a page also ends before ENTRY_PAGE_BYTES). */
   verifyPageSize?: number;
   /** This instance's name where it shares its watermark. */
   instanceId?: string;
@@ -217,20 +222,33 @@ export function createLedger(options: LedgerOptions): Ledger {
     return true;
   }
 
+  let fullVerification: Promise<ChainVerification> | undefined;
+
+  function verifyInSpan(options: VerifyOptions): Promise<ChainVerification> {
+    return telemetry.inSpan('ledger.verify', { 'ledger.incremental': options.after !== undefined }, async (span) => {
+      const result = await verifyAll(options);
+      span.set({ 'ledger.valid': result.valid, 'ledger.entries_checked': result.entries_checked });
+      return result;
+    });
+  }
+
   async function verifyAll(options: VerifyOptions) {
     // Watermarks are read before the head: anything they name was committed before it was read.
     const known = [watermarks.local(), await watermarks.shared()];
     await watermarks.publish();
-    const [head] = await readEntries(undefined, 'desc', 1);
+    const head = await readHead(db);
     const result = await verifyChain({
       headIndex: head?.index ?? -1,
       keys,
       sha256,
       after: options.after,
       known,
-      betweenPages: options.yieldBetweenPages ? () => new Promise((resolve) => setTimeout(resolve, 0)) : undefined,
-      readPage: (afterIndex) =>
-        readEntries(afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex), 'asc', verifyPageSize),
+      // A long walk hands the event loop back between pages, so decisions keep being answered.
+      betweenPages: () => new Promise((resolve) => setTimeout(resolve, 0)),
+      readPage: async (afterIndex) => {
+        const where = afterIndex < 0 ? undefined : gt(ledgerEntries.seq, afterIndex);
+        return (await readEntryPage(db, where, 'asc', { rows: verifyPageSize, bytes: ENTRY_PAGE_BYTES })).entries;
+      },
       entryAt: async (index) => (await readEntries(eq(ledgerEntries.seq, index), 'asc', 1))[0],
     });
     telemetry.ledgerVerified(result.valid);
@@ -322,7 +340,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         filter.cursor !== undefined &&
           (filter.order === 'asc' ? gt(ledgerEntries.seq, filter.cursor) : lt(ledgerEntries.seq, filter.cursor)),
       ].filter((c): c is SQL => Boolean(c));
-      return readEntries(and(...conditions), filter.order, filter.limit);
+      return readEntryPage(db, and(...conditions), filter.order, { rows: filter.limit, bytes: ENTRY_PAGE_BYTES });
     },
 
     async entryByHash(hash) {
@@ -345,11 +363,13 @@ export function createLedger(options: LedgerOptions): Ledger {
     },
 
     verify(options = {}) {
-      return telemetry.inSpan('ledger.verify', { 'ledger.incremental': options.after !== undefined }, async (span) => {
-        const result = await verifyAll(options);
-        span.set({ 'ledger.valid': result.valid, 'ledger.entries_checked': result.entries_checked });
-        return result;
+      if (options.after) return verifyInSpan(options);
+      // Full walks are shared: callers arriving during one (API calls, the background full pass)
+      // get its result, so a burst of them costs one walk of the chain, not one each.
+      fullVerification ??= verifyInSpan(options).finally(() => {
+        fullVerification = undefined;
       });
+      return fullVerification;
     },
 
     async verifyEntry(entry) {
@@ -376,19 +396,5 @@ function genesisEvent(at: Date) {
     eventType: 'genesis' as const,
     data: { message: 'Lexecon ledger initialized' },
     timestamp: at,
-  };
-}
-
-export function fromRow(row: LedgerRow): LedgerEntry {
-  return {
-    index: row.seq,
-    entry_id: row.entryId,
-    event_type: row.eventType as LedgerEventType,
-    timestamp: row.timestamp.toISOString(),
-    data: row.data,
-    previous_hash: row.previousHash,
-    entry_hash: row.entryHash,
-    signature: row.signature,
-    key_id: row.keyId,
   };
 }

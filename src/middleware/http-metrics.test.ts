@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, createTestMetrics, decisionRequest, samplePolicy } from '../../tests/support/app';
 import { backends, type TestDatabase } from '../../tests/support/databases';
+import { CONDITION_TIMEOUT_MS } from '../../tests/support/wait';
 import type { AppEnv, AppSettings } from '../context';
 import { httpMetrics } from './http-metrics';
 
@@ -51,7 +52,7 @@ function withMetrics(detailed = false) {
 }
 
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + CONDITION_TIMEOUT_MS;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));

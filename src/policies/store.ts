@@ -91,7 +91,9 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
    */
   function refresh(): Promise<ActivePolicy | undefined> {
     return telemetry.inSpan('policy.refresh', {}, async (span) => {
-      const [entry] = await ledger.entries({ eventType: 'policy_loaded', order: 'desc', limit: 1 });
+      const {
+        entries: [entry],
+      } = await ledger.entries({ eventType: 'policy_loaded', order: 'desc', limit: 1 });
       // Ledger indexes only grow: a refresh that read the head before a concurrent load committed
       // must not put the older policy back.
       const changed = entry !== undefined && entry.index > (current?.summary.ledger_index ?? -1);

@@ -1,4 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../tests/support/wait';
 import type { ReasonCode } from '../governance/evaluate';
 import { LEDGER_EVENT_TYPES } from '../ledger/entry';
 import {
@@ -9,6 +10,7 @@ import {
   METRICS,
   type MetricDefinition,
   type MetricKind,
+  PROCESS_METRICS,
 } from './catalogue';
 import { createMetricsTelemetry } from './metrics';
 import { registerProcessMetrics } from './process';
@@ -169,9 +171,12 @@ describe.each([
     const runtime = registerProcessMetrics(meter);
     try {
       recordOneOfEverything(telemetry);
-      // The event-loop monitor needs a few sampling intervals before it has anything to report.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      everything = await scrape();
+      // The event-loop monitor reports once it has sampled (every 10 ms); a scrape before that lacks it.
+      everything = await waitFor('the event-loop monitor to report', async () => {
+        const exposition = await scrape();
+        const lag = exposition.samples.some((s) => s.name === PROCESS_METRICS.eventLoopLagP50.name);
+        return lag ? exposition : undefined;
+      });
     } finally {
       runtime.stop();
     }

@@ -166,20 +166,20 @@ export function metricValue(exposition: string, name: string, labels: Record<str
   return total;
 }
 
-/** Polls `probe` every `everyMs` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
+export { waitFor } from './wait';
+
+/**
+ * How long the service's shutdown took by its own clock, from the "draining" line (logged as the
+ * signal arrives) to "stopped" (logged as it exits): what the grace period bounds, unaffected by
+ * how late a loaded machine lets the test notice the exit.
+ */
+export function shutdownMs(service: LexeconProcess): number {
+  const at = (message: string) => {
+    const line = service.logs().find((l) => l.message === message);
+    if (!line) throw new Error(`no "${message}" line in the log:\n${service.lines.join('\n')}`);
+    return Date.parse(line.time as string);
+  };
+  return at('stopped') - at('draining');
 }
 
 export interface RawResponse {

@@ -1,6 +1,8 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { type ClientRequest, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import { CONDITION_TIMEOUT_MS } from './wait';
 
 /**
  * A stand-in for the collector sidecar: an OTLP/HTTP receiver (JSON encoding) on 127.0.0.1 that
@@ -48,6 +50,11 @@ export interface OtlpReceiver {
   /** Everything any export carried, raw, for searching it for text that must never leave the service. */
   readonly bodies: string[];
   answer(mode: ReceiverMode): void;
+  /**
+   * Export requests this process sent the receiver that have no answer yet, seen through Node's
+   * HTTP client diagnostics channels: an export can be on its way before the receiver knows of it.
+   */
+  inFlight(): number;
   /** Waits until `done` holds for the spans received, or fails after `timeoutMs`. */
   waitFor(done: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<ReceivedSpan[]>;
   close(): Promise<void>;
@@ -197,6 +204,14 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const unanswered = new Set<ClientRequest>();
+  const started = ({ request }: { request: ClientRequest }) => {
+    if (request.getHeader('host') === `127.0.0.1:${port}`) unanswered.add(request);
+  };
+  const ended = ({ request }: { request: ClientRequest }) => unanswered.delete(request);
+  subscribe('http.client.request.start', started as (message: unknown) => void);
+  subscribe('http.client.response.finish', ended as (message: unknown) => void);
+  subscribe('http.client.request.error', ended as (message: unknown) => void);
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -207,7 +222,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     answer(next) {
       mode = next;
     },
-    async waitFor(done, timeoutMs = 20_000) {
+    async waitFor(done, timeoutMs = CONDITION_TIMEOUT_MS) {
       const deadline = Date.now() + timeoutMs;
       while (!done(spans)) {
         if (Date.now() > deadline) {
@@ -218,7 +233,11 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       }
       return spans;
     },
+    inFlight: () => unanswered.size,
     async close() {
+      unsubscribe('http.client.request.start', started as (message: unknown) => void);
+      unsubscribe('http.client.response.finish', ended as (message: unknown) => void);
+      unsubscribe('http.client.request.error', ended as (message: unknown) => void);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // A hanging receiver holds requests open; a closed collector drops them.
       for (const socket of sockets) socket.destroy();

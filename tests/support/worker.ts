@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { buildWorker } from '../../scripts/build-worker';
 import { openPostgres } from '../../src/db/client';
 import { withDatabase } from './global-setup';
+import { CONDITION_TIMEOUT_MS } from './wait';
 
 /**
  * The Workers build run by workerd itself (through Miniflare), as `npm run build:worker` bundles it,
@@ -169,7 +170,11 @@ export function metricPoints(bodies: readonly string[]): ReceivedPoint[] {
 }
 
 /** Polls until `done` holds (pushes happen after the response, in waitUntil). */
-export async function eventually<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+export async function eventually<T>(
+  read: () => T,
+  done: (value: T) => boolean,
+  timeoutMs = CONDITION_TIMEOUT_MS,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = read();

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, index, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /**
  * The one append-only chain. `seq` is the entry's index (0 = genesis); the primary key and the
@@ -18,6 +18,11 @@ export const ledgerEntries = pgTable(
     entryHash: text('entry_hash').notNull(),
     signature: text('signature').notNull(),
     keyId: text('key_id').notNull(),
+    /**
+     * Size of `data` as the JSON text the database sends, kept by the database itself, so a page
+     * can be cut by bytes before any `data` leaves it (src/ledger/entry-page.ts).
+     */
+    dataBytes: integer('data_bytes').notNull().generatedAlwaysAs(sql`octet_length(data::text)`),
   },
   (t) => [
     uniqueIndex('ledger_entries_entry_id_key').on(t.entryId),

@@ -1,9 +1,9 @@
 import { z } from '@hono/zod-openapi';
 import { AppError } from '../../errors';
 import { RISK_LEVELS } from '../../governance/risk';
-import { LedgerEntrySchema } from '../ledger';
+import { LedgerEntrySchema, NextCursor, PageLimitQuery } from '../ledger';
 import { createRouter, defineRoute } from '../router';
-import { CursorQuery, errorContent, IdParam, IsoTimestamp, json, LimitQuery } from '../schemas';
+import { CursorQuery, errorContent, IdParam, IsoTimestamp, json } from '../schemas';
 
 const DecisionSummarySchema = z
   .object({
@@ -45,7 +45,7 @@ const decisions = defineRoute({
       risk_level: z.enum(RISK_LEVELS).optional(),
       ...Range,
       cursor: CursorQuery.optional(),
-      limit: LimitQuery,
+      limit: PageLimitQuery,
     }),
   },
   responses: {
@@ -53,7 +53,7 @@ const decisions = defineRoute({
       z.object({
         decisions: z.array(DecisionSummarySchema),
         total: z.number().int(),
-        next_cursor: z.string().nullable(),
+        next_cursor: NextCursor,
       }),
       'One page; total counts every match',
     ),

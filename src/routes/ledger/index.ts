@@ -2,9 +2,24 @@ import { z } from '@hono/zod-openapi';
 import { AppError } from '../../errors';
 import { publicKeyPem, toBase64 } from '../../ledger/crypto';
 import { LEDGER_EVENT_TYPES } from '../../ledger/entry';
+import { ENTRY_PAGE_BYTES } from '../../ledger/entry-page';
 import { INVALID_REASONS } from '../../ledger/verify';
 import { createRouter, defineRoute } from '../router';
 import { CursorQuery, errorContent, IsoTimestamp, json, LimitQuery } from '../schemas';
+
+const PAGE_MIB = ENTRY_PAGE_BYTES / (1024 * 1024);
+
+/** `limit` of a list of ledger entries (or of what they record): rows, within a byte budget. */
+export const PageLimitQuery = LimitQuery.openapi({
+  description: `Most items on the page. A page also ends before ${PAGE_MIB} MiB of entry JSON (always holding at least one entry), so it may hold fewer: follow next_cursor.`,
+});
+
+export const NextCursor = z.string().nullable().openapi({
+  description:
+    'Pass as `cursor` (with the same filters and order) for the page that continues exactly after this one; null on the last page.',
+});
+
+export const cursorText = (index: number | null) => (index === null ? null : String(index));
 
 export const LedgerEntrySchema = z
   .object({
@@ -59,7 +74,9 @@ const verify = defineRoute({
   summary: 'Verify the whole chain: hashes, links, signatures, and that it still holds every entry seen before',
   description:
     'Walks every entry in pages (bounded memory) and stops at the first invalid one, naming it. The chain must ' +
-    'also reach the highest entry any instance has verified or committed (its watermark) with the same hash.',
+    'also reach the highest entry any instance has verified or committed (its watermark) with the same hash. ' +
+    'A call arriving while a verification runs gets that run’s result (covering the chain up to its `head_index`) ' +
+    'instead of walking again.',
   tags: ['ledger'],
   responses: { 200: json(VerificationSchema, 'Always 200; read `valid`') },
 });
@@ -77,11 +94,11 @@ const entries = defineRoute({
       to: IsoTimestamp.optional(),
       order: z.enum(['asc', 'desc']).default('asc'),
       cursor: CursorQuery.optional(),
-      limit: LimitQuery,
+      limit: PageLimitQuery,
     }),
   },
   responses: {
-    200: json(z.object({ entries: z.array(LedgerEntrySchema), next_cursor: z.string().nullable() }), 'One page'),
+    200: json(z.object({ entries: z.array(LedgerEntrySchema), next_cursor: NextCursor }), 'One page'),
   },
 });
 
@@ -135,11 +152,9 @@ export function ledgerRoutes() {
         to: q.to ? new Date(q.to) : undefined,
         order: q.order,
         cursor: q.cursor,
-        limit: q.limit + 1,
+        limit: q.limit,
       });
-      const visible = page.slice(0, q.limit);
-      const last = visible.at(-1);
-      return c.json({ entries: visible, next_cursor: page.length > q.limit && last ? String(last.index) : null }, 200);
+      return c.json({ entries: page.entries, next_cursor: cursorText(page.nextCursor) }, 200);
     })
     .openapi(entry, async (c) => {
       const found = await c.get('services').ledger.entryByIndex(c.req.valid('param').index);

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# What the tests run besides Node, from Debian packages: promtool (prometheus) checks the /metrics
+# exposition, amtool (prometheus-alertmanager) the alert routing, and Debian's own python3 with
+# python3-prometheus-client parses the exposition (tests/metrics-golden.test.ts says why not an npm
+# parser). Installs what is missing with apt-get, as root or through sudo; does nothing when all is
+# there; otherwise stops, saying what to install. `npm test` (its pretest script) and .ci/run run it.
+set -euo pipefail
+
+missing_packages() {
+  local missing=()
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+  /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
+  echo "${missing[*]}"
+}
+
+fail() {
+  echo "error: $1; the tests need promtool (Debian package prometheus), amtool (prometheus-alertmanager)" \
+    "and /usr/bin/python3 with prometheus_client (python3-prometheus-client)." \
+    "Install them with: apt-get install --no-install-recommends $2" >&2
+  exit 1
+}
+
+read -r -a missing <<<"$(missing_packages)"
+((${#missing[@]} == 0)) && exit 0
+
+export DEBIAN_FRONTEND=noninteractive
+if ((EUID == 0)); then
+  as_root=()
+elif command -v sudo >/dev/null; then
+  as_root=(sudo DEBIAN_FRONTEND=noninteractive)
+else
+  fail "${missing[*]} not installed, and this user can install nothing (not root, no sudo)" "${missing[*]}"
+fi
+command -v apt-get >/dev/null || fail "${missing[*]} not installed, and there is no apt-get" "${missing[*]}"
+
+echo "installing the Debian packages the tests need: ${missing[*]}" >&2
+"${as_root[@]}" apt-get update -q >&2 || true
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+  fail "apt-get could not install ${missing[*]}" "${missing[*]}"
+still=$(missing_packages)
+[[ -z $still ]] || fail "$still still missing after apt-get install" "$still"
