@@ -1,0 +1,280 @@
+/**
+ * `node --import tsx bench/sign-in-flood.ts`: decide latency while unknown usernames flood the
+ * sign-in route, on PGlite and on PostgreSQL, against the real service in its own process.
+ *
+ * Each backend gets a fresh service. Closed-loop deciders (BENCH_FLOOD_DECIDERS, default 2) decide
+ * without pause: first for BENCH_QUIET_SECONDS (default 10) alone — the quiet p50 — then again while
+ * 40 clients, each behind its own X-Forwarded-For address (the service trusts 127.0.0.1 as its
+ * proxy), send 10 sign-ins each for usernames that do not exist, one after another: 400 sign-ins,
+ * all inside the per-address limit. The flood's p50 counts the decisions that started after the
+ * first sign-in was sent and finished before the last one was answered. A sustained variant then
+ * keeps the same 40 clients sending for BENCH_SUSTAINED_SECONDS (default 20; 0 skips it).
+ *
+ *   BENCH_POSTGRES_URL   a database to connect to for CREATE/DROP DATABASE
+ *                        (default postgres://postgres@127.0.0.1:5432/postgres)
+ *   BENCH_BACKENDS       comma-separated: pglite,postgres (default both)
+ *
+ * Prints a markdown table; the numbers and how they were taken are in bench/sign-in-flood.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { type ServiceProcess, startService } from './server';
+import { BENCH_POLICY, DECISION_REQUESTS } from './workload';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ADMIN_KEY = randomBytes(24).toString('hex');
+const ADDRESSES = 40;
+const SIGN_INS_PER_ADDRESS = 10;
+const WARM_UP_DECISIONS = 300;
+/** A sign-in not answered by then counts as hung (the server's own request timeout is 30 s). */
+const CLIENT_TIMEOUT_MS = 120_000;
+
+interface Settings {
+  deciders: number;
+  quietSeconds: number;
+  sustainedSeconds: number;
+  postgresUrl: string;
+  backends: string[];
+}
+
+interface Timed {
+  startMs: number;
+  endMs: number;
+  status: number;
+}
+
+interface PhaseResult {
+  label: string;
+  decisions: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  failedDecisions: number;
+  signIns?: { total: number; seconds: number; statuses: string; slowestMs: number };
+}
+
+async function main(): Promise<void> {
+  const settings: Settings = {
+    deciders: Number(process.env.BENCH_FLOOD_DECIDERS ?? 2),
+    quietSeconds: Number(process.env.BENCH_QUIET_SECONDS ?? 10),
+    sustainedSeconds: Number(process.env.BENCH_SUSTAINED_SECONDS ?? 20),
+    postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    backends: (process.env.BENCH_BACKENDS ?? 'pglite,postgres').split(','),
+  };
+  const work = mkdtempSync(join(tmpdir(), 'lexecon-flood-'));
+  const policyFile = join(work, 'policy.json');
+  writeFileSync(policyFile, JSON.stringify(BENCH_POLICY));
+  const common = {
+    LEXECON_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
+    LEXECON_POLICY_FILE: policyFile,
+    LEXECON_TRUSTED_PROXIES: '127.0.0.1',
+    RATE_LIMIT_API_PER_SECOND: '1000000',
+    RATE_LIMIT_API_BURST: '1000000',
+  };
+  const tables: string[] = [];
+  for (const backend of settings.backends) {
+    if (backend === 'pglite') {
+      const env = { ...common, DATABASE_URL: undefined, LEXECON_DATA_DIR: join(work, 'pglite') };
+      tables.push(await benchBackend('PGlite', env, settings, work));
+    } else if (backend === 'postgres') {
+      const database = await createDatabase(settings.postgresUrl);
+      try {
+        const env = { ...common, DATABASE_URL: database.url, LEXECON_DATA_DIR: join(work, 'postgres') };
+        tables.push(await benchBackend('PostgreSQL', env, settings, work));
+      } finally {
+        await database.drop();
+      }
+    } else throw new Error(`unknown backend ${backend}`);
+  }
+  console.log(`\n${tables.join('\n\n')}`);
+  console.log(`\nload average (1 min) at the end: ${loadavg()[0]?.toFixed(2)}`);
+  rmSync(work, { recursive: true, force: true });
+}
+
+async function benchBackend(
+  name: string,
+  env: Record<string, string | undefined>,
+  settings: Settings,
+  work: string,
+): Promise<string> {
+  console.log(`\n${name}`);
+  const service = await startService({ root: ROOT, env, logFile: join(work, `${name}.log`) });
+  const results: PhaseResult[] = [];
+  try {
+    await decideFor(service, { count: WARM_UP_DECISIONS }, settings.deciders);
+    const quiet = await decideFor(service, { seconds: settings.quietSeconds }, settings.deciders);
+    results.push(summarize('quiet', quiet.decisions, quiet.startMs, quiet.endMs));
+    results.push(
+      await flood(service, settings, 'flood: 400 sign-ins from 40 addresses', { perAddress: SIGN_INS_PER_ADDRESS }),
+    );
+    if (settings.sustainedSeconds > 0) {
+      results.push(
+        await flood(service, settings, `sustained: 40 addresses for ${settings.sustainedSeconds} s`, {
+          seconds: settings.sustainedSeconds,
+        }),
+      );
+    }
+    const verify = await fetch(`${service.baseUrl}/api/ledger/verify`, { headers: auth() });
+    const chain = (await verify.json()) as { valid: boolean; entries_checked: number };
+    console.log(`  ledger valid=${chain.valid}, ${chain.entries_checked} entries`);
+    for (const line of service.problems().slice(0, 10)) console.log(`  server: ${line}`);
+  } finally {
+    await service.stop();
+  }
+  return render(name, results);
+}
+
+/** Closed-loop deciders until the stop condition; returns every decision's timing. */
+async function decideFor(
+  service: ServiceProcess,
+  until: { count: number } | { seconds: number } | { signal: { done: boolean } },
+  deciders: number,
+): Promise<{ decisions: Timed[]; startMs: number; endMs: number }> {
+  const decisions: Timed[] = [];
+  const startMs = performance.now();
+  const more = () => {
+    if ('count' in until) return decisions.length < until.count;
+    if ('seconds' in until) return performance.now() - startMs < until.seconds * 1000;
+    return !until.signal.done;
+  };
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: deciders }, async () => {
+      while (more()) {
+        const body = JSON.stringify(DECISION_REQUESTS[next++ % DECISION_REQUESTS.length]);
+        const start = performance.now();
+        const res = await fetch(`${service.baseUrl}/api/decide`, {
+          method: 'POST',
+          headers: { ...auth(), 'content-type': 'application/json' },
+          body,
+        });
+        await res.arrayBuffer();
+        decisions.push({ startMs: start, endMs: performance.now(), status: res.status });
+      }
+    }),
+  );
+  return { decisions, startMs, endMs: performance.now() };
+}
+
+/** Deciders run throughout; 40 sign-in clients run a fixed count each or for a fixed time. */
+async function flood(
+  service: ServiceProcess,
+  settings: Settings,
+  label: string,
+  shape: { perAddress: number } | { seconds: number },
+): Promise<PhaseResult> {
+  const signal = { done: false };
+  const deciding = decideFor(service, { signal }, settings.deciders);
+  // Let the deciders reach their stride before the flood starts.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const floodStart = performance.now();
+  const signIns: Timed[] = [];
+  const run = Math.floor(Math.random() * 200);
+  await Promise.all(
+    Array.from({ length: ADDRESSES }, async (_, a) => {
+      const address = `198.51.${100 + ((run + a) % 100)}.${(a % 250) + 1}`;
+      for (let i = 0; ; i++) {
+        if ('perAddress' in shape ? i >= shape.perAddress : performance.now() - floodStart > shape.seconds * 1000)
+          break;
+        const start = performance.now();
+        const status = await signIn(service, address, `nobody-${run}-${a}-${i}`);
+        signIns.push({ startMs: start, endMs: performance.now(), status });
+      }
+    }),
+  );
+  const floodEnd = performance.now();
+  signal.done = true;
+  const { decisions } = await deciding;
+  const result = summarize(label, decisions, floodStart, floodEnd);
+  const counts = new Map<number, number>();
+  for (const s of signIns) counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
+  result.signIns = {
+    total: signIns.length,
+    seconds: (floodEnd - floodStart) / 1000,
+    statuses: [...counts].map(([status, n]) => `${status}×${n}`).join(' '),
+    slowestMs: Math.max(...signIns.map((s) => s.endMs - s.startMs)),
+  };
+  // Let queued work drain so the next phase starts quiet.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  return result;
+}
+
+async function signIn(service: ServiceProcess, address: string, username: string): Promise<number> {
+  try {
+    const res = await fetch(`${service.baseUrl}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+      body: JSON.stringify({ username, password: 'a guessed passphrase 42' }),
+      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+function summarize(label: string, decisions: Timed[], fromMs: number, toMs: number): PhaseResult {
+  const inWindow = decisions.filter((d) => d.startMs >= fromMs && d.endMs <= toMs);
+  const latencies = inWindow.map((d) => d.endMs - d.startMs).sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  const result = {
+    label,
+    decisions: inWindow.length,
+    p50: at(0.5),
+    p95: at(0.95),
+    p99: at(0.99),
+    failedDecisions: inWindow.filter((d) => d.status !== 200).length,
+  };
+  console.log(
+    `  ${label}: ${result.decisions} decisions, p50 ${result.p50.toFixed(1)} ms, p95 ${result.p95.toFixed(1)} ms, non-200 ${result.failedDecisions}`,
+  );
+  return result;
+}
+
+function render(name: string, results: PhaseResult[]): string {
+  const quiet = results[0]?.p50 ?? Number.NaN;
+  const rows = results.map((r) => {
+    const s = r.signIns;
+    const signIns = s
+      ? `${s.total} in ${s.seconds.toFixed(1)} s (${s.statuses}), slowest ${(s.slowestMs / 1000).toFixed(1)} s`
+      : '—';
+    return `| ${r.label} | ${r.decisions} | ${r.p50.toFixed(1)} | ${(r.p50 / quiet).toFixed(2)}× | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failedDecisions} | ${signIns} |`;
+  });
+  return [
+    `**${name}**`,
+    '',
+    '| Phase | Decisions | p50 ms | p50 ÷ quiet | p95 ms | p99 ms | Non-200 | Sign-ins |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...rows,
+  ].join('\n');
+}
+
+function auth(): Record<string, string> {
+  return { authorization: `Bearer ${ADMIN_KEY}` };
+}
+
+async function createDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  const name = `lexecon_flood_${process.pid}`;
+  await admin.unsafe(`drop database if exists ${name} with (force)`);
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end({ timeout: 5 });
+    },
+  };
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
