@@ -3,18 +3,23 @@
  * sign-in route, on PGlite and on PostgreSQL, against the real service in its own process.
  *
  * Each backend gets a fresh service. Closed-loop deciders (BENCH_FLOOD_DECIDERS, default 2) decide
- * without pause: first for BENCH_QUIET_SECONDS (default 10) alone — the quiet p50 — then again while
- * 40 clients, each behind its own X-Forwarded-For address (the service trusts 127.0.0.1 as its
- * proxy), send 10 sign-ins each for usernames that do not exist, one after another: 400 sign-ins,
- * all inside the per-address limit. The flood's p50 counts the decisions that started after the
- * first sign-in was sent and finished before the last one was answered. A sustained variant then
- * keeps the same 40 clients sending for BENCH_SUSTAINED_SECONDS (default 20; 0 skips it).
+ * without pause throughout. Each round (BENCH_ROUNDS, default 3) measures a quiet window
+ * (BENCH_QUIET_SECONDS, default 8) and then the flood: 40 clients, each behind an X-Forwarded-For
+ * address of its own (the service trusts 127.0.0.1 as its proxy; fresh addresses every round), send
+ * 10 sign-ins each for usernames that do not exist, one after another — 400 sign-ins, all inside
+ * the per-address limit. The flood's p50 counts the decisions that started after the first sign-in
+ * was sent and finished before the last one was answered. Optionally (BENCH_SUSTAINED_SECONDS,
+ * default 0) the same 40 clients then keep signing in for that long, each waiting out its
+ * Retry-After, which keeps the hashing capacity as busy as the limits allow. Quiet and flood
+ * windows alternate so that a change in the machine's other load shows up in both.
  *
+ *   BENCH_ROOT           the checkout whose `src/node.ts` is run (default this one), e.g. an
+ *                        export of an older commit with node_modules linked, for before/after
  *   BENCH_POSTGRES_URL   a database to connect to for CREATE/DROP DATABASE
  *                        (default postgres://postgres@127.0.0.1:5432/postgres)
  *   BENCH_BACKENDS       comma-separated: pglite,postgres (default both)
  *
- * Prints a markdown table; the numbers and how they were taken are in bench/sign-in-flood.md.
+ * Prints a markdown table per backend; bench/sign-in-flood.md keeps the numbers and how they were taken.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +30,7 @@ import postgres from 'postgres';
 import { type ServiceProcess, startService } from './server';
 import { BENCH_POLICY, DECISION_REQUESTS } from './workload';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = process.env.BENCH_ROOT ?? fileURLToPath(new URL('..', import.meta.url));
 const ADMIN_KEY = randomBytes(24).toString('hex');
 const ADDRESSES = 40;
 const SIGN_INS_PER_ADDRESS = 10;
@@ -35,6 +40,7 @@ const CLIENT_TIMEOUT_MS = 120_000;
 
 interface Settings {
   deciders: number;
+  rounds: number;
   quietSeconds: number;
   sustainedSeconds: number;
   postgresUrl: string;
@@ -60,8 +66,9 @@ interface PhaseResult {
 async function main(): Promise<void> {
   const settings: Settings = {
     deciders: Number(process.env.BENCH_FLOOD_DECIDERS ?? 2),
-    quietSeconds: Number(process.env.BENCH_QUIET_SECONDS ?? 10),
-    sustainedSeconds: Number(process.env.BENCH_SUSTAINED_SECONDS ?? 20),
+    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+    quietSeconds: Number(process.env.BENCH_QUIET_SECONDS ?? 8),
+    sustainedSeconds: Number(process.env.BENCH_SUSTAINED_SECONDS ?? 0),
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     backends: (process.env.BENCH_BACKENDS ?? 'pglite,postgres').split(','),
   };
@@ -106,17 +113,23 @@ async function benchBackend(
   const results: PhaseResult[] = [];
   try {
     await decideFor(service, { count: WARM_UP_DECISIONS }, settings.deciders);
-    const quiet = await decideFor(service, { seconds: settings.quietSeconds }, settings.deciders);
-    results.push(summarize('quiet', quiet.decisions, quiet.startMs, quiet.endMs));
-    results.push(
-      await flood(service, settings, 'flood: 400 sign-ins from 40 addresses', { perAddress: SIGN_INS_PER_ADDRESS }),
-    );
-    if (settings.sustainedSeconds > 0) {
+    for (let round = 1; round <= settings.rounds; round++) {
+      const quiet = await decideFor(service, { seconds: settings.quietSeconds }, settings.deciders);
+      results.push(summarize(`${round}: quiet`, quiet.decisions, quiet.startMs, quiet.endMs));
       results.push(
-        await flood(service, settings, `sustained: 40 addresses for ${settings.sustainedSeconds} s`, {
-          seconds: settings.sustainedSeconds,
+        await flood(service, settings, `${round}: 400 sign-ins from 40 addresses`, {
+          perAddress: SIGN_INS_PER_ADDRESS,
+          round,
         }),
       );
+      if (settings.sustainedSeconds > 0) {
+        results.push(
+          await flood(service, settings, `${round}: 40 addresses for ${settings.sustainedSeconds} s`, {
+            seconds: settings.sustainedSeconds,
+            round: round + 100,
+          }),
+        );
+      }
     }
     const verify = await fetch(`${service.baseUrl}/api/ledger/verify`, { headers: auth() });
     const chain = (await verify.json()) as { valid: boolean; entries_checked: number };
@@ -160,29 +173,30 @@ async function decideFor(
   return { decisions, startMs, endMs: performance.now() };
 }
 
-/** Deciders run throughout; 40 sign-in clients run a fixed count each or for a fixed time. */
+/** Deciders run throughout; 40 sign-in clients run a fixed count each, or for a fixed time. */
 async function flood(
   service: ServiceProcess,
   settings: Settings,
   label: string,
-  shape: { perAddress: number } | { seconds: number },
+  shape: ({ perAddress: number } | { seconds: number }) & { round: number },
 ): Promise<PhaseResult> {
   const signal = { done: false };
   const deciding = decideFor(service, { signal }, settings.deciders);
   // Let the deciders reach their stride before the flood starts.
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await sleep(1000);
   const floodStart = performance.now();
   const signIns: Timed[] = [];
-  const run = Math.floor(Math.random() * 200);
+  const over = (i: number) =>
+    'perAddress' in shape ? i >= shape.perAddress : performance.now() - floodStart > shape.seconds * 1000;
   await Promise.all(
     Array.from({ length: ADDRESSES }, async (_, a) => {
-      const address = `198.51.${100 + ((run + a) % 100)}.${(a % 250) + 1}`;
-      for (let i = 0; ; i++) {
-        if ('perAddress' in shape ? i >= shape.perAddress : performance.now() - floodStart > shape.seconds * 1000)
-          break;
+      // Addresses of their own each round, so every round starts inside the per-address limits.
+      const address = `10.${shape.round}.${a}.1`;
+      for (let i = 0; !over(i); i++) {
         const start = performance.now();
-        const status = await signIn(service, address, `nobody-${run}-${a}-${i}`);
+        const { status, retryAfterSeconds } = await signIn(service, address, `nobody-${shape.round}-${a}-${i}`);
         signIns.push({ startMs: start, endMs: performance.now(), status });
+        if ('seconds' in shape && status === 429) await sleep(retryAfterSeconds * 1000);
       }
     }),
   );
@@ -198,12 +212,16 @@ async function flood(
     statuses: [...counts].map(([status, n]) => `${status}×${n}`).join(' '),
     slowestMs: Math.max(...signIns.map((s) => s.endMs - s.startMs)),
   };
-  // Let queued work drain so the next phase starts quiet.
-  await new Promise((resolve) => setTimeout(resolve, 3000));
+  // Let what is still queued drain and the instance budget refill, so the next window starts quiet.
+  await sleep(6000);
   return result;
 }
 
-async function signIn(service: ServiceProcess, address: string, username: string): Promise<number> {
+async function signIn(
+  service: ServiceProcess,
+  address: string,
+  username: string,
+): Promise<{ status: number; retryAfterSeconds: number }> {
   try {
     const res = await fetch(`${service.baseUrl}/api/auth/login`, {
       method: 'POST',
@@ -212,10 +230,14 @@ async function signIn(service: ServiceProcess, address: string, username: string
       signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
     });
     await res.arrayBuffer();
-    return res.status;
+    return { status: res.status, retryAfterSeconds: Number(res.headers.get('retry-after') ?? 1) };
   } catch {
-    return 0;
+    return { status: 0, retryAfterSeconds: 1 };
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function summarize(label: string, decisions: Timed[], fromMs: number, toMs: number): PhaseResult {
@@ -237,18 +259,25 @@ function summarize(label: string, decisions: Timed[], fromMs: number, toMs: numb
 }
 
 function render(name: string, results: PhaseResult[]): string {
-  const quiet = results[0]?.p50 ?? Number.NaN;
+  let quiet = Number.NaN;
   const rows = results.map((r) => {
     const s = r.signIns;
+    if (!s) quiet = r.p50;
     const signIns = s
       ? `${s.total} in ${s.seconds.toFixed(1)} s (${s.statuses}), slowest ${(s.slowestMs / 1000).toFixed(1)} s`
       : '—';
-    return `| ${r.label} | ${r.decisions} | ${r.p50.toFixed(1)} | ${(r.p50 / quiet).toFixed(2)}× | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failedDecisions} | ${signIns} |`;
+    const ratio = s ? `${(r.p50 / quiet).toFixed(2)}×` : '';
+    return `| ${r.label} | ${r.decisions} | ${r.p50.toFixed(1)} | ${ratio} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failedDecisions} | ${signIns} |`;
   });
+  const floods = results.filter((r) => r.signIns?.total === ADDRESSES * SIGN_INS_PER_ADDRESS);
+  const quiets = results.filter((r) => !r.signIns);
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+  const quietP50 = median(quiets.map((r) => r.p50));
+  const floodP50 = median(floods.map((r) => r.p50));
   return [
-    `**${name}**`,
+    `**${name}**: median p50 quiet ${quietP50.toFixed(1)} ms, under the 400-sign-in flood ${floodP50.toFixed(1)} ms (${(floodP50 / quietP50).toFixed(2)}×)`,
     '',
-    '| Phase | Decisions | p50 ms | p50 ÷ quiet | p95 ms | p99 ms | Non-200 | Sign-ins |',
+    '| Round: phase | Decisions | p50 ms | p50 ÷ quiet before it | p95 ms | p99 ms | Non-200 | Sign-ins |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...rows,
   ].join('\n');
