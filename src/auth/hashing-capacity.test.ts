@@ -3,6 +3,8 @@ import { createHashingCapacity, HashingBusyError } from './hashing-capacity';
 import { createPasswordHasher, nobleScrypt, type Scrypt, type ScryptParams } from './password';
 
 const CHEAP: ScryptParams = { ln: 10, r: 8, p: 1 };
+/** How long vi.waitFor polls: generous, for a machine loaded at twice its cores. */
+const EVENTUALLY = { timeout: 20_000 };
 
 /**
  * A KDF whose every call waits until the test finishes it: `finish(i)` computes call i for real,
@@ -43,12 +45,12 @@ describe('password hashing capacity', () => {
     expect(capacity.usage()).toEqual({ places: 5, running: 2 });
 
     kdf.finish(1);
-    await vi.waitFor(() => expect(kdf.started()).toEqual(['first', 'second', 'third']));
+    await vi.waitFor(() => expect(kdf.started()).toEqual(['first', 'second', 'third']), EVENTUALLY);
     kdf.finish(0);
-    await vi.waitFor(() => expect(kdf.started()).toEqual(['first', 'second', 'third', 'fourth']));
+    await vi.waitFor(() => expect(kdf.started()).toEqual(['first', 'second', 'third', 'fourth']), EVENTUALLY);
     expect(capacity.usage().running).toBe(2);
     for (const i of [2, 3]) kdf.finish(i);
-    await vi.waitFor(() => expect(kdf.started()).toHaveLength(5));
+    await vi.waitFor(() => expect(kdf.started()).toHaveLength(5), EVENTUALLY);
     kdf.finish(4);
     expect(await Promise.all(hashes)).toHaveLength(5);
     expect(capacity.usage()).toEqual({ places: 0, running: 0 });
@@ -69,9 +71,9 @@ describe('password hashing capacity', () => {
     const later = hasher.hash('later');
     await settle();
     kdf.finish(1);
-    await vi.waitFor(() => expect(kdf.started()).toEqual(['a', 'b', 'c']));
+    await vi.waitFor(() => expect(kdf.started()).toEqual(['a', 'b', 'c']), EVENTUALLY);
     kdf.finish(2);
-    await vi.waitFor(() => expect(kdf.started()).toEqual(['a', 'b', 'c', 'later']));
+    await vi.waitFor(() => expect(kdf.started()).toEqual(['a', 'b', 'c', 'later']), EVENTUALLY);
     kdf.finish(3);
     await Promise.all([...admitted, later]);
     expect(kdf.started()).not.toContain('refused');
@@ -100,7 +102,7 @@ describe('password hashing capacity', () => {
     await settle();
     kdf.fail(0);
     await expect(failing).rejects.toThrow('kdf failed');
-    await vi.waitFor(() => expect(kdf.started()).toEqual(['fails', 'waits']));
+    await vi.waitFor(() => expect(kdf.started()).toEqual(['fails', 'waits']), EVENTUALLY);
     kdf.finish(1);
     await waiting;
 
@@ -110,7 +112,7 @@ describe('password hashing capacity', () => {
     await expect(broken).rejects.toThrow('database gone');
     expect(capacity.usage()).toEqual({ places: 0, running: 0 });
     const next = hasher.hash('next');
-    await vi.waitFor(() => expect(kdf.started()).toEqual(['fails', 'waits', 'next']));
+    await vi.waitFor(() => expect(kdf.started()).toEqual(['fails', 'waits', 'next']), EVENTUALLY);
     kdf.finish(2);
     await expect(next).resolves.toMatch(/^\$scrypt\$/);
   });
@@ -132,7 +134,7 @@ describe('password hashing capacity', () => {
     // Four places ahead at 0.7 s a hash, one at a time.
     expect(refusal.retryAfterSeconds).toBe(3);
     for (let i = 1; i <= 4; i++) {
-      await vi.waitFor(() => expect(kdf.started()).toHaveLength(i + 1));
+      await vi.waitFor(() => expect(kdf.started()).toHaveLength(i + 1), EVENTUALLY);
       kdf.finish(i);
     }
     await Promise.all(line);

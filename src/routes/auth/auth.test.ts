@@ -15,6 +15,8 @@ import { fromBase32, timeStep, totpAt } from '../../auth/totp';
 import { sha256Hex } from '../../ledger/crypto';
 
 const PASSWORD = 'a long enough passphrase';
+/** How long vi.waitFor polls: generous, for a machine loaded at twice its cores. */
+const EVENTUALLY = { timeout: 20_000 };
 
 /** A clock the test moves; sessions and TOTP read it. */
 function testClock(start = Date.parse('2026-11-27T12:00:00Z')) {
@@ -406,15 +408,11 @@ describe.each(backends())('users, sessions and MFA on $name', (backend) => {
 
   describe('when the instance hashes as many passwords as it can', () => {
     const kdf = gatedScrypt();
-    beforeEach(() =>
-      start({
-        passwords: createPasswordHasher(
-          kdf.scrypt,
-          { ln: 10, r: 8, p: 1 },
-          createHashingCapacity({ inFlight: 1, queued: 1 }),
-        ),
-      }),
-    );
+    let capacity: ReturnType<typeof createHashingCapacity>;
+    beforeEach(() => {
+      capacity = createHashingCapacity({ inFlight: 1, queued: 1 });
+      return start({ passwords: createPasswordHasher(kdf.scrypt, { ln: 10, r: 8, p: 1 }, capacity) });
+    });
     afterEach(() => kdf.release());
 
     it('refuses further sign-ins and user creation at once with 429 and Retry-After, the same for every name, counted as password_hashing', async () => {
@@ -422,7 +420,9 @@ describe.each(backends())('users, sessions and MFA on $name', (backend) => {
       kdf.hold();
       const hashing = login('alice');
       const waiting = login('nobody-at-all');
-      await vi.waitFor(() => expect(kdf.waiting()).toBe(1));
+      // One hashing, one waiting for its turn: the line is full.
+      await vi.waitFor(() => expect(capacity.usage()).toEqual({ places: 2, running: 1 }), EVENTUALLY);
+      expect(kdf.waiting()).toBe(1);
 
       const refused = [await login('alice'), await login('ghost-user'), await createUser('bob')];
       for (const res of refused) {
