@@ -2,13 +2,15 @@
  * `node --import tsx bench/sign-in-flood.ts`: decide latency while unknown usernames flood the
  * sign-in route, on PGlite and on PostgreSQL, against the real service in its own process.
  *
- * Each backend gets a fresh service. Closed-loop deciders (BENCH_FLOOD_DECIDERS, default 2) decide
- * without pause throughout. Each round (BENCH_ROUNDS, default 3) measures a quiet window
+ * Each backend gets a fresh service. Decisions are asked at a fixed rate (BENCH_DECIDE_RATE per
+ * second, default 50), each on its own whatever the others are waiting for — an open loop, so a
+ * stalled service shows as slow answers rather than as fewer questions (a closed loop would hide it:
+ * its stalled deciders stop asking). Each round (BENCH_ROUNDS, default 3) measures a quiet window
  * (BENCH_QUIET_SECONDS, default 8) and then the flood: 40 clients, each behind an X-Forwarded-For
  * address of its own (the service trusts 127.0.0.1 as its proxy; fresh addresses every round), send
  * 10 sign-ins each for usernames that do not exist, one after another — 400 sign-ins, all inside
- * the per-address limit. The flood's p50 counts the decisions that started after the first sign-in
- * was sent and finished before the last one was answered. Optionally (BENCH_SUSTAINED_SECONDS,
+ * the per-address limit. The flood's p50 counts the decisions asked between the first sign-in sent
+ * and the last one answered. Optionally (BENCH_SUSTAINED_SECONDS,
  * default 0) the same 40 clients then keep signing in for that long, each waiting out its
  * Retry-After, which keeps the hashing capacity as busy as the limits allow. Quiet and flood
  * windows alternate so that a change in the machine's other load shows up in both.
@@ -34,12 +36,12 @@ const ROOT = process.env.BENCH_ROOT ?? fileURLToPath(new URL('..', import.meta.u
 const ADMIN_KEY = randomBytes(24).toString('hex');
 const ADDRESSES = 40;
 const SIGN_INS_PER_ADDRESS = 10;
-const WARM_UP_DECISIONS = 300;
+const WARM_UP_SECONDS = 5;
 /** A sign-in not answered by then counts as hung (the server's own request timeout is 30 s). */
 const CLIENT_TIMEOUT_MS = 120_000;
 
 interface Settings {
-  deciders: number;
+  decideRate: number;
   rounds: number;
   quietSeconds: number;
   sustainedSeconds: number;
@@ -65,7 +67,7 @@ interface PhaseResult {
 
 async function main(): Promise<void> {
   const settings: Settings = {
-    deciders: Number(process.env.BENCH_FLOOD_DECIDERS ?? 2),
+    decideRate: Number(process.env.BENCH_DECIDE_RATE ?? 50),
     rounds: Number(process.env.BENCH_ROUNDS ?? 3),
     quietSeconds: Number(process.env.BENCH_QUIET_SECONDS ?? 8),
     sustainedSeconds: Number(process.env.BENCH_SUSTAINED_SECONDS ?? 0),
@@ -112,9 +114,9 @@ async function benchBackend(
   const service = await startService({ root: ROOT, env, logFile: join(work, `${name}.log`) });
   const results: PhaseResult[] = [];
   try {
-    await decideFor(service, { count: WARM_UP_DECISIONS }, settings.deciders);
+    await decideFor(service, { seconds: WARM_UP_SECONDS }, settings.decideRate);
     for (let round = 1; round <= settings.rounds; round++) {
-      const quiet = await decideFor(service, { seconds: settings.quietSeconds }, settings.deciders);
+      const quiet = await decideFor(service, { seconds: settings.quietSeconds }, settings.decideRate);
       results.push(summarize(`${round}: quiet`, quiet.decisions, quiet.startMs, quiet.endMs));
       results.push(
         await flood(service, settings, `${round}: 400 sign-ins from 40 addresses`, {
@@ -141,39 +143,40 @@ async function benchBackend(
   return render(name, results);
 }
 
-/** Closed-loop deciders until the stop condition; returns every decision's timing. */
+/** Decisions asked at `rate` per second until the stop condition; returns every decision's timing. */
 async function decideFor(
   service: ServiceProcess,
-  until: { count: number } | { seconds: number } | { signal: { done: boolean } },
-  deciders: number,
+  until: { seconds: number } | { signal: { done: boolean } },
+  rate: number,
 ): Promise<{ decisions: Timed[]; startMs: number; endMs: number }> {
   const decisions: Timed[] = [];
+  const pending: Promise<void>[] = [];
   const startMs = performance.now();
-  const more = () => {
-    if ('count' in until) return decisions.length < until.count;
-    if ('seconds' in until) return performance.now() - startMs < until.seconds * 1000;
-    return !until.signal.done;
-  };
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: deciders }, async () => {
-      while (more()) {
-        const body = JSON.stringify(DECISION_REQUESTS[next++ % DECISION_REQUESTS.length]);
-        const start = performance.now();
-        const res = await fetch(`${service.baseUrl}/api/decide`, {
-          method: 'POST',
-          headers: { ...auth(), 'content-type': 'application/json' },
-          body,
-        });
-        await res.arrayBuffer();
-        decisions.push({ startMs: start, endMs: performance.now(), status: res.status });
-      }
-    }),
-  );
+  const more = () => ('seconds' in until ? performance.now() - startMs < until.seconds * 1000 : !until.signal.done);
+  for (let i = 0; more(); i++) {
+    const body = JSON.stringify(DECISION_REQUESTS[i % DECISION_REQUESTS.length]);
+    const start = performance.now();
+    pending.push(
+      fetch(`${service.baseUrl}/api/decide`, {
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body,
+      }).then(
+        async (res) => {
+          await res.arrayBuffer();
+          decisions.push({ startMs: start, endMs: performance.now(), status: res.status });
+        },
+        () => void decisions.push({ startMs: start, endMs: performance.now(), status: 0 }),
+      ),
+    );
+    // The next question is due at its own time, however long this one takes to answer.
+    await sleep(Math.max(0, startMs + ((i + 1) * 1000) / rate - performance.now()));
+  }
+  await Promise.all(pending);
   return { decisions, startMs, endMs: performance.now() };
 }
 
-/** Deciders run throughout; 40 sign-in clients run a fixed count each, or for a fixed time. */
+/** Decisions are asked throughout; 40 sign-in clients run a fixed count each, or for a fixed time. */
 async function flood(
   service: ServiceProcess,
   settings: Settings,
@@ -181,8 +184,8 @@ async function flood(
   shape: ({ perAddress: number } | { seconds: number }) & { round: number },
 ): Promise<PhaseResult> {
   const signal = { done: false };
-  const deciding = decideFor(service, { signal }, settings.deciders);
-  // Let the deciders reach their stride before the flood starts.
+  const deciding = decideFor(service, { signal }, settings.decideRate);
+  // Let the decisions reach their stride before the flood starts.
   await sleep(1000);
   const floodStart = performance.now();
   const signIns: Timed[] = [];
@@ -241,7 +244,8 @@ function sleep(ms: number): Promise<void> {
 }
 
 function summarize(label: string, decisions: Timed[], fromMs: number, toMs: number): PhaseResult {
-  const inWindow = decisions.filter((d) => d.startMs >= fromMs && d.endMs <= toMs);
+  // Asked inside the window, however long the answer took.
+  const inWindow = decisions.filter((d) => d.startMs >= fromMs && d.startMs <= toMs);
   const latencies = inWindow.map((d) => d.endMs - d.startMs).sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
   const result = {
