@@ -17,10 +17,13 @@ describe('parseConfig', () => {
     expect(result.config.rateLimit).toEqual({
       store: 'memory',
       loginPerMinute: 10,
+      loginInstancePerSecond: 2,
+      loginInstanceBurst: 9,
       mfaPerMinute: 10,
       apiPerSecond: 500,
       apiBurst: 1000,
     });
+    expect(result.config.auth.passwordHashing).toEqual({ inFlight: 1, queued: 8 });
     expect(result.config.database).toEqual({ url: undefined, poolMax: 10, statementTimeoutMs: 5000 });
     expect(result.config.dataDir).toBe('./data');
     expect(result.config.bootstrapAdminKey).toBeUndefined();
@@ -43,6 +46,8 @@ describe('parseConfig', () => {
       LEXECON_REQUIRE_MFA_FOR_ADMIN: 'true',
       SESSION_IDLE_TIMEOUT_SECONDS: '600',
       SESSION_MAX_AGE_SECONDS: '3600',
+      LEXECON_PASSWORD_HASHES_IN_FLIGHT: '2',
+      LEXECON_PASSWORD_HASH_QUEUE: '0',
       LEXECON_POLICY_FILE: 'policy.json',
       LEXECON_POLICY_REFRESH_MS: '250',
       LEXECON_LOG_LEVEL: 'debug',
@@ -73,6 +78,8 @@ describe('parseConfig', () => {
       LEXECON_TRUSTED_PROXIES: '10.0.0.0/8, fd00::/8, 192.0.2.1',
       RATE_LIMIT_STORE: 'postgres',
       RATE_LIMIT_LOGIN_PER_MINUTE: '20',
+      RATE_LIMIT_LOGIN_INSTANCE_PER_SECOND: '4',
+      RATE_LIMIT_LOGIN_INSTANCE_BURST: '16',
       RATE_LIMIT_MFA_PER_MINUTE: '5',
       RATE_LIMIT_API_PER_SECOND: '200',
       RATE_LIMIT_API_BURST: '400',
@@ -88,7 +95,15 @@ describe('parseConfig', () => {
           corsAllowedOrigins: ['https://console.example.com', 'http://localhost:5173'],
           trustedProxies: ['10.0.0.0/8', 'fd00::/8', '192.0.2.1'],
         },
-        rateLimit: { store: 'postgres', loginPerMinute: 20, mfaPerMinute: 5, apiPerSecond: 200, apiBurst: 400 },
+        rateLimit: {
+          store: 'postgres',
+          loginPerMinute: 20,
+          loginInstancePerSecond: 4,
+          loginInstanceBurst: 16,
+          mfaPerMinute: 5,
+          apiPerSecond: 200,
+          apiBurst: 400,
+        },
         flags: { defaults: { metrics_detailed: { enabled: true, rolloutPercent: 100 } }, refreshMs: 30_000 },
         database: { url: 'postgres://u:p@db:5432/lexecon', poolMax: 25, statementTimeoutMs: 5000 },
         dataDir: '/var/lib/lexecon',
@@ -99,6 +114,7 @@ describe('parseConfig', () => {
           requireMfaForAdmin: true,
           sessionIdleMs: 600_000,
           sessionMaxAgeMs: 3_600_000,
+          passwordHashing: { inFlight: 2, queued: 0 },
         },
         policy: { file: 'policy.json', refreshMs: 250 },
         logLevel: 'debug',
@@ -239,12 +255,16 @@ describe('parseConfig', () => {
     ]);
   });
 
-  it('accepts only addresses and CIDR ranges in LEXECON_TRUSTED_PROXIES, and bounds the rate limits', () => {
+  it('accepts only addresses and CIDR ranges in LEXECON_TRUSTED_PROXIES, and bounds the rate limits and the hashing capacity', () => {
     const result = parseConfig({
       LEXECON_TRUSTED_PROXIES: '10.0.0.0/8, *',
       RATE_LIMIT_STORE: 'redis',
       RATE_LIMIT_LOGIN_PER_MINUTE: '0',
+      RATE_LIMIT_LOGIN_INSTANCE_PER_SECOND: '0.5',
+      RATE_LIMIT_LOGIN_INSTANCE_BURST: '0',
       RATE_LIMIT_API_BURST: '10000000',
+      LEXECON_PASSWORD_HASHES_IN_FLIGHT: '0',
+      LEXECON_PASSWORD_HASH_QUEUE: '-1',
     });
     expect(result.ok).toBe(false);
     if (result.ok) return;
@@ -252,7 +272,11 @@ describe('parseConfig', () => {
       'LEXECON_TRUSTED_PROXIES',
       'RATE_LIMIT_STORE',
       'RATE_LIMIT_LOGIN_PER_MINUTE',
+      'RATE_LIMIT_LOGIN_INSTANCE_PER_SECOND',
+      'RATE_LIMIT_LOGIN_INSTANCE_BURST',
       'RATE_LIMIT_API_BURST',
+      'LEXECON_PASSWORD_HASHES_IN_FLIGHT',
+      'LEXECON_PASSWORD_HASH_QUEUE',
     ]);
     expect(result.errors[0]?.message).toContain('"*"');
   });

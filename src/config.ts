@@ -3,6 +3,7 @@
  * or every problem found, each naming the variable and what it allows. Entries decide how to fail.
  */
 
+import { DEFAULT_HASHING_CAPACITY, type HashingCapacitySettings } from './auth/hashing-capacity';
 import { passwordProblem, USERNAME } from './auth/password';
 import { FLAG_NAMES, type FlagName, type FlagSetting, flagVariable } from './flags/definitions';
 import { parseCidr } from './rate-limit/ip-address';
@@ -42,6 +43,8 @@ export interface Config {
     requireMfaForAdmin: boolean;
     sessionIdleMs: number;
     sessionMaxAgeMs: number;
+    /** Password hashes running at once and waiting on this instance; beyond them sign-ins get 429. */
+    passwordHashing: HashingCapacitySettings;
   };
   policy: { file: string | undefined; refreshMs: number };
   logLevel: LogLevel;
@@ -127,6 +130,16 @@ export function parseConfig(env: Env): ConfigResult {
         max: 10_000,
         fallback: DEFAULT_RATE_LIMITS.loginPerMinute,
       }),
+      loginInstancePerSecond: read.integer('RATE_LIMIT_LOGIN_INSTANCE_PER_SECOND', {
+        min: 1,
+        max: 10_000,
+        fallback: DEFAULT_RATE_LIMITS.loginInstancePerSecond,
+      }),
+      loginInstanceBurst: read.integer('RATE_LIMIT_LOGIN_INSTANCE_BURST', {
+        min: 1,
+        max: 100_000,
+        fallback: DEFAULT_RATE_LIMITS.loginInstanceBurst,
+      }),
       mfaPerMinute: read.integer('RATE_LIMIT_MFA_PER_MINUTE', {
         min: 1,
         max: 10_000,
@@ -166,6 +179,18 @@ export function parseConfig(env: Env): ConfigResult {
       requireMfaForAdmin: read.boolean('LEXECON_REQUIRE_MFA_FOR_ADMIN', false),
       sessionIdleMs: 1000 * read.integer('SESSION_IDLE_TIMEOUT_SECONDS', { min: 60, max: 86_400, fallback: 1_800 }),
       sessionMaxAgeMs: 1000 * read.integer('SESSION_MAX_AGE_SECONDS', { min: 300, max: 30 * 86_400, fallback: 43_200 }),
+      passwordHashing: {
+        inFlight: read.integer('LEXECON_PASSWORD_HASHES_IN_FLIGHT', {
+          min: 1,
+          max: 64,
+          fallback: DEFAULT_HASHING_CAPACITY.inFlight,
+        }),
+        queued: read.integer('LEXECON_PASSWORD_HASH_QUEUE', {
+          min: 0,
+          max: 10_000,
+          fallback: DEFAULT_HASHING_CAPACITY.queued,
+        }),
+      },
     },
     policy: {
       file: read.optional('LEXECON_POLICY_FILE'),
@@ -412,6 +437,8 @@ export const CONFIG_VARIABLES = [
   'LEXECON_REQUIRE_MFA_FOR_ADMIN',
   'SESSION_IDLE_TIMEOUT_SECONDS',
   'SESSION_MAX_AGE_SECONDS',
+  'LEXECON_PASSWORD_HASHES_IN_FLIGHT',
+  'LEXECON_PASSWORD_HASH_QUEUE',
   'LEXECON_POLICY_FILE',
   'LEXECON_POLICY_REFRESH_MS',
   'LEXECON_LOG_LEVEL',
@@ -443,6 +470,8 @@ export const CONFIG_VARIABLES = [
   'LEXECON_TRUSTED_PROXIES',
   'RATE_LIMIT_STORE',
   'RATE_LIMIT_LOGIN_PER_MINUTE',
+  'RATE_LIMIT_LOGIN_INSTANCE_PER_SECOND',
+  'RATE_LIMIT_LOGIN_INSTANCE_BURST',
   'RATE_LIMIT_MFA_PER_MINUTE',
   'RATE_LIMIT_API_PER_SECOND',
   'RATE_LIMIT_API_BURST',

@@ -7,8 +7,9 @@ import { basename, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { createApp } from './app';
+import { createHashingCapacity } from './auth/hashing-capacity';
 import { followEnded } from './auth/invalidation';
-import { createPasswordHasher, type Scrypt } from './auth/password';
+import { createPasswordHasher, DEFAULT_SCRYPT, type Scrypt } from './auth/password';
 import { DEFAULT_SESSION_SETTINGS } from './auth/sessions';
 import { type Config, describeConfigErrors, parseConfig } from './config';
 import { type Database, openPglite, openPostgres } from './db/client';
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
     health: config.health,
     verification: config.verification,
     flags: config.flags,
-    passwords: createPasswordHasher(nodeScrypt),
+    passwords: createPasswordHasher(nodeScrypt, DEFAULT_SCRYPT, createHashingCapacity(config.auth.passwordHashing)),
     sessions: { ...DEFAULT_SESSION_SETTINGS, idleMs: config.auth.sessionIdleMs, maxAgeMs: config.auth.sessionMaxAgeMs },
     requireMfaForAdmin: config.auth.requireMfaForAdmin,
     rateLimits: config.rateLimit,
@@ -351,7 +352,10 @@ main().catch((err: unknown) => {
   process.exit(1);
 });
 
-/** Node's scrypt runs on the libuv thread pool: hashing a password does not block the event loop. */
+/**
+ * Node's scrypt runs on the libuv thread pool: hashing a password does not block the event loop. The
+ * pool also signs every decision (WebCrypto), which is why the hashing capacity bounds it.
+ */
 const nodeScrypt: Scrypt = (password, salt, { ln, r, p }, length) =>
   new Promise((resolve, reject) => {
     const N = 2 ** ln;

@@ -1,5 +1,6 @@
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { timingSafeEqual } from './constant-time';
+import { createHashingCapacity, type HashingCapacity } from './hashing-capacity';
 
 /**
  * Password hashing with scrypt, a memory-hard KDF. Stored as a PHC-style string that carries its own
@@ -8,7 +9,7 @@ import { timingSafeEqual } from './constant-time';
  *
  * Defaults are one of OWASP's equivalent scrypt settings: N = 2^15, r = 8, p = 3. It costs the same
  * work as N = 2^17, p = 1 but needs 32 MiB instead of 128 MiB per hash, which a 128 MB Workers
- * isolate can afford and lets Node's four thread-pool hashes run in 128 MiB together.
+ * isolate can afford. How many run at once is the hashing capacity's business (hashing-capacity.ts).
  */
 export interface ScryptParams {
   /** log2 of the CPU/memory cost N. */
@@ -35,40 +36,57 @@ const SALT_BYTES = 16;
 const PHC = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
 
 export interface PasswordHasher {
+  /** Hashes a new password; throws HashingBusyError when the hashing line is full. */
   hash(password: string): Promise<string>;
-  verify(password: string, stored: string): Promise<boolean>;
-  /** Spends the time of one verification, so an unknown username answers as slowly as a known one. */
-  verifyNothing(password: string): Promise<void>;
+  /**
+   * Looks an account up and checks the password against its stored hash; for no account it spends
+   * the time of one check anyway, so an unknown username answers as slowly as a known one. The place
+   * in the hashing line is taken before the lookup: when the line is full, HashingBusyError comes
+   * before the database is asked, the same for every name.
+   */
+  check<A extends { passwordHash: string }>(
+    password: string,
+    lookup: () => Promise<A | undefined>,
+  ): Promise<{ account: A | undefined; matches: boolean }>;
 }
 
+/** Every hash goes through `capacity` (one per instance: see hashing-capacity.ts). */
 export function createPasswordHasher(
   scrypt: Scrypt = nobleScrypt,
   params: ScryptParams = DEFAULT_SCRYPT,
+  capacity: HashingCapacity = createHashingCapacity(),
 ): PasswordHasher {
   const encoder = new TextEncoder();
   const dummySalt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+
+  async function verify(password: string, stored: string): Promise<boolean> {
+    const match = PHC.exec(stored);
+    if (!match) return false;
+    const [, ln, r, p, salt, expected] = match;
+    const storedParams = { ln: Number(ln), r: Number(r), p: Number(p) };
+    const derived = await scrypt(
+      encoder.encode(password.normalize('NFKC')),
+      fromBase64(salt as string),
+      storedParams,
+      fromBase64(expected as string).length,
+    );
+    return timingSafeEqual(toBase64(derived), expected as string);
+  }
+
   return {
-    async hash(password) {
-      const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
-      const derived = await scrypt(encoder.encode(password.normalize('NFKC')), salt, params, HASH_BYTES);
-      return `$scrypt$ln=${params.ln},r=${params.r},p=${params.p}$${toBase64(salt)}$${toBase64(derived)}`;
-    },
-    async verify(password, stored) {
-      const match = PHC.exec(stored);
-      if (!match) return false;
-      const [, ln, r, p, salt, expected] = match;
-      const storedParams = { ln: Number(ln), r: Number(r), p: Number(p) };
-      const derived = await scrypt(
-        encoder.encode(password.normalize('NFKC')),
-        fromBase64(salt as string),
-        storedParams,
-        fromBase64(expected as string).length,
-      );
-      return timingSafeEqual(toBase64(derived), expected as string);
-    },
-    async verifyNothing(password) {
-      await scrypt(encoder.encode(password), dummySalt, params, HASH_BYTES);
-    },
+    hash: (password) =>
+      capacity.admit(async (slot) => {
+        const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+        const derived = await slot(() => scrypt(encoder.encode(password.normalize('NFKC')), salt, params, HASH_BYTES));
+        return `$scrypt$ln=${params.ln},r=${params.r},p=${params.p}$${toBase64(salt)}$${toBase64(derived)}`;
+      }),
+    check: (password, lookup) =>
+      capacity.admit(async (slot) => {
+        const account = await lookup();
+        if (account) return { account, matches: await slot(() => verify(password, account.passwordHash)) };
+        await slot(() => scrypt(encoder.encode(password), dummySalt, params, HASH_BYTES));
+        return { account, matches: false };
+      }),
   };
 }
 

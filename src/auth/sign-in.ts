@@ -1,6 +1,7 @@
 import type { SessionRow, UserRow } from '../db/schema';
 import type { Ledger } from '../ledger/store';
 import type { Telemetry } from '../telemetry/telemetry';
+import { HashingBusyError } from './hashing-capacity';
 import type { Principal } from './permissions';
 import type { SessionStore } from './sessions';
 import type { MfaCheck, UserStore } from './users';
@@ -18,7 +19,9 @@ export type NextStep = 'none' | 'mfa_verify' | 'mfa_enroll';
 export type LoginResult =
   | { ok: true; token: string; session: SessionRow; user: UserRow; next: NextStep }
   | { ok: false; reason: 'invalid_credentials' }
-  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
+  /** The instance's hashing line is full: nothing was looked up or checked. */
+  | { ok: false; reason: 'busy'; retryAfterSeconds: number };
 
 type SessionPrincipal = Extract<Principal, { kind: 'session' }>;
 
@@ -58,6 +61,15 @@ export function createSignIn(options: SignInOptions): SignIn {
     return user;
   }
 
+  async function checkPassword(username: string, password: string) {
+    try {
+      return await users.checkPassword(username, password);
+    } catch (err) {
+      if (err instanceof HashingBusyError) return { busy: err };
+      throw err;
+    }
+  }
+
   return {
     async login(username, password, ip) {
       const verdict = await throttle?.check(username, ip);
@@ -65,7 +77,8 @@ export function createSignIn(options: SignInOptions): SignIn {
         telemetry.authAttempt('password', 'failure', 'throttled');
         return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
       }
-      const checked = await users.checkPassword(username, password);
+      const checked = await checkPassword(username, password);
+      if ('busy' in checked) return { ok: false, reason: 'busy', retryAfterSeconds: checked.busy.retryAfterSeconds };
       if ('reason' in checked) {
         const { reason } = checked;
         telemetry.authAttempt('password', 'failure', reason);

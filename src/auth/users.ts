@@ -25,7 +25,10 @@ export interface UserStore {
   create(input: { username: string; password: string; role: Role; createdBy: string }): Promise<UserInfo>;
   list(): Promise<UserInfo[]>;
   get(id: string): Promise<UserRow | undefined>;
-  /** The user whose password this is, or why not; spends the same time for unknown usernames. */
+  /**
+   * The user whose password this is, or why not; spends the same time for unknown usernames. Throws
+   * HashingBusyError, before looking the name up, when the hashing line is full.
+   */
   checkPassword(
     username: string,
     password: string,
@@ -127,12 +130,12 @@ export function createUserStore(options: UserStoreOptions): UserStore {
     },
 
     async checkPassword(username, password) {
-      const [user] = await db.select().from(users).where(eq(users.username, username)).limit(1);
-      if (!user) {
-        await passwords.verifyNothing(password);
-        return { reason: 'invalid_credentials' };
-      }
-      if (!(await passwords.verify(password, user.passwordHash))) return { user, reason: 'invalid_credentials' };
+      const { account: user, matches } = await passwords.check(password, async () => {
+        const [row] = await db.select().from(users).where(eq(users.username, username)).limit(1);
+        return row;
+      });
+      if (!user) return { reason: 'invalid_credentials' };
+      if (!matches) return { user, reason: 'invalid_credentials' };
       // Checked after the password, so a disabled account is revealed only to someone who knows it.
       if (user.disabledAt) return { user, reason: 'disabled' };
       return { user };

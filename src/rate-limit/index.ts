@@ -12,8 +12,11 @@ export type { RateLimiter, RateLimitResult } from './rate-limiter';
 export { createRateLimiter } from './rate-limiter';
 export { DEFAULT_RATE_LIMITS, type RateLimitSettings } from './settings';
 
-/** The limiters the app enforces, one per LIMITERS entry, and the sign-in failure throttle. */
-export type RateLimits = Record<Limiter, RateLimiter> & { loginThrottle: LoginThrottle };
+/** The token-bucket limiters (every LIMITERS entry but the hashing line, which is src/auth's). */
+export type BucketLimiter = Exclude<Limiter, 'password_hashing'>;
+
+/** The limiters the app enforces, one per bucket limiter, and the sign-in failure throttle. */
+export type RateLimits = Record<BucketLimiter, RateLimiter> & { loginThrottle: LoginThrottle };
 
 export interface RateLimitDeps {
   db: Db;
@@ -23,17 +26,18 @@ export interface RateLimitDeps {
 }
 
 /**
- * Builds the limiters over one store. When the shared store fails, the brute-force limiters (login,
- * MFA) fail closed with 503 — an outage must not become an unlimited guessing window, and sign-in
- * needs the database anyway — while the API limiter fails open with a warning: it protects capacity,
- * not secrets, and should not turn a blip in its store into refusing every request.
+ * Builds the limiters over one store; the instance-wide sign-in budget guards this process's CPU,
+ * so it always lives in memory. When the shared store fails, the brute-force limiters (login, MFA)
+ * fail closed with 503 — an outage must not become an unlimited guessing window, and sign-in needs
+ * the database anyway — while the API limiter fails open with a warning: it protects capacity, not
+ * secrets, and should not turn a blip in its store into refusing every request.
  */
 export function createRateLimits({ db, logger, settings = DEFAULT_RATE_LIMITS, now }: RateLimitDeps): RateLimits {
   const shared = settings.store === 'postgres';
   const onPruneError = (err: unknown) => logger.warn('rate limit prune failed', { error: err });
   const store = (): BucketStore =>
     shared ? createPostgresBucketStore({ db, onPruneError }) : createMemoryBucketStore();
-  const perMinute = (name: Limiter, count: number) =>
+  const perMinute = (name: BucketLimiter, count: number) =>
     createRateLimiter({
       name,
       rule: { capacity: count, refillPerSecond: count / 60 },
@@ -44,6 +48,13 @@ export function createRateLimits({ db, logger, settings = DEFAULT_RATE_LIMITS, n
   let lastWarnMs = Number.NEGATIVE_INFINITY;
   return {
     login: perMinute('login', settings.loginPerMinute),
+    login_instance: createRateLimiter({
+      name: 'login_instance',
+      rule: { capacity: settings.loginInstanceBurst, refillPerSecond: settings.loginInstancePerSecond },
+      store: createMemoryBucketStore({ maxKeys: 1 }),
+      now,
+      onStoreFailure: 'closed',
+    }),
     mfa: perMinute('mfa', settings.mfaPerMinute),
     api: createRateLimiter({
       name: 'api',

@@ -4,6 +4,10 @@ export interface RateLimitSettings {
   store: 'memory' | 'postgres';
   /** Sign-in attempts per client address: the burst, refilled evenly over a minute. */
   loginPerMinute: number;
+  /** Sign-ins per second on this instance from all addresses together, refilled evenly… */
+  loginInstancePerSecond: number;
+  /** …up to this burst: a budget sized to the password-hashing capacity, checked before any hash. */
+  loginInstanceBurst: number;
   /** MFA verifications per client address, likewise. */
   mfaPerMinute: number;
   /** Authenticated API requests per API key or session, refilled per second… */
@@ -15,6 +19,10 @@ export interface RateLimitSettings {
 export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   store: 'memory',
   loginPerMinute: 10,
+  // One hash in flight and eight in line (DEFAULT_HASHING_CAPACITY) take a burst of nine; two a
+  // second keep that one hash busy about half the time (~0.25 s each), so the line drains.
+  loginInstancePerSecond: 2,
+  loginInstanceBurst: 9,
   mfaPerMinute: 10,
   // An instance decides a few thousand times a second: one caller may take a fifth of it, in bursts
   // of two seconds' worth, before it is refused.

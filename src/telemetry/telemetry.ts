@@ -87,7 +87,11 @@ export const MFA_RESULTS = ['success', 'invalid_code', 'replayed', 'backup_code'
 export type MfaResult = (typeof MFA_RESULTS)[number];
 export const SESSION_END_REASONS = ['logout', 'expired', 'idle', 'revoked', 'user_disabled'] as const;
 export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
-export const LIMITERS = ['login', 'mfa', 'api'] as const;
+/**
+ * `login_instance` is the instance-wide sign-in budget; `password_hashing` refuses sign-ins and user
+ * creation when the instance's hashing line is full (src/auth/hashing-capacity.ts).
+ */
+export const LIMITERS = ['login', 'login_instance', 'mfa', 'api', 'password_hashing'] as const;
 export type Limiter = (typeof LIMITERS)[number];
 export const CACHE_NAMES = ['api_keys', 'sessions', 'policy'] as const;
 export type CacheName = (typeof CACHE_NAMES)[number];

@@ -56,6 +56,8 @@ export interface TestAppOptions {
 export const TEST_RATE_LIMITS: RateLimitSettings = {
   store: 'memory',
   loginPerMinute: 10_000,
+  loginInstancePerSecond: 10_000,
+  loginInstanceBurst: 10_000,
   mfaPerMinute: 10_000,
   apiPerSecond: 1_000_000,
   apiBurst: 1_000_000,

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   createTestApp,
   createTestMetrics,
@@ -9,10 +9,14 @@ import {
   type TestMetrics,
 } from '../../../tests/support/app';
 import { backends, type TestDatabase } from '../../../tests/support/databases';
+import { createHashingCapacity } from '../../auth/hashing-capacity';
+import { createPasswordHasher, nobleScrypt, type Scrypt } from '../../auth/password';
 import { fromBase32, timeStep, totpAt } from '../../auth/totp';
 import { sha256Hex } from '../../ledger/crypto';
 
 const PASSWORD = 'a long enough passphrase';
+/** How long vi.waitFor polls: generous, for a machine loaded at twice its cores. */
+const EVENTUALLY = { timeout: 20_000 };
 
 /** A clock the test moves; sessions and TOTP read it. */
 function testClock(start = Date.parse('2026-11-27T12:00:00Z')) {
@@ -28,6 +32,25 @@ function sample(exposition: string, name: string, labels: Record<string, string>
     if (wanted.every((pair) => line.includes(pair))) return Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return 0;
+}
+
+/** A KDF the test can hold: while held, every hash waits until released (then computes for real). */
+function gatedScrypt() {
+  const held: (() => void)[] = [];
+  let holding = false;
+  const scrypt: Scrypt = async (...args) => {
+    if (holding) await new Promise<void>((resolve) => held.push(resolve));
+    return nobleScrypt(...args);
+  };
+  return {
+    scrypt,
+    hold: () => void (holding = true),
+    release() {
+      holding = false;
+      for (const resolve of held.splice(0)) resolve();
+    },
+    waiting: () => held.length,
+  };
 }
 
 describe.each(backends())('users, sessions and MFA on $name', (backend) => {
@@ -383,6 +406,53 @@ describe.each(backends())('users, sessions and MFA on $name', (backend) => {
     });
   });
 
+  describe('when the instance hashes as many passwords as it can', () => {
+    const kdf = gatedScrypt();
+    let capacity: ReturnType<typeof createHashingCapacity>;
+    beforeEach(() => {
+      capacity = createHashingCapacity({ inFlight: 1, queued: 1 });
+      return start({ passwords: createPasswordHasher(kdf.scrypt, { ln: 10, r: 8, p: 1 }, capacity) });
+    });
+    afterEach(() => kdf.release());
+
+    it('refuses further sign-ins and user creation at once with 429 and Retry-After, the same for every name, counted as password_hashing', async () => {
+      await createUser('alice');
+      kdf.hold();
+      const hashing = login('alice');
+      const waiting = login('nobody-at-all');
+      // One hashing, one waiting for its turn: the line is full.
+      await vi.waitFor(() => expect(capacity.usage()).toEqual({ places: 2, running: 1 }), EVENTUALLY);
+      expect(kdf.waiting()).toBe(1);
+
+      const refused = [await login('alice'), await login('ghost-user'), await createUser('bob')];
+      for (const res of refused) {
+        expect(res.status).toBe(429);
+        expect(res.body.error).toMatchObject({
+          code: 'RATE_LIMITED',
+          details: { retry_after_seconds: expect.any(Number) },
+        });
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      }
+      // A known name and an unknown one get the same answer: nothing was looked up.
+      expect(refused[0]?.body.error.message).toBe(refused[1]?.body.error.message);
+      expect(sample(await metrics.render(), 'lexecon_rate_limit_hits_total', { limiter: 'password_hashing' })).toBe(3);
+
+      kdf.release();
+      expect((await hashing).status).toBe(200);
+      expect((await waiting).status).toBe(401);
+      // Only the sign-ins that were checked reached the ledger and the auth metrics.
+      expect(await ledgerEvents('login_failed')).toHaveLength(1);
+      const exposition = await metrics.render();
+      for (const result of ['success', 'failure']) {
+        expect(sample(exposition, 'lexecon_auth_attempts_total', { method: 'password', result })).toBe(1);
+      }
+      expect((await t.request('GET', '/api/users')).body.users.map((u: { username: string }) => u.username)).toEqual([
+        'alice',
+      ]);
+      expect((await createUser('bob')).status).toBe(201);
+    });
+  });
+
   describe('with LEXECON_REQUIRE_MFA_FOR_ADMIN', () => {
     beforeEach(() => start({ requireMfaForAdmin: true }));
 
@@ -414,7 +484,15 @@ describe.each(backends())('users, sessions and MFA on $name', (backend) => {
         settings: { clientIp: (c) => c.req.header('x-test-client') ?? 'unknown' },
         services: {
           now: () => clock.now(),
-          rateLimits: { store: 'postgres', loginPerMinute: 5, mfaPerMinute: 3, apiPerSecond: 1_000, apiBurst: 1_000 },
+          rateLimits: {
+            store: 'postgres',
+            loginPerMinute: 5,
+            loginInstancePerSecond: 1,
+            loginInstanceBurst: 8,
+            mfaPerMinute: 3,
+            apiPerSecond: 1_000,
+            apiBurst: 1_000,
+          },
         },
       });
     });
@@ -456,6 +534,30 @@ describe.each(backends())('users, sessions and MFA on $name', (backend) => {
       // …and the delay runs out.
       clock.advance(6 * 60_000);
       expect((await attempt(PASSWORD, '203.0.113.7')).status).toBe(200);
+    });
+
+    it('ends a flood from many addresses, each inside its own limit, in 429s once the instance-wide budget is spent', async () => {
+      const answers = [];
+      for (let i = 0; i < 10; i++)
+        answers.push(await attempt('a guessed passphrase', `198.51.100.${i + 1}`, `guess${i}`));
+      expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 401, 401, 401, 401, 401, 429, 429]);
+      const last = answers.at(-1) as (typeof answers)[number];
+      expect(last.body.error.code).toBe('RATE_LIMITED');
+      expect(last.headers.get('retry-after')).toBe('1');
+      expect(last.headers.get('ratelimit-limit')).toBe('8');
+      expect(last.headers.get('ratelimit-remaining')).toBe('0');
+      expect(last.headers.get('ratelimit-policy')).toBe('8;w=8');
+      // While it lasts, the headers describe whichever limit is closer to refusing: here the address's own.
+      expect(answers[0]?.headers.get('ratelimit-limit')).toBe('5');
+      expect(answers[7]?.headers.get('ratelimit-limit')).toBe('8');
+      const exposition = await metrics.render();
+      expect(sample(exposition, 'lexecon_rate_limit_hits_total', { limiter: 'login_instance' })).toBe(2);
+      expect(sample(exposition, 'lexecon_rate_limit_hits_total', { limiter: 'login' })).toBe(0);
+      // Refused before any hash: only the eight checked sign-ins count as attempts.
+      expect(sample(exposition, 'lexecon_auth_attempts_total', { method: 'password', result: 'failure' })).toBe(8);
+      // The budget refills with time.
+      clock.advance(1_000);
+      expect((await attempt('a guessed passphrase', '198.51.100.99', 'guess99')).status).toBe(401);
     });
 
     it('limits MFA codes per address, so six digits cannot be walked', async () => {

@@ -4,7 +4,7 @@ import { USERNAME } from '../../auth/password';
 import { ROLES } from '../../auth/permissions';
 import type { AppEnv } from '../../context';
 import { AppError } from '../../errors';
-import { clientAddress, rateLimitByClientIp } from '../../middleware/rate-limit';
+import { clientAddress, rateLimitByClientIp, rateLimitInstance, refuseBusyHashing } from '../../middleware/rate-limit';
 import { createRouter, defineRoute } from '../router';
 import { errorContent, json } from '../schemas';
 
@@ -47,7 +47,9 @@ const login = defineRoute({
       'Signed in (fully, or pending MFA: see next)',
     ),
     401: errorContent('Wrong username or password (UNAUTHENTICATED); never says which'),
-    429: errorContent('Too many attempts from this source or for this account (RATE_LIMITED); see Retry-After'),
+    429: errorContent(
+      'Too many attempts from this source, for this account or on this instance (RATE_LIMITED); see Retry-After',
+    ),
   },
 });
 
@@ -137,8 +139,9 @@ function sessionOf(c: Context<AppEnv>) {
 
 export function authRoutes() {
   const router = createRouter();
-  // Per client address, before anything else runs: brute force is refused before it costs a hash.
-  router.use('/login', rateLimitByClientIp('login'));
+  // Per client address, then for the whole instance, before anything else runs: brute force and
+  // floods from many addresses are refused before they cost a hash.
+  router.use('/login', rateLimitByClientIp('login'), rateLimitInstance('login_instance'));
   router.use('/mfa/verify', rateLimitByClientIp('mfa'));
   return router
     .openapi(login, async (c) => {
@@ -147,6 +150,7 @@ export function authRoutes() {
       const result = await c
         .get('services')
         .signIn.login(username.success ? username.data : body.username, body.password, clientAddress(c));
+      if (!result.ok && result.reason === 'busy') refuseBusyHashing(c, result.retryAfterSeconds);
       if (!result.ok && result.reason === 'throttled') {
         c.header('Retry-After', String(result.retryAfterSeconds));
         throw new AppError('RATE_LIMITED', 'Too many failed sign-ins for this account from here; wait and retry');

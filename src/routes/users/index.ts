@@ -1,8 +1,10 @@
 import { z } from '@hono/zod-openapi';
+import { HashingBusyError } from '../../auth/hashing-capacity';
 import { passwordProblem } from '../../auth/password';
 import { ROLES } from '../../auth/permissions';
 import { isUniqueViolation } from '../../db/errors';
 import { AppError } from '../../errors';
+import { refuseBusyHashing } from '../../middleware/rate-limit';
 import { Username } from '../auth';
 import { createRouter, defineRoute } from '../router';
 import { errorContent, IdParam, json } from '../schemas';
@@ -42,6 +44,7 @@ const create = defineRoute({
   responses: {
     201: json(z.object({ user: UserSchema }), 'Created'),
     409: errorContent('The username is taken (CONFLICT)'),
+    429: errorContent('Password hashing on this instance is at capacity (RATE_LIMITED); see Retry-After'),
   },
 });
 
@@ -84,6 +87,7 @@ export function userRoutes() {
         return c.json({ user }, 201);
       } catch (err) {
         if (isUniqueViolation(err)) throw new AppError('CONFLICT', `The username ${username} is taken`);
+        if (err instanceof HashingBusyError) refuseBusyHashing(c, err.retryAfterSeconds);
         throw err;
       }
     })
