@@ -292,10 +292,28 @@ async function killMidLoad(backend: 'postgres' | 'pglite', env: Record<string, s
   expect((await second.exited).code).toBe(0);
 }
 
+/** server.requestTimeout in src/node.ts: no request may take longer to be answered than this. */
+const SERVER_REQUEST_TIMEOUT_MS = 30_000;
+
+/** One sign-in for a username that does not exist, from `address` (X-Forwarded-For, the proxy trusted). */
+async function signIn(service: LexeconProcess, address: string, username: string) {
+  const res = await fetch(`${service.url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+    body: JSON.stringify({ username, password: 'a guessed passphrase 42' }),
+    signal: AbortSignal.timeout(SERVER_REQUEST_TIMEOUT_MS),
+  });
+  const text = await res.text();
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), code: text.includes('RATE_LIMITED') };
+}
+
 /**
- * 400 sign-ins for unknown usernames from 40 addresses (inside the per-address limits) while
- * decisions keep coming: every sign-in is answered, every decision answered and recorded; the
- * median decision latency quiet and under the flood is reported (speed is measured, not asserted).
+ * 400 sign-ins for usernames that do not exist, from 40 addresses (ten each, inside the per-address
+ * limit), sent at once while decisions keep coming. Password hashing is bounded per instance, so
+ * the flood is answered — a few checked (401), the rest refused at once (429 with Retry-After) —
+ * instead of queuing hundreds of scrypt runs ahead of the signature every decision needs. Every
+ * decision is answered and recorded; the median decision latency quiet and under the flood is
+ * reported (speed is measured here, asserted nowhere; bench/sign-in-flood.ts is the benchmark).
  */
 async function signInFlood(backend: 'postgres' | 'pglite', env: Record<string, string>) {
   const witness = createWitness();
@@ -312,39 +330,44 @@ async function signInFlood(backend: 'postgres' | 'pglite', env: Record<string, s
   const floodFrom = witness.outcomes.length;
   const during = witness.load(service, 2);
   const signIns = await Promise.all(
-    Array.from({ length: 400 }, async (_, i) => {
-      const res = await fetch(`${service.url}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.51.100.${i % 40}` },
-        body: JSON.stringify({ username: `ghost-${i}`, password: `not-a-password-${i}` }),
-      });
-      await res.arrayBuffer();
-      return res.status;
-    }),
-  );
-  await during.stop();
+    Array.from({ length: 400 }, (_, i) => signIn(service, `198.51.100.${i % 40}`, `ghost-${i}`)),
+  ).finally(() => during.stop());
   const flood = witness.since(floodFrom);
   const floodP50 = p50(flood);
 
-  const statuses = Object.fromEntries(
-    [...new Set(signIns)].map((status) => [status, signIns.filter((s) => s === status).length]),
-  );
-  expect(
-    signIns.filter((s) => ![401, 429, 503].includes(s)),
-    'sign-ins answered otherwise',
-  ).toEqual([]);
+  // Every sign-in was answered: checked (401), or refused before any hash (429) and told when to retry.
+  expect([...new Set(signIns.map((s) => s.status))].sort()).toEqual([401, 429]);
+  const refused = signIns.filter((s) => s.status === 429);
+  for (const res of refused) {
+    expect(res.code).toBe(true);
+    expect(Number(res.retryAfter)).toBeGreaterThanOrEqual(1);
+  }
+  const exposition = await scrape(service);
+  const counted =
+    metricValue(exposition, 'lexecon_rate_limit_hits_total', { limiter: 'login_instance' }) +
+    metricValue(exposition, 'lexecon_rate_limit_hits_total', { limiter: 'password_hashing' });
+  expect(counted).toBe(refused.length);
+  expect(metricValue(exposition, 'lexecon_rate_limit_hits_total', { limiter: 'login' })).toBe(0);
+  // Every decision during the flood was answered 200, and each is in the chain.
   expect(
     flood.filter((o) => o.status !== 200),
     'decisions refused during the flood',
   ).toEqual([]);
+  expect(flood.length).toBeGreaterThan(2);
   const audit = await expectNothingLost(service, witness);
+  // The process still signs people in once the budget refills.
+  let attempt = 0;
+  await until('a sign-in checked again once the budget refills', async () =>
+    (await signIn(service, `203.0.113.${attempt++ % 250}`, 'nobody-after')).status === 401 ? true : undefined,
+  );
   reportCase({
     fault: 'sign-in flood (400 unknown users, 40 addresses)',
     backend,
     answered: witness.answered.size,
     in_chain: audit.answeredFound,
     decisions_during_flood: flood.length,
-    sign_in_statuses: statuses,
+    sign_ins_checked: signIns.length - refused.length,
+    sign_ins_refused: refused.length,
     decide_p50_quiet_ms: Math.round(quietP50 * 10) / 10,
     decide_p50_flood_ms: Math.round(floodP50 * 10) / 10,
     ratio: Math.round((floodP50 / quietP50) * 100) / 100,
