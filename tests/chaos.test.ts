@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { withDatabase } from './support/global-setup';
 import {
   cleanUpProcesses,
   freshRequest,
@@ -11,8 +10,9 @@ import {
   seededDataDir,
   spawnLexecon,
   tempDir,
+  waitFor,
 } from './support/lexecon-process';
-import { startTcpProxy } from './support/tcp-proxy';
+import { APPEND_LOCK_KEY, openPostgresFixture } from './support/postgres-fixture';
 import {
   auditChain,
   createWitness,
@@ -22,7 +22,6 @@ import {
   peakRssMiB,
   readiness,
   reportCase,
-  until,
   type Witness,
 } from './support/witness';
 
@@ -41,8 +40,6 @@ afterAll(cleanUpProcesses);
 
 /** The statement deadline the PostgreSQL cases run with: short, so a stall past it is quick to stage. */
 const STATEMENT_TIMEOUT_MS = 1_000;
-/** The ledger's writers' lock (src/ledger/store.ts). */
-const APPEND_LOCK_KEY = 0x6c78_6c64;
 
 const postgresTemplate = inject('postgresTemplate');
 
@@ -68,25 +65,13 @@ async function expectNothingLost(service: LexeconProcess, witness: Witness) {
   return audit;
 }
 
-/** A PostgreSQL database of its own, reached through a TCP proxy the test can cut or stall. */
+/** A database of its own behind a TCP proxy, and the service's environment on it. */
 async function postgresFixture(name: string) {
-  const settings = postgresTemplate as { adminUrl: string; template: string };
-  const database = `lexecon_chaos_${name}_${process.pid}`;
-  const admin = postgres(settings.adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists ${database} with (force)`);
-  await admin.unsafe(`create database ${database} template ${settings.template}`);
-  const direct = withDatabase(settings.adminUrl, database);
-  const target = new URL(direct);
-  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-  const proxied = new URL(direct);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String(proxy.port);
-  const superuser = postgres(direct, { max: 2, onnotice: () => {} });
+  const fixture = await openPostgresFixture(`chaos_${name}`);
   return {
-    proxy,
-    superuser,
+    ...fixture,
     env: (extra: Record<string, string> = {}) => ({
-      DATABASE_URL: proxied.toString(),
+      DATABASE_URL: fixture.url,
       DB_POOL_MAX: '4',
       LEXECON_DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS),
       LEXECON_DATA_DIR: tempDir(),
@@ -96,12 +81,6 @@ async function postgresFixture(name: string) {
       LEXECON_SHUTDOWN_DELAY_MS: '0',
       ...extra,
     }),
-    async close() {
-      await proxy.close();
-      await superuser.end({ timeout: 1 });
-      await admin.unsafe(`drop database if exists ${database} with (force)`);
-      await admin.end();
-    },
   };
 }
 
@@ -119,17 +98,17 @@ async function underFault(
 ) {
   const load = witness.load(service, 4);
   const answeredBefore = witness.answered.size;
-  await until('decisions answered before the fault', async () =>
+  await waitFor('decisions answered before the fault', async () =>
     witness.answered.size >= answeredBefore + 20 ? true : undefined,
   );
   const from = witness.outcomes.length;
   await fault.start();
   let refusedReadiness: unknown;
   try {
-    await until('decisions refused with 503 during the fault', async () =>
+    await waitFor('decisions refused with 503 during the fault', async () =>
       witness.since(from).filter((o) => o.status === 503).length >= 3 ? true : undefined,
     );
-    refusedReadiness = await until('readiness 503 during the fault', async () => {
+    refusedReadiness = await waitFor('readiness 503 during the fault', async () => {
       const res = await readiness(service);
       return res.status === 503 ? res.body : undefined;
     });
@@ -260,7 +239,7 @@ async function killMidLoad(backend: 'postgres' | 'pglite', env: Record<string, s
   const first = await spawnLexecon(env);
   await first.listening;
   const load = witness.load(first, concurrency);
-  await until('decisions answered before the kill', async () => (witness.answered.size >= 60 ? true : undefined));
+  await waitFor('decisions answered before the kill', async () => (witness.answered.size >= 60 ? true : undefined));
   first.child.kill('SIGKILL');
   await first.exited;
   await load.stop();
@@ -323,7 +302,7 @@ async function signInFlood(backend: 'postgres' | 'pglite', env: Record<string, s
   for (let i = 0; i < 20; i++) await witness.decide(service);
   const quietFrom = witness.outcomes.length;
   const quiet = witness.load(service, 2);
-  await until('150 quiet decisions', async () => (witness.outcomes.length - quietFrom >= 150 ? true : undefined));
+  await waitFor('150 quiet decisions', async () => (witness.outcomes.length - quietFrom >= 150 ? true : undefined));
   await quiet.stop();
   const quietP50 = p50(witness.since(quietFrom));
 
@@ -357,7 +336,7 @@ async function signInFlood(backend: 'postgres' | 'pglite', env: Record<string, s
   const audit = await expectNothingLost(service, witness);
   // The process still signs people in once the budget refills.
   let attempt = 0;
-  await until('a sign-in checked again once the budget refills', async () =>
+  await waitFor('a sign-in checked again once the budget refills', async () =>
     (await signIn(service, `203.0.113.${attempt++ % 250}`, 'nobody-after')).status === 401 ? true : undefined,
   );
   reportCase({
@@ -500,12 +479,12 @@ describe.runIf(postgresTemplate)('chaos on PostgreSQL: the process and its calle
     const truncated = (await freshRequest(service.port, 'GET', '/api/ledger/verify')).body;
     expect(truncated.valid).toBe(false);
     expect(truncated.first_invalid).toMatchObject({ reason: 'truncated', index: firstMissing });
-    const health = await until('/health to report the truncation', async () => {
+    const health = await waitFor('/health to report the truncation', async () => {
       const res = await freshRequest(service.port, 'GET', '/health', { key: null });
       return JSON.stringify(res.body).includes('truncated') ? res : undefined;
     });
     expect(health.body.status).not.toBe('healthy');
-    await until('the background auditor to count an integrity failure', async () =>
+    await waitFor('the background auditor to count an integrity failure', async () =>
       metricValue(await scrape(service), 'lexecon_ledger_integrity_checks_total', { result: 'failure' }) >
       failuresBefore
         ? true
@@ -555,7 +534,7 @@ describe('chaos on PGlite: the process, a second process, and its callers', CASE
     const first = await spawnLexecon(env);
     await first.listening;
     const load = witness.load(first, 2);
-    await until('decisions answered', async () => (witness.answered.size >= 10 ? true : undefined));
+    await waitFor('decisions answered', async () => (witness.answered.size >= 10 ? true : undefined));
     const second = await spawnLexecon(env);
     const started = await Promise.race([
       second.exited,
@@ -570,7 +549,7 @@ describe('chaos on PGlite: the process, a second process, and its callers', CASE
     const message = second.lines.join('\n');
     expect(message).toContain(env.LEXECON_DATA_DIR);
     expect(message).toContain(String(first.child.pid));
-    await until('more decisions answered by the first process', async () =>
+    await waitFor('more decisions answered by the first process', async () =>
       witness.answered.size >= 30 ? true : undefined,
     );
     await load.stop();

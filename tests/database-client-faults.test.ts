@@ -1,8 +1,7 @@
 import { connect } from 'node:net';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decisionRequest, samplePolicy } from './support/app';
-import { withDatabase } from './support/global-setup';
 import {
   ADMIN_KEY,
   cleanUpProcesses,
@@ -15,7 +14,7 @@ import {
   tempDir,
   waitFor,
 } from './support/lexecon-process';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
+import { APPEND_LOCK_KEY, openPostgresFixture, type PostgresFixture } from './support/postgres-fixture';
 
 /**
  * The real process against faults of the database client: PostgreSQL holding a lock past the
@@ -24,8 +23,6 @@ import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 afterAll(cleanUpProcesses);
 
 const STATEMENT_TIMEOUT_MS = 1_000;
-// The ledger's append lock (src/ledger/store.ts).
-const APPEND_LOCK_KEY = 0x6c78_6c64;
 const postgresTemplate = inject('postgresTemplate');
 
 async function scrape(service: LexeconProcess): Promise<string> {
@@ -35,26 +32,17 @@ async function scrape(service: LexeconProcess): Promise<string> {
 }
 
 describe.runIf(postgresTemplate)('the Node process when PostgreSQL stalls past the statement deadline', () => {
-  const settings = postgresTemplate as { adminUrl: string; template: string };
-  const name = `lexecon_dbfaults_${process.pid}`;
-  let admin: postgres.Sql;
+  let fixture: PostgresFixture;
   let superuser: postgres.Sql;
-  let proxy: TcpProxy;
+  let proxy: PostgresFixture['proxy'];
   let service: LexeconProcess;
   let policyVersion = 1;
 
   beforeAll(async () => {
-    admin = postgres(settings.adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.unsafe(`create database ${name} template ${settings.template}`);
-    superuser = postgres(withDatabase(settings.adminUrl, name), { max: 2, onnotice: () => {} });
-    const target = new URL(settings.adminUrl);
-    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const url = new URL(withDatabase(settings.adminUrl, name));
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
+    fixture = await openPostgresFixture('dbfaults');
+    ({ superuser, proxy } = fixture);
     service = await spawnLexecon({
-      DATABASE_URL: url.toString(),
+      DATABASE_URL: fixture.url,
       DB_POOL_MAX: '4',
       LEXECON_DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS),
       LEXECON_DATA_DIR: tempDir(),
@@ -72,10 +60,7 @@ describe.runIf(postgresTemplate)('the Node process when PostgreSQL stalls past t
       service.child.kill('SIGTERM');
       await service.exited;
     }
-    await proxy?.close();
-    await superuser?.end();
-    await admin?.unsafe(`drop database if exists ${name} with (force)`);
-    await admin?.end();
+    await fixture?.close();
   });
 
   const decide = (requestId: string) =>

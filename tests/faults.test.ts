@@ -1,7 +1,5 @@
-import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { decisionRequest } from './support/app';
-import { withDatabase } from './support/global-setup';
 import {
   cleanUpProcesses,
   freePort,
@@ -15,7 +13,7 @@ import {
   tempDir,
   waitFor,
 } from './support/lexecon-process';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
+import { openPostgresFixture, type PostgresFixture } from './support/postgres-fixture';
 import { CONDITION_TIMEOUT_MS, PROCESS_SUITE } from './support/wait';
 
 /**
@@ -41,23 +39,15 @@ async function scrape(service: LexeconProcess): Promise<string> {
 const postgresTemplate = inject('postgresTemplate');
 
 describe.runIf(postgresTemplate)('the Node process when PostgreSQL becomes unreachable and returns', () => {
-  const settings = postgresTemplate as { adminUrl: string; template: string };
-  const name = `lexecon_faults_${process.pid}`;
-  let admin: postgres.Sql;
-  let proxy: TcpProxy;
+  let fixture: PostgresFixture;
+  let proxy: PostgresFixture['proxy'];
   let service: LexeconProcess;
 
   beforeAll(async () => {
-    admin = postgres(settings.adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.unsafe(`create database ${name} template ${settings.template}`);
-    const target = new URL(settings.adminUrl);
-    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const url = new URL(withDatabase(settings.adminUrl, name));
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
+    fixture = await openPostgresFixture('faults');
+    proxy = fixture.proxy;
     service = await spawnLexecon({
-      DATABASE_URL: url.toString(),
+      DATABASE_URL: fixture.url,
       DB_POOL_MAX: '4',
       LEXECON_DATA_DIR: tempDir(),
       LEXECON_POLICY_FILE: policyFile(),
@@ -70,9 +60,7 @@ describe.runIf(postgresTemplate)('the Node process when PostgreSQL becomes unrea
   });
 
   afterAll(async () => {
-    await proxy?.close();
-    await admin?.unsafe(`drop database if exists ${name} with (force)`);
-    await admin?.end();
+    await fixture?.close();
   });
 
   it('fails decisions closed with 503 DATABASE_UNAVAILABLE and readiness within its budget while liveness stays 200, then recovers without a restart and loses no answered decision', async () => {

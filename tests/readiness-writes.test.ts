@@ -1,7 +1,6 @@
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decisionRequest } from './support/app';
-import { withDatabase } from './support/global-setup';
 import {
   cleanUpProcesses,
   freshRequest,
@@ -11,6 +10,7 @@ import {
   tempDir,
   waitFor,
 } from './support/lexecon-process';
+import { APPEND_LOCK_KEY, openPostgresFixture, type PostgresFixture } from './support/postgres-fixture';
 
 /**
  * Readiness tells whether this instance can write: the real process while another PostgreSQL
@@ -19,28 +19,22 @@ import {
 afterAll(cleanUpProcesses);
 
 const STATEMENT_TIMEOUT_MS = 1_000;
-// The ledger's append lock (src/ledger/store.ts).
-const APPEND_LOCK_KEY = 0x6c78_6c64;
 const postgresTemplate = inject('postgresTemplate');
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON fields
 const ledgerCheck = (body: any) => body.checks.find((c: { name: string }) => c.name === 'ledger');
 
 describe.runIf(postgresTemplate)('readiness of the Node process while ledger writes stall on PostgreSQL', () => {
-  const settings = postgresTemplate as { adminUrl: string; template: string };
-  const name = `lexecon_ready_writes_${process.pid}`;
-  let admin: postgres.Sql;
+  let fixture: PostgresFixture;
   let superuser: postgres.Sql;
   let service: LexeconProcess;
   const answered: string[] = [];
 
   beforeAll(async () => {
-    admin = postgres(settings.adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.unsafe(`create database ${name} template ${settings.template}`);
-    superuser = postgres(withDatabase(settings.adminUrl, name), { max: 2, onnotice: () => {} });
+    fixture = await openPostgresFixture('ready_writes');
+    superuser = fixture.superuser;
     service = await spawnLexecon({
-      DATABASE_URL: withDatabase(settings.adminUrl, name),
+      DATABASE_URL: fixture.directUrl,
       DB_POOL_MAX: '4',
       LEXECON_DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS),
       LEXECON_DATA_DIR: tempDir(),
@@ -56,9 +50,7 @@ describe.runIf(postgresTemplate)('readiness of the Node process while ledger wri
       service.child.kill('SIGTERM');
       await service.exited;
     }
-    await superuser?.end();
-    await admin?.unsafe(`drop database if exists ${name} with (force)`);
-    await admin?.end();
+    await fixture?.close();
   });
 
   const decide = async () => {

@@ -2,7 +2,7 @@ import { context, propagation } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { fromBase32, timeStep, totpAt } from '../src/auth/totp';
 import { type Database, openPostgres } from '../src/db/client';
@@ -17,10 +17,9 @@ import {
   type TestMetrics,
 } from './support/app';
 import { backends, type TestDatabase } from './support/databases';
-import { withDatabase } from './support/global-setup';
 import { waitFor } from './support/lexecon-process';
 import { type OtlpReceiver, startOtlpReceiver } from './support/otlp-receiver';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
+import { openPostgresFixture, type PostgresFixture } from './support/postgres-fixture';
 
 /**
  * Every place telemetry and errors can carry text — log lines, exported spans, the metrics
@@ -172,15 +171,13 @@ const postgresTemplate = inject('postgresTemplate');
  * parameter reaches a log line, a span or a response; no secret nobody was shown stays behind.
  */
 describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enrollment', () => {
-  const settings = postgresTemplate as { adminUrl: string; template: string };
-  const name = `lexecon_secrets_stall_${process.pid}`;
   // Long enough for the test to see the UPDATE wait, silence the network and release the row in time.
   const STATEMENT_TIMEOUT_MS = 4_000;
   // A TOTP secret as enrollment returns it: 20 random bytes in base32.
   const TOTP_SECRET = /[A-Z2-7]{32}/;
-  let admin: postgres.Sql;
+  let fixture: PostgresFixture;
   let superuser: postgres.Sql;
-  let proxy: TcpProxy;
+  let proxy: PostgresFixture['proxy'];
   let database: Database;
   let receiver: OtlpReceiver;
   let provider: BasicTracerProvider;
@@ -192,15 +189,8 @@ describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enro
   const responses: string[] = [];
 
   beforeAll(async () => {
-    admin = postgres(settings.adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.unsafe(`create database ${name} template ${settings.template}`);
-    superuser = postgres(withDatabase(settings.adminUrl, name), { max: 2, onnotice: () => {} });
-    const target = new URL(settings.adminUrl);
-    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const url = new URL(withDatabase(settings.adminUrl, name));
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
+    fixture = await openPostgresFixture('secrets_stall');
+    ({ superuser, proxy } = fixture);
     receiver = await startOtlpReceiver();
     provider = createTracerProvider({
       resource: createResource({ serviceName: 'lexecon', serviceVersion: 'test', instanceId: 'secrets-stall' }),
@@ -209,7 +199,7 @@ describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enro
       scheduledDelayMillis: 20,
     });
     const metrics = createTestMetrics({ tracer: provider.getTracer('lexecon', 'test') });
-    database = openPostgres(url.toString(), {
+    database = openPostgres(fixture.url, {
       poolMax: 4,
       statementTimeoutMs: STATEMENT_TIMEOUT_MS,
       observer: { ...metrics.observer, trace: metrics.telemetry.inSpan },
@@ -237,10 +227,7 @@ describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enro
     await provider?.shutdown();
     await receiver?.close();
     await database?.close();
-    await proxy?.close();
-    await superuser?.end();
-    await admin?.unsafe(`drop database if exists ${name} with (force)`);
-    await admin?.end();
+    await fixture?.close();
   });
 
   async function enroll() {

@@ -2,6 +2,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { decisionRequest } from './app';
 import { ADMIN_KEY, freshRequest, type LexeconProcess, type RawResponse } from './lexecon-process';
+import { waitFor } from './wait';
 
 /**
  * A client that remembers every answer the service gave, so a chaos case can check the three
@@ -140,22 +141,6 @@ export async function auditChain(service: Pick<LexeconProcess, 'port'>, witness:
   };
 }
 
-/** Polls until `probe` returns a value other than undefined; no fixed sleeps, a generous deadline. */
-export async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await pause(everyMs);
-  }
-}
-
 export function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -170,11 +155,11 @@ export async function readiness(service: Pick<LexeconProcess, 'port'>): Promise<
  */
 export async function measureRecovery(service: Pick<LexeconProcess, 'port'>, witness: Witness, burst = 20) {
   const started = Date.now();
-  await until('a decision answered 200 after the fault', async () =>
+  await waitFor('a decision answered 200 after the fault', async () =>
     (await witness.decide(service)).status === 200 ? true : undefined,
   );
   const decideMs = Date.now() - started;
-  await until('readiness 200 after the fault', async () =>
+  await waitFor('readiness 200 after the fault', async () =>
     (await readiness(service)).status === 200 ? true : undefined,
   );
   const readyMs = Date.now() - started;
