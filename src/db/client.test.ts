@@ -1,6 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { failure } from '../../tests/support/failure';
 import { withDatabase } from '../../tests/support/global-setup';
 import { startTcpProxy, type TcpProxy } from '../../tests/support/tcp-proxy';
 import { clientDeadlineMs, type Database, openPostgres, rowsOf } from './client';
@@ -8,15 +9,6 @@ import { classifyDbError, isDatabaseUnavailable } from './errors';
 import { backgroundTasks } from './schema';
 
 const postgresTemplate = inject('postgresTemplate');
-
-async function failure(run: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await run();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('the client deadline', () => {
   it('waits past the server’s statement_timeout: half as long again, at least 1 s more', () => {

@@ -1,17 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { backends } from '../../tests/support/databases';
+import { failure } from '../../tests/support/failure';
 import { type Database, openPostgres } from './client';
 import { classifyDbError, isDatabaseError, isDatabaseUnavailable } from './errors';
-
-async function failure(run: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await run();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('where an error came from', () => {
   it('reads a refused connection as the database being unavailable', async () => {

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type TestDatabase } from '../../tests/support/databases';
+import { failure } from '../../tests/support/failure';
 import { summarizeError } from './error-summary';
 import { createJsonLogger } from './logger';
 
@@ -11,15 +12,6 @@ describe.each(backends())('error summaries of real failures on $name', (backend)
     tdb = await backend.open();
   });
   afterAll(() => tdb.close());
-
-  async function failure(run: () => Promise<unknown>): Promise<unknown> {
-    try {
-      await run();
-    } catch (err) {
-      return err;
-    }
-    throw new Error('expected the statement to fail');
-  }
 
   it('keeps the class, SQLSTATE, kind and statement of a failed query, never its parameters nor the server message quoting one', async () => {
     const err = await failure(() => tdb.database.db.execute(sql`select ${'canary-parameter-7f3a'}::int as n`));
