@@ -35,8 +35,11 @@ fi
 command -v apt-get >/dev/null || fail "${missing[*]} not installed, and there is no apt-get" "${missing[*]}"
 
 echo "installing the Debian packages the tests need: ${missing[*]}" >&2
-"${as_root[@]}" apt-get update -q >&2 || true
-"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+# Two test runs starting together on a fresh machine both get here: the second waits for the
+# first's dpkg lock instead of failing.
+lock_wait=(-o DPkg::Lock::Timeout=600)
+"${as_root[@]}" apt-get "${lock_wait[@]}" update -q >&2 || true
+"${as_root[@]}" apt-get "${lock_wait[@]}" install -y -q --no-install-recommends "${missing[@]}" >&2 ||
   fail "apt-get could not install ${missing[*]}" "${missing[*]}"
 still=$(missing_packages)
 [[ -z $still ]] || fail "$still still missing after apt-get install" "$still"

@@ -96,8 +96,8 @@ describe('the test tools provisioning script', () => {
     const asRoot = process.getuid?.() === 0 ? '' : 'sudo DEBIAN_FRONTEND=noninteractive ';
     expect(m.calls()).toEqual(
       expect.arrayContaining([
-        `${asRoot}apt-get update -q`,
-        `${asRoot}apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager`,
+        `${asRoot}apt-get -o DPkg::Lock::Timeout=600 update -q`,
+        `${asRoot}apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends prometheus prometheus-alertmanager`,
       ]),
     );
     expect(existsSync(join(m.bin, 'promtool'))).toBe(true);

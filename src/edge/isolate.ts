@@ -1,5 +1,7 @@
 import { version } from '../../package.json';
 import { createApp } from '../app';
+import { createHashingCapacity } from '../auth/hashing-capacity';
+import { createPasswordHasher, DEFAULT_SCRYPT, nobleScrypt } from '../auth/password';
 import { DEFAULT_SESSION_SETTINGS } from '../auth/sessions';
 import type { ConfigError } from '../config';
 import type { Services } from '../context';
@@ -93,6 +95,13 @@ export async function startIsolate(
     observeSessions() {},
   };
 
+  // Made once per isolate, so its bounded hashing capacity holds across the requests it serves.
+  const passwords = createPasswordHasher(
+    nobleScrypt,
+    DEFAULT_SCRYPT,
+    createHashingCapacity(config.auth.passwordHashing),
+  );
+
   function servicesFor() {
     const database = openRequestDatabase(worker.database.url, {
       statementTimeoutMs: config.database.statementTimeoutMs,
@@ -125,6 +134,7 @@ export async function startIsolate(
         maxAgeMs: config.auth.sessionMaxAgeMs,
       },
       requireMfaForAdmin: config.auth.requireMfaForAdmin,
+      passwords,
     });
     return { services, database };
   }
