@@ -3,7 +3,7 @@
  * what four concurrent full verifications do to decide latency. Against the real service process,
  * on PGlite and on PostgreSQL:
  *
- *   node --import tsx bench/large-reads.ts
+ *   npm run bench -- --large-reads   (or node --import tsx bench/large-reads.ts)
  *
  * 1. Writes LARGE_ENTRIES decisions of ~575 KB each (1000 data classes of 512 characters and a
  *    64 KiB context) through POST /api/decide, four at a time.

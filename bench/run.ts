@@ -9,6 +9,11 @@
  * and a check that the HTTP metrics counted the load. Rewrites only the overhead section of
  * docs/benchmarks.md; a run without --overhead keeps that section as it was.
  *
+ * `npm run bench -- --sign-in-flood`: decide latency quiet and under a flood of 400 sign-ins
+ * (bench/sign-in-flood.ts, results in bench/sign-in-flood.md). `npm run bench -- --large-reads`: peak
+ * resident memory under six concurrent large reads and decide latency under four verifications
+ * (bench/large-reads.ts). Each script's header gives its method and variables.
+ *
  *   BENCH_DURATION       seconds per measured run (default 10)
  *   BENCH_CONNECTIONS    comma-separated connection counts (default 10,50,100)
  *   BENCH_POSTGRES_URL   a database to connect to for CREATE/DROP DATABASE
@@ -457,7 +462,17 @@ function packageVersion(name: string): string {
   return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
-main().catch((err: unknown) => {
-  console.error('bench failed:', err);
-  process.exit(1);
-});
+// Scenarios of their own, each a script that runs when imported.
+const SCENARIOS: Record<string, string> = {
+  '--sign-in-flood': './sign-in-flood.ts',
+  '--large-reads': './large-reads.ts',
+};
+const scenario = process.argv.slice(2).find((arg) => arg in SCENARIOS);
+if (scenario) {
+  await import(SCENARIOS[scenario] as string);
+} else {
+  main().catch((err: unknown) => {
+    console.error('bench failed:', err);
+    process.exit(1);
+  });
+}

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/sign-in-flood.ts`: decide latency while unknown usernames flood the
+ * `npm run bench -- --sign-in-flood`: decide latency while unknown usernames flood the
  * sign-in route, on PGlite and on PostgreSQL, against the real service in its own process.
  *
  * Each backend gets a fresh service. Decisions are asked at a fixed rate (BENCH_DECIDE_RATE per
