@@ -16,7 +16,7 @@ const decide = defineRoute({
   permission: 'decide',
   summary: 'Ask whether an actor may take an action',
   description:
-    'Evaluates the active policy (deny by default), assesses risk, flags compliance violations and appends the decision to the signed ledger before answering. A denial is HTTP 200 with allowed: false; 503 means no decision was recorded.',
+    'Evaluates the active policy (deny by default), assesses risk, flags compliance violations and appends the decision to the signed ledger before answering. A denial is HTTP 200 with allowed: false; 503 means no decision was answered (retry); only a network lost between a commit and its acknowledgement can leave an entry that was never answered.',
   tags: ['decisions'],
   request: { body: { required: true, content: { 'application/json': { schema: DecisionRequestSchema } } } },
   maxBodyBytes: maxDecisionBytes,
