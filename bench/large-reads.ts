@@ -25,8 +25,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
-import { type ServiceProcess, startService } from './server';
+import { createScratchDatabase, type ServiceProcess, startService } from './server';
 import { BENCH_POLICY } from './workload';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -233,16 +232,11 @@ async function main() {
       if (backend === 'pglite') {
         results.push(await measure('PGlite', { DATABASE_URL: undefined, LEXECON_DATA_DIR: join(work, 'data') }, work));
       } else {
-        const admin = postgres(POSTGRES_URL, { max: 1, onnotice: () => {} });
-        const database = `lexecon_large_${randomBytes(4).toString('hex')}`;
-        await admin.unsafe(`create database ${database}`);
+        const database = await createScratchDatabase(POSTGRES_URL, 'lexecon_large');
         try {
-          const url = new URL(POSTGRES_URL);
-          url.pathname = `/${database}`;
-          results.push(await measure('PostgreSQL', { DATABASE_URL: url.toString() }, work));
+          results.push(await measure('PostgreSQL', { DATABASE_URL: database.url }, work));
         } finally {
-          await admin.unsafe(`drop database if exists ${database} with (force)`);
-          await admin.end();
+          await database.drop();
         }
       }
     }

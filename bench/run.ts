@@ -29,7 +29,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Request, type Result } from 'autocannon';
-import postgres from 'postgres';
 import { benchOverhead, type Endpoint } from './overhead';
 import {
   type BackendReport,
@@ -44,7 +43,7 @@ import {
   TARGET_RATIO,
   throughputRatio,
 } from './report';
-import { type ServiceProcess, startService } from './server';
+import { createScratchDatabase, type ScratchDatabase, type ServiceProcess, startService } from './server';
 import { BENCH_POLICY, DECISION_REQUESTS } from './workload';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -409,30 +408,20 @@ type PreparedDatabase = { url: string; version: string; storage: string; drop():
 
 /** A new database for this run, on the server BENCH_POSTGRES_URL points at; skipped if it is unreachable. */
 async function createDatabase(adminUrl: string): Promise<PreparedDatabase> {
-  const admin = postgres(adminUrl, { max: 1, connect_timeout: 3, onnotice: () => {} });
-  let version: string;
-  let settings: string;
+  let database: ScratchDatabase;
   try {
-    const [row] =
-      await admin`select version() as version, current_setting('fsync') as fsync, current_setting('synchronous_commit') as sync`;
-    version = String(row?.version).replace(/^PostgreSQL /, '');
-    settings = `fsync=${row?.fsync}, synchronous_commit=${row?.sync}`;
+    database = await createScratchDatabase(adminUrl, 'lexecon_bench');
   } catch (err) {
-    await admin.end({ timeout: 1 });
     return { skipped: `PostgreSQL at ${redact(adminUrl)} is unreachable (${(err as Error).message})` };
   }
-  const name = `lexecon_bench_${process.pid}`;
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  const [row] =
+    await database.admin`select version() as version, current_setting('fsync') as fsync, current_setting('synchronous_commit') as sync`;
+  const settings = `fsync=${row?.fsync}, synchronous_commit=${row?.sync}`;
   return {
-    url: url.toString(),
-    version,
-    storage: `PostgreSQL on ${url.host} (${settings}), a new database; the service's pool is DB_POOL_MAX (default 10).`,
-    async drop() {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end({ timeout: 5 });
-    },
+    url: database.url,
+    version: String(row?.version).replace(/^PostgreSQL /, ''),
+    storage: `PostgreSQL on ${new URL(database.url).host} (${settings}), a new database; the service's pool is DB_POOL_MAX (default 10).`,
+    drop: () => database.drop(),
   };
 }
 

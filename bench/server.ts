@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import postgres from 'postgres';
 
 /** The service under test, running as its own process, exactly as `npm start` runs it. */
 export interface ServiceProcess {
@@ -21,6 +22,36 @@ export interface StartOptions {
   env: Record<string, string | undefined>;
   logFile: string;
   nodeFlags?: string[];
+}
+
+/** A new, empty database on the server `adminUrl` reaches, for one run, and how to drop it. */
+export interface ScratchDatabase {
+  readonly url: string;
+  /** The administrative connection it was created on (for questions about the server). */
+  readonly admin: postgres.Sql;
+  drop(): Promise<void>;
+}
+
+export async function createScratchDatabase(adminUrl: string, prefix: string): Promise<ScratchDatabase> {
+  const admin = postgres(adminUrl, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  const name = `${prefix}_${process.pid}`;
+  try {
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.unsafe(`create database ${name}`);
+  } catch (err) {
+    await admin.end({ timeout: 1 });
+    throw err;
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    admin,
+    async drop() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end({ timeout: 5 });
+    },
+  };
 }
 
 const START_TIMEOUT_MS = 60_000;

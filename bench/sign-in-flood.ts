@@ -28,8 +28,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
-import { type ServiceProcess, startService } from './server';
+import { createScratchDatabase, type ServiceProcess, startService } from './server';
 import { BENCH_POLICY, DECISION_REQUESTS } from './workload';
 
 const ROOT = process.env.BENCH_ROOT ?? fileURLToPath(new URL('..', import.meta.url));
@@ -90,7 +89,7 @@ async function main(): Promise<void> {
       const env = { ...common, DATABASE_URL: undefined, LEXECON_DATA_DIR: join(work, 'pglite') };
       tables.push(await benchBackend('PGlite', env, settings, work));
     } else if (backend === 'postgres') {
-      const database = await createDatabase(settings.postgresUrl);
+      const database = await createScratchDatabase(settings.postgresUrl, 'lexecon_flood');
       try {
         const env = { ...common, DATABASE_URL: database.url, LEXECON_DATA_DIR: join(work, 'postgres') };
         tables.push(await benchBackend('PostgreSQL', env, settings, work));
@@ -289,22 +288,6 @@ function render(name: string, results: PhaseResult[]): string {
 
 function auth(): Record<string, string> {
   return { authorization: `Bearer ${ADMIN_KEY}` };
-}
-
-async function createDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  const name = `lexecon_flood_${process.pid}`;
-  await admin.unsafe(`drop database if exists ${name} with (force)`);
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end({ timeout: 5 });
-    },
-  };
 }
 
 main().catch((err: unknown) => {

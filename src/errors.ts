@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { HashingBusyError } from './auth/hashing-capacity';
 import type { AppEnv } from './context';
 import { isDatabaseUnavailable } from './db/errors';
 import { routeTemplate } from './middleware/http-metrics';
@@ -83,6 +84,22 @@ function fromHttpException(err: HTTPException): AppError {
   }
 }
 
+/**
+ * The instance's password-hashing line is full (src/auth/hashing-capacity.ts), whichever route
+ * hashes: 429 with Retry-After, counted as the `password_hashing` limiter.
+ */
+function refuseBusyHashing(c: Context<AppEnv>, err: HashingBusyError): AppError {
+  c.get('services')?.telemetry.rateLimited('password_hashing');
+  c.header('Retry-After', String(err.retryAfterSeconds));
+  return new AppError(
+    'RATE_LIMITED',
+    `Password hashing on this instance is at capacity; retry in ${err.retryAfterSeconds} s`,
+    {
+      retry_after_seconds: err.retryAfterSeconds,
+    },
+  );
+}
+
 /** The one error handler: known errors keep their code; anything else is a logged, opaque 500. */
 export function handleError(err: Error, c: Context<AppEnv>) {
   const known =
@@ -90,9 +107,11 @@ export function handleError(err: Error, c: Context<AppEnv>) {
       ? err
       : err instanceof HTTPException
         ? fromHttpException(err)
-        : isDatabaseUnavailable(err)
-          ? new DatabaseUnavailableError(err)
-          : undefined;
+        : err instanceof HashingBusyError
+          ? refuseBusyHashing(c, err)
+          : isDatabaseUnavailable(err)
+            ? new DatabaseUnavailableError(err)
+            : undefined;
   if (known && known.code !== 'INTERNAL') {
     if (known.status >= 500) {
       // The logger writes errors as their summaries: no statement parameter, no payload.

@@ -1,7 +1,6 @@
 import type { SessionRow, UserRow } from '../db/schema';
 import type { Ledger } from '../ledger/store';
 import type { Telemetry } from '../telemetry/telemetry';
-import { HashingBusyError } from './hashing-capacity';
 import type { Principal } from './permissions';
 import type { SessionStore } from './sessions';
 import type { MfaCheck, UserStore } from './users';
@@ -19,9 +18,7 @@ export type NextStep = 'none' | 'mfa_verify' | 'mfa_enroll';
 export type LoginResult =
   | { ok: true; token: string; session: SessionRow; user: UserRow; next: NextStep }
   | { ok: false; reason: 'invalid_credentials' }
-  | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
-  /** The instance's hashing line is full: nothing was looked up or checked. */
-  | { ok: false; reason: 'busy'; retryAfterSeconds: number };
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
 type SessionPrincipal = Extract<Principal, { kind: 'session' }>;
 
@@ -61,15 +58,6 @@ export function createSignIn(options: SignInOptions): SignIn {
     return user;
   }
 
-  async function checkPassword(username: string, password: string) {
-    try {
-      return await users.checkPassword(username, password);
-    } catch (err) {
-      if (err instanceof HashingBusyError) return { busy: err };
-      throw err;
-    }
-  }
-
   return {
     async login(username, password, ip) {
       const verdict = await throttle?.check(username, ip);
@@ -77,8 +65,8 @@ export function createSignIn(options: SignInOptions): SignIn {
         telemetry.authAttempt('password', 'failure', 'throttled');
         return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
       }
-      const checked = await checkPassword(username, password);
-      if ('busy' in checked) return { ok: false, reason: 'busy', retryAfterSeconds: checked.busy.retryAfterSeconds };
+      // A full hashing line throws HashingBusyError before anything is looked up (the shell answers 429).
+      const checked = await users.checkPassword(username, password);
       if ('reason' in checked) {
         const { reason } = checked;
         telemetry.authAttempt('password', 'failure', reason);

@@ -110,27 +110,24 @@ export function instrumentPostgres(sql: postgres.Sql, guard: PostgresGuard): pos
         return async (...args: unknown[]) => {
           const callback = args.at(-1) as (client: postgres.TransactionSql) => Promise<unknown>;
           const started = performance.now();
-          let thrownByCallback: unknown;
-          const scoped = async (client: postgres.TransactionSql) => {
-            try {
-              return await callback(
-                instrumentPostgres(client as unknown as postgres.Sql, guard) as unknown as postgres.TransactionSql,
-              );
-            } catch (err) {
-              thrownByCallback = err;
-              throw err;
-            }
-          };
           try {
-            return await withDeadline(
-              () => (target.begin as (...a: unknown[]) => Promise<unknown>)(...args.slice(0, -1), scoped),
-              guard.deadlineMs * 2,
-              guard.onTimeout,
+            return await markingTransaction(callback, (scoped) =>
+              withDeadline(
+                () =>
+                  (target.begin as (...a: unknown[]) => Promise<unknown>)(
+                    ...args.slice(0, -1),
+                    (client: postgres.TransactionSql) =>
+                      scoped(
+                        instrumentPostgres(
+                          client as unknown as postgres.Sql,
+                          guard,
+                        ) as unknown as postgres.TransactionSql,
+                      ),
+                  ),
+                guard.deadlineMs * 2,
+                guard.onTimeout,
+              ),
             );
-          } catch (err) {
-            // BEGIN, COMMIT, ROLLBACK and the deadline are the database's; the callback's own errors
-            // are whatever they are (its statements' errors are marked already).
-            throw err === thrownByCallback ? err : markDatabaseError(err);
           } finally {
             observer.transaction((performance.now() - started) / 1000);
           }
@@ -139,6 +136,30 @@ export function instrumentPostgres(sql: postgres.Sql, guard: PostgresGuard): pos
       return bound(target, property);
     },
   });
+}
+
+/**
+ * Runs a transaction whose body is `callback`, started by `begin` with a wrapper of it. BEGIN,
+ * COMMIT, ROLLBACK and the deadline fail as the database's (marked); the callback's own errors pass
+ * as they are (its statements' errors are marked already).
+ */
+async function markingTransaction<C, T>(
+  callback: (client: C) => Promise<T>,
+  begin: (scoped: (client: C) => Promise<T>) => Promise<T>,
+): Promise<T> {
+  let thrownByCallback: unknown;
+  try {
+    return await begin(async (client) => {
+      try {
+        return await callback(client);
+      } catch (err) {
+        thrownByCallback = err;
+        throw err;
+      }
+    });
+  } catch (err) {
+    throw err === thrownByCallback ? err : markDatabaseError(err);
+  }
 }
 
 /** Rejects with a STATEMENT_TIMEOUT (a connection-class failure: 503, retry) when `run` takes too long. */
@@ -193,18 +214,8 @@ export function instrumentPglite(
       if (property === 'transaction') {
         return async <T>(callback: (tx: Transaction) => Promise<T>) => {
           const started = performance.now();
-          let thrownByCallback: unknown;
           try {
-            return await target.transaction(async (tx) => {
-              try {
-                return await callback(wrapQueries(tx));
-              } catch (err) {
-                thrownByCallback = err;
-                throw err;
-              }
-            });
-          } catch (err) {
-            throw err === thrownByCallback ? err : markDatabaseError(err);
+            return await markingTransaction(callback, (scoped) => target.transaction((tx) => scoped(wrapQueries(tx))));
           } finally {
             observer.transaction((performance.now() - started) / 1000);
           }

@@ -299,7 +299,7 @@ export function createLedger(options: LedgerOptions): Ledger {
 
   return {
     signingKey,
-    append: (event) => tracked(writer.append(event), (entry) => entry),
+    append: (event) => tracked(writer.append(event), committedEntry),
     async appendInTransaction(tx, events) {
       // The caller's transaction commits these later, if at all: only a commit raises the watermark.
       const entries = await tracked(appendInTransaction(tx, events), () => undefined);
@@ -390,6 +390,9 @@ function isChainConflict(err: unknown): boolean {
   }
   return false;
 }
+
+/** What an append resolves to is the entry it committed. */
+const committedEntry = (entry: LedgerEntry) => entry;
 
 function genesisEvent(at: Date) {
   return {

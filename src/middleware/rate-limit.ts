@@ -28,15 +28,6 @@ export function rateLimitInstance(limiter: 'login_instance'): MiddlewareHandler<
   };
 }
 
-/** The instance's hashing line was full (src/auth/hashing-capacity.ts): 429, counted like a limiter. */
-export function refuseBusyHashing(c: Context<AppEnv>, retryAfterSeconds: number): never {
-  c.get('services').telemetry.rateLimited('password_hashing');
-  c.header('Retry-After', String(retryAfterSeconds));
-  throw new AppError('RATE_LIMITED', `Too many sign-ins on this instance; retry in ${retryAfterSeconds} s`, {
-    retry_after_seconds: retryAfterSeconds,
-  });
-}
-
 /** Per API key or session: runs after authorize(), which sets the principal it counts against. */
 export function apiRateLimit(): MiddlewareHandler<AppEnv> {
   return async function apiRateLimit(c, next) {

@@ -36,7 +36,9 @@ export function createJsonLogger(
 function withSummaries(fields: LogFields | undefined): LogFields | undefined {
   if (!fields) return fields;
   let copy: LogFields | undefined;
-  for (const [key, value] of Object.entries(fields)) {
+  // for…in, not Object.entries: every request's log line passes here, and almost none holds an error.
+  for (const key in fields) {
+    const value = fields[key];
     if (value instanceof Error) {
       copy ??= { ...fields };
       copy[key] = summarizeError(value);

@@ -141,7 +141,7 @@ export async function auditChain(service: Pick<LexeconProcess, 'port'>, witness:
   };
 }
 
-export function pause(ms: number): Promise<void> {
+function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 

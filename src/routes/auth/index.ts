@@ -4,7 +4,7 @@ import { USERNAME } from '../../auth/password';
 import { ROLES } from '../../auth/permissions';
 import type { AppEnv } from '../../context';
 import { AppError } from '../../errors';
-import { clientAddress, rateLimitByClientIp, rateLimitInstance, refuseBusyHashing } from '../../middleware/rate-limit';
+import { clientAddress, rateLimitByClientIp, rateLimitInstance } from '../../middleware/rate-limit';
 import { createRouter, defineRoute } from '../router';
 import { errorContent, json } from '../schemas';
 
@@ -150,7 +150,6 @@ export function authRoutes() {
       const result = await c
         .get('services')
         .signIn.login(username.success ? username.data : body.username, body.password, clientAddress(c));
-      if (!result.ok && result.reason === 'busy') refuseBusyHashing(c, result.retryAfterSeconds);
       if (!result.ok && result.reason === 'throttled') {
         c.header('Retry-After', String(result.retryAfterSeconds));
         throw new AppError('RATE_LIMITED', 'Too many failed sign-ins for this account from here; wait and retry');

@@ -19,7 +19,7 @@ export const NextCursor = z.string().nullable().openapi({
     'Pass as `cursor` (with the same filters and order) for the page that continues exactly after this one; null on the last page.',
 });
 
-export const cursorText = (index: number | null) => (index === null ? null : String(index));
+const cursorText = (index: number | null) => (index === null ? null : String(index));
 
 export const LedgerEntrySchema = z
   .object({

@@ -1,10 +1,8 @@
 import { z } from '@hono/zod-openapi';
-import { HashingBusyError } from '../../auth/hashing-capacity';
 import { passwordProblem } from '../../auth/password';
 import { ROLES } from '../../auth/permissions';
 import { isUniqueViolation } from '../../db/errors';
 import { AppError } from '../../errors';
-import { refuseBusyHashing } from '../../middleware/rate-limit';
 import { Username } from '../auth';
 import { createRouter, defineRoute } from '../router';
 import { errorContent, IdParam, json } from '../schemas';
@@ -87,7 +85,6 @@ export function userRoutes() {
         return c.json({ user }, 201);
       } catch (err) {
         if (isUniqueViolation(err)) throw new AppError('CONFLICT', `The username ${username} is taken`);
-        if (err instanceof HashingBusyError) refuseBusyHashing(c, err.retryAfterSeconds);
         throw err;
       }
     })
