@@ -1,11 +1,3 @@
-import type { Context } from 'hono';
-import { HTTPException } from 'hono/http-exception';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { HashingBusyError } from './auth/hashing-capacity';
-import type { AppEnv } from './context';
-import { isDatabaseUnavailable } from './db/errors';
-import { routeTemplate } from './middleware/http-metrics';
-
 /** Every error code a client can receive. The HTTP status is part of the code's meaning. */
 export const ERROR_STATUS = {
   INVALID_JSON: 400,
@@ -26,17 +18,13 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   DATABASE_UNAVAILABLE: 503,
   SERVICE_UNAVAILABLE: 503,
-} as const satisfies Record<string, ContentfulStatusCode>;
+} as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; requestId: string; details?: unknown };
-}
-
 export class AppError extends Error {
   override readonly name = 'AppError';
-  readonly status: ContentfulStatusCode;
+  readonly status: (typeof ERROR_STATUS)[ErrorCode];
 
   constructor(
     readonly code: ErrorCode,
@@ -54,77 +42,4 @@ export class DatabaseUnavailableError extends AppError {
   constructor(cause: unknown) {
     super('DATABASE_UNAVAILABLE', 'The database is unavailable; retry later', undefined, { cause });
   }
-}
-
-export function errorResponse(c: Context<AppEnv>, code: ErrorCode, message: string, details?: unknown) {
-  c.get('services')?.telemetry.errorResponded(code);
-  c.set('errorCode', code);
-  const body: ErrorBody = { error: { code, message, requestId: c.get('requestId') ?? 'unknown' } };
-  if (details !== undefined) body.error.details = details;
-  return c.json(body, ERROR_STATUS[code]);
-}
-
-/** Hono raises these for framework-level failures; map them to our codes without echoing internals. */
-function fromHttpException(err: HTTPException): AppError {
-  switch (err.status) {
-    case 400:
-      return new AppError('INVALID_JSON', 'The request body is not valid JSON');
-    case 413:
-      return new AppError('PAYLOAD_TOO_LARGE', 'The request body is too large');
-    case 415:
-      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'The request body must be application/json');
-    case 401:
-      return new AppError('UNAUTHENTICATED', 'Authentication required');
-    case 403:
-      return new AppError('FORBIDDEN', 'Not allowed');
-    case 404:
-      return new AppError('NOT_FOUND', 'Not found');
-    default:
-      return new AppError('INTERNAL', 'Internal error');
-  }
-}
-
-/**
- * The instance's password-hashing line is full (src/auth/hashing-capacity.ts), whichever route
- * hashes: 429 with Retry-After, counted as the `password_hashing` limiter.
- */
-function refuseBusyHashing(c: Context<AppEnv>, err: HashingBusyError): AppError {
-  c.get('services')?.telemetry.rateLimited('password_hashing');
-  c.header('Retry-After', String(err.retryAfterSeconds));
-  return new AppError(
-    'RATE_LIMITED',
-    `Password hashing on this instance is at capacity; retry in ${err.retryAfterSeconds} s`,
-    {
-      retry_after_seconds: err.retryAfterSeconds,
-    },
-  );
-}
-
-/** The one error handler: known errors keep their code; anything else is a logged, opaque 500. */
-export function handleError(err: Error, c: Context<AppEnv>) {
-  const known =
-    err instanceof AppError
-      ? err
-      : err instanceof HTTPException
-        ? fromHttpException(err)
-        : err instanceof HashingBusyError
-          ? refuseBusyHashing(c, err)
-          : isDatabaseUnavailable(err)
-            ? new DatabaseUnavailableError(err)
-            : undefined;
-  if (known && known.code !== 'INTERNAL') {
-    if (known.status >= 500) {
-      // The logger writes errors as their summaries: no statement parameter, no payload.
-      c.get('services')?.logger.warn('request failed', {
-        requestId: c.get('requestId'),
-        code: known.code,
-        cause: known.cause,
-      });
-    }
-    return errorResponse(c, known.code, known.message, known.details);
-  }
-  c.get('services')?.telemetry.exceptionCaught(err, routeTemplate(c, c.get('routes') ?? new Set()));
-  c.get('services')?.telemetry.recordException(err);
-  c.get('services')?.logger.error('unhandled error', { requestId: c.get('requestId'), error: err });
-  return errorResponse(c, 'INTERNAL', 'Internal error');
 }

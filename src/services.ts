@@ -1,25 +1,45 @@
-import { createAuditQueries } from './audit/queries';
-import { createApiKeyStore } from './auth/api-keys';
+import { type AuditQueries, createAuditQueries } from './audit/queries';
+import { type ApiKeyStore, createApiKeyStore } from './auth/api-keys';
 import { createPasswordHasher, type PasswordHasher } from './auth/password';
-import { createSessionStore, type SessionSettings } from './auth/sessions';
-import { createSignIn, type LoginThrottle } from './auth/sign-in';
-import { createUserStore } from './auth/users';
-import type { Services } from './context';
+import { createSessionStore, type SessionSettings, type SessionStore } from './auth/sessions';
+import { createSignIn, type LoginThrottle, type SignIn } from './auth/sign-in';
+import { createUserStore, type UserStore } from './auth/users';
 import type { ConnectionState, Db } from './db/client';
 import { ping } from './db/sql';
-import { createDecisionService } from './decisions/service';
+import { createDecisionService, type DecisionService } from './decisions/service';
 import type { FlagName, FlagSetting } from './flags/definitions';
-import { createFlagStore } from './flags/store';
-import { createHealthChecker } from './health/checker';
+import { createFlagStore, type FlagStore } from './flags/store';
+import { createHealthChecker, type HealthChecker } from './health/checker';
 import { createHealthChecks, type RuntimeProbes } from './health/checks';
 import { type Lifecycle, servingLifecycle } from './health/lifecycle';
-import { createLedgerAuditor } from './ledger/auditor';
+import { createLedgerAuditor, type LedgerAuditor } from './ledger/auditor';
 import type { PublicKey, Sha256Hex, SigningKey } from './ledger/crypto';
-import { createLedger } from './ledger/store';
-import { createPolicyStore } from './policies/store';
-import { createRateLimits, type RateLimitSettings } from './rate-limit';
+import { createLedger, type Ledger } from './ledger/store';
+import { createPolicyStore, type PolicyStore } from './policies/store';
+import { createRateLimits, type RateLimitSettings, type RateLimits } from './rate-limit';
 import type { Logger } from './telemetry/logger';
 import type { Telemetry } from './telemetry/telemetry';
+
+/** What handlers reach through the context: interfaces, so tests and runtimes swap implementations. */
+export interface Services {
+  logger: Logger;
+  telemetry: Telemetry;
+  ledger: Ledger;
+  policies: PolicyStore;
+  decisions: DecisionService;
+  apiKeys: ApiKeyStore;
+  users: UserStore;
+  sessions: SessionStore;
+  signIn: SignIn;
+  audit: AuditQueries;
+  auditor: LedgerAuditor;
+  flags: FlagStore;
+  rateLimits: RateLimits;
+  lifecycle: Lifecycle;
+  health: HealthChecker;
+  /** A cheap round trip to the database. */
+  pingDatabase(): Promise<void>;
+}
 
 export interface ServiceDeps {
   db: Db;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../src/app';
 import { CONFIG_VARIABLES } from '../src/config';
+import { createApp } from '../src/http/app';
 import { noopTelemetry } from '../src/telemetry/telemetry';
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_STATUS } from '../src/errors';
-import { ErrorSchema } from '../src/routes/schemas';
+import { ErrorSchema } from '../src/http/routes/schemas';
 import { createTestApp, decisionRequest, samplePolicy, type TestApp } from './support/app';
 import { backends, type TestDatabase } from './support/databases';
 

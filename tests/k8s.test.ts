@@ -9,8 +9,8 @@ import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { PROMETHEUS_RULE_FILE, renderPrometheusRule } from '../scripts/generate-prometheus-rule';
-import { createApp } from '../src/app';
 import { CONFIG_VARIABLES, parseConfig } from '../src/config';
+import { createApp } from '../src/http/app';
 import { noopTelemetry } from '../src/telemetry/telemetry';
 import {
   find,

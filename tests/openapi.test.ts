@@ -7,9 +7,9 @@ import {
   DecisionResponseSchema,
   VerificationSchema,
   VerifyRequestSchema,
-} from '../src/routes/decide/schemas';
-import { LedgerEntrySchema } from '../src/routes/ledger';
-import { ErrorSchema } from '../src/routes/schemas';
+} from '../src/http/routes/decide/schemas';
+import { LedgerEntrySchema } from '../src/http/routes/ledger';
+import { ErrorSchema } from '../src/http/routes/schemas';
 import { createTestApp, samplePolicy, type TestApp, type TestResponse } from './support/app';
 import { backends, type TestDatabase } from './support/databases';
 

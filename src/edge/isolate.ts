@@ -1,17 +1,15 @@
 import { version } from '../../package.json';
-import { createApp } from '../app';
 import { createHashingCapacity } from '../auth/hashing-capacity';
 import { createPasswordHasher, DEFAULT_SCRYPT, nobleScrypt } from '../auth/password';
 import { DEFAULT_SESSION_SETTINGS } from '../auth/sessions';
 import type { ConfigError } from '../config';
-import type { Services } from '../context';
 import { createLifecycle, type Lifecycle } from '../health/lifecycle';
+import { createApp } from '../http/app';
+import { createClientIpResolver } from '../http/client-ip';
 import { importPublicKey, importSigningKey, type PublicKey, type Sha256Hex, type SigningKey } from '../ledger/crypto';
-import { createClientIpResolver } from '../middleware/rate-limit';
-import { createServices } from '../services';
+import { createServices, type Services } from '../services';
 import { createEdgeTelemetry, type EdgeTelemetry } from '../telemetry/edge-telemetry';
 import { createJsonLogger, type Logger } from '../telemetry/logger';
-import type { Telemetry } from '../telemetry/telemetry';
 import { parseWorkerConfig, type WorkerBindings, type WorkerConfig } from './config';
 import { appliedSchema, openRequestDatabase, type RequestDatabase } from './database';
 import { createRequestScope, type RequestScope } from './request-scope';
@@ -82,19 +80,6 @@ export async function startIsolate(
       clientIp: createClientIpResolver({ peer: (c) => c.req.header('cf-connecting-ip') }),
     },
   });
-  // Services are per request, so their API-key cache never outlives one lookup: counting its
-  // misses would only trip the hit-rate alert, and registering its gauge would leak a callback
-  // per request. There is no pool to observe either.
-  const requestTelemetry: Telemetry = {
-    ...telemetry.telemetry,
-    cacheLookup() {},
-    cacheEvicted() {},
-    observeCache() {},
-    observeConnections() {},
-    // Would register a database read per request; the Node build (or a scrape of the database) reports it.
-    observeSessions() {},
-  };
-
   // Made once per isolate, so its bounded hashing capacity holds across the requests it serves.
   const passwords = createPasswordHasher(
     nobleScrypt,
@@ -107,10 +92,10 @@ export async function startIsolate(
       statementTimeoutMs: config.database.statementTimeoutMs,
       applicationName: `lexecon/${instanceId}`,
       observer: {
-        query: requestTelemetry.dbQuery,
-        failed: requestTelemetry.dbFailed,
-        transaction: requestTelemetry.dbTransaction,
-        trace: requestTelemetry.inSpan,
+        query: telemetry.telemetry.dbQuery,
+        failed: telemetry.telemetry.dbFailed,
+        transaction: telemetry.telemetry.dbTransaction,
+        trace: telemetry.telemetry.inSpan,
       },
     });
     const services = createServices({
@@ -118,7 +103,7 @@ export async function startIsolate(
       signingKey: keys.signingKey,
       trustedKeys: keys.trustedKeys,
       sha256,
-      telemetry: requestTelemetry,
+      telemetry: telemetry.telemetry,
       logger,
       policyRefreshMs: config.policy.refreshMs,
       instanceId,

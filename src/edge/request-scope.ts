@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Services } from '../context';
+import type { Services } from '../services';
 
 /**
  * The app is built once per isolate, but on Workers the services under it are per request (their

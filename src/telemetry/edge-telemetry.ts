@@ -16,7 +16,22 @@ const SCOPE = 'lexecon';
 // Well inside a request's waitUntil budget (30 s after the response).
 const PUSH_TIMEOUT_MS = 10_000;
 
+/**
+ * Services are per request, so their API-key cache never outlives one lookup: counting its misses
+ * would only trip the hit-rate alert, and registering its gauge would leak a callback per request.
+ * There is no pool to observe, and a session gauge would register a database read per request (the
+ * Node build, or a scrape of the database, reports it).
+ */
+const STATELESS = {
+  cacheLookup() {},
+  cacheEvicted() {},
+  observeCache() {},
+  observeConnections() {},
+  observeSessions() {},
+} satisfies Partial<Telemetry>;
+
 export interface EdgeTelemetry {
+  /** What the isolate's per-request services report through (see STATELESS). */
   telemetry: Telemetry;
   /** Last success and failure of each push, for the telemetry health check. */
   exportStatus(): ReturnType<ExportTracker['status']>;
@@ -101,7 +116,7 @@ export function createEdgeTelemetry(config: Config['telemetry'], options: EdgeTe
   }
 
   return {
-    telemetry: { ...metrics, ...tracing },
+    telemetry: { ...metrics, ...tracing, ...STATELESS },
     exportStatus: exports.status,
     // Spans first: the metric push then carries the span counts of this very flush.
     flush: () => pushSpans().then(pushMetrics),

@@ -2,7 +2,6 @@ import { context, DiagLogLevel, diag, propagation, trace } from '@opentelemetry/
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Config } from '../config';
-import type { MetricsRenderer } from '../context';
 import { summarizeError } from './error-summary';
 import type { Logger } from './logger';
 import { createMetricsTelemetry } from './metrics';
@@ -15,6 +14,7 @@ import {
   createTracerProvider,
   type ExportTracker,
 } from './sdk';
+import type { MetricsRenderer } from './telemetry';
 import { noopTelemetry, type Telemetry } from './telemetry';
 import { createTracing, noopTracing } from './tracing';
 

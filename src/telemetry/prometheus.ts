@@ -1,9 +1,9 @@
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { type IMetricReader, MeterProvider, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { MetricsRenderer } from '../context';
 import { METRICS } from './catalogue';
 import { summarizeError } from './error-summary';
 import { createResource, type ServiceIdentity } from './sdk';
+import type { MetricsRenderer } from './telemetry';
 import { metricViews } from './views';
 
 export { metricViews } from './views';

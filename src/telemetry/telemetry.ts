@@ -25,6 +25,11 @@ export interface HttpRouteRecorder {
   responded(bytes: number): void;
 }
 
+/** Renders the Prometheus text exposition of everything recorded so far. */
+export interface MetricsRenderer {
+  render(): Promise<string>;
+}
+
 export interface ConnectionState {
   active: number;
   idle: number;

@@ -1,15 +1,16 @@
 import type { Tracer } from '@opentelemetry/api';
-import { createApp } from '../../src/app';
 import { createPasswordHasher, nobleScrypt } from '../../src/auth/password';
-import type { AppSettings, MetricsRenderer, Services } from '../../src/context';
 import type { Database } from '../../src/db/client';
 import type { DbObserver } from '../../src/db/instrument';
+import { createApp } from '../../src/http/app';
+import type { AppSettings } from '../../src/http/context';
 import { generateSigningKey, type SigningKey } from '../../src/ledger/crypto';
 import type { RateLimitSettings } from '../../src/rate-limit/settings';
-import { createServices, type ServiceDeps } from '../../src/services';
+import { createServices, type ServiceDeps, type Services } from '../../src/services';
 import { type Logger, silentLogger } from '../../src/telemetry/logger';
 import { createMetricsTelemetry } from '../../src/telemetry/metrics';
 import { createPrometheusMetrics } from '../../src/telemetry/prometheus';
+import type { MetricsRenderer } from '../../src/telemetry/telemetry';
 import { noopTelemetry, type Telemetry } from '../../src/telemetry/telemetry';
 import { createTracing, noopTracing } from '../../src/telemetry/tracing';
 

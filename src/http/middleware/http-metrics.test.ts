@@ -1,0 +1,388 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, createTestMetrics, decisionRequest, samplePolicy } from '../../../tests/support/app';
+import { backends, type TestDatabase } from '../../../tests/support/databases';
+import { CONDITION_TIMEOUT_MS } from '../../../tests/support/wait';
+import type { AppEnv, AppSettings } from '../context';
+import { httpMetrics } from './http-metrics';
+
+// --- a tiny reader of the text exposition (the golden test uses a real parser) ------------------
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+function parseSamples(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!sample) throw new Error(`not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (sample[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[key as string] = (value as string).replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    }
+    samples.push({ name: sample[1] as string, labels, value: sample[3] === '+Inf' ? Infinity : Number(sample[3]) });
+  }
+  return samples;
+}
+
+function find(samples: Sample[], name: string, labels: Record<string, string> = {}): Sample[] {
+  return samples.filter(
+    (s) => s.name === name && Object.entries(labels).every(([key, value]) => s.labels[key] === value),
+  );
+}
+
+/** The sum of the samples of `name` matching `labels` (0 when there are none). */
+function total(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  return find(samples, name, labels).reduce((sum, s) => sum + s.value, 0);
+}
+
+const REQUESTS = 'lexecon_http_requests_total';
+const IN_FLIGHT = 'lexecon_concurrent_requests';
+const SIZES = 'lexecon_api_response_size_bytes';
+
+function withMetrics(detailed = false) {
+  const metrics = createTestMetrics({ detailed });
+  return { metrics, scrape: async () => parseSamples(await metrics.render()) };
+}
+
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + CONDITION_TIMEOUT_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const utf8 = new TextEncoder();
+
+/** A request body that arrives only when the test says so. */
+function slowBody() {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+  });
+  return {
+    stream,
+    finish(text: string) {
+      controller.enqueue(utf8.encode(text));
+      controller.close();
+    },
+  };
+}
+
+describe.each(backends())('HTTP metrics of the app on $name', (backend) => {
+  let tdb: TestDatabase;
+
+  beforeAll(async () => {
+    tdb = await backend.open();
+  });
+  afterAll(() => tdb.close());
+
+  async function app(options: { detailed?: boolean; settings?: Partial<AppSettings>; maxBodyBytes?: number } = {}) {
+    const { metrics, scrape } = withMetrics(options.detailed);
+    const t = await createTestApp(tdb.database, {
+      metrics,
+      settings: options.settings,
+      maxBodyBytes: options.maxBodyBytes,
+    });
+    return { t, scrape };
+  }
+
+  it('counts each request under its route template, method and status, including refusals', async () => {
+    const { t, scrape } = await app({ maxBodyBytes: 2048 });
+    const sent = [
+      [await t.request('GET', '/api/policies/999'), 'GET', '/api/policies/:version', 404],
+      [await t.request('GET', '/api/ledger/entries/0'), 'GET', '/api/ledger/entries/:index', 200],
+      [await t.request('GET', '/api/ledger/entries/1'), 'GET', '/api/ledger/entries/:index', 200],
+      [await t.request('POST', '/api/decide', { key: null, body: decisionRequest() }), 'POST', '/api/decide', 401],
+      [
+        await t.request('POST', '/api/decide', { key: t.keys.agent, body: decisionRequest() }),
+        'POST',
+        '/api/decide',
+        200,
+      ],
+      [
+        await t.request('POST', '/api/decide', { body: decisionRequest({ user_intent: 'x'.repeat(4096) }) }),
+        'POST',
+        '/api/decide',
+        413,
+      ],
+      [await t.request('GET', '/api/policies', { key: t.keys.agent }), 'GET', '/api/policies', 403],
+      [await t.request('DELETE', '/api/decide'), 'DELETE', 'unmatched', 405],
+      [await t.request('GET', '/no/such/path'), 'GET', 'unmatched', 404],
+    ] as const;
+
+    const samples = await scrape();
+    for (const [res, method, endpoint, status] of sent) {
+      expect(res.status, `${method} ${endpoint}`).toBe(status);
+    }
+    const expected = new Map<string, number>();
+    for (const [, method, endpoint, status] of sent) {
+      const key = JSON.stringify({ method, endpoint, status: String(status) });
+      expected.set(key, (expected.get(key) ?? 0) + 1);
+    }
+    for (const [key, count] of expected) expect(total(samples, REQUESTS, JSON.parse(key)), key).toBe(count);
+    expect(total(samples, REQUESTS)).toBe(sent.length);
+    const endpoints = new Set(find(samples, REQUESTS).map((s) => s.labels.endpoint));
+    for (const raw of ['/api/policies/999', '/api/ledger/entries/0', '/no/such/path'])
+      expect(endpoints).not.toContain(raw);
+    expect(total(samples, 'lexecon_http_request_duration_seconds_count', { endpoint: '/api/decide' })).toBe(3);
+  });
+
+  it('labels methods outside the standard set as _OTHER', async () => {
+    const { t, scrape } = await app();
+    await t.request('PROPFIND', '/api/decide');
+    await t.request('PURGE', '/');
+    await t.request('BREW', '/no/such/path');
+    const samples = await scrape();
+    expect(total(samples, REQUESTS, { method: '_OTHER' })).toBe(3);
+    const methods = new Set(find(samples, REQUESTS).map((s) => s.labels.method));
+    for (const odd of ['PROPFIND', 'PURGE', 'BREW']) expect(methods).not.toContain(odd);
+  });
+
+  it('leaves /metrics and /health out of the request metrics by default', async () => {
+    const { t, scrape } = await app();
+    expect((await t.request('GET', '/metrics', { key: null })).status).toBe(200);
+    expect((await t.request('GET', '/health', { key: null })).status).toBe(200);
+    expect((await t.request('GET', '/health/ready', { key: null })).status).toBe(200);
+    expect((await t.request('GET', '/health/nonsense', { key: null })).status).toBe(404);
+    await t.request('GET', '/api/ledger/head');
+
+    const samples = await scrape();
+    expect(total(samples, REQUESTS, { endpoint: '/metrics' })).toBe(0);
+    expect(total(samples, REQUESTS, { endpoint: '/health' })).toBe(0);
+    expect(total(samples, REQUESTS, { endpoint: '/health/ready' })).toBe(0);
+    expect(total(samples, REQUESTS, { endpoint: 'unmatched' })).toBe(0);
+    expect(total(samples, 'lexecon_http_request_duration_seconds_count', { endpoint: '/metrics' })).toBe(0);
+    expect(total(samples, 'lexecon_http_request_duration_seconds_count', { endpoint: '/health' })).toBe(0);
+    expect(total(samples, REQUESTS, { endpoint: '/api/ledger/head', status: '200' })).toBe(1);
+  });
+
+  it('counts /metrics and /health when settings.metricsExclude is empty', async () => {
+    const { t, scrape } = await app({ settings: { metricsExclude: [] } });
+    await t.request('GET', '/metrics', { key: null });
+    await t.request('GET', '/health', { key: null });
+    await t.request('GET', '/health/ready', { key: null });
+    await t.request('GET', '/health/nonsense', { key: null });
+    const samples = await scrape();
+    expect(total(samples, REQUESTS, { method: 'GET', endpoint: '/metrics', status: '200' })).toBe(1);
+    expect(total(samples, REQUESTS, { method: 'GET', endpoint: '/health', status: '200' })).toBe(1);
+    expect(total(samples, REQUESTS, { method: 'GET', endpoint: '/health/ready', status: '200' })).toBe(1);
+    expect(total(samples, REQUESTS, { method: 'GET', endpoint: 'unmatched', status: '404' })).toBe(1);
+  });
+
+  it('leaves out whatever prefixes settings.metricsExclude names instead', async () => {
+    const { t, scrape } = await app({ settings: { metricsExclude: ['/api/ledger'] } });
+    await t.request('GET', '/api/ledger/head');
+    await t.request('GET', '/api/ledger/entries/0');
+    await t.request('GET', '/metrics', { key: null });
+    const samples = await scrape();
+    expect(total(samples, REQUESTS, { endpoint: '/api/ledger/head' })).toBe(0);
+    expect(total(samples, REQUESTS, { endpoint: '/api/ledger/entries/:index' })).toBe(0);
+    expect(total(samples, REQUESTS, { endpoint: '/metrics', status: '200' })).toBe(1);
+  });
+
+  it('raises lexecon_concurrent_requests while request bodies are still arriving, and returns it to 0', async () => {
+    const { t, scrape } = await app();
+    const inFlight = async () => total(await scrape(), IN_FLIGHT);
+    const send = (body: ReadableStream<Uint8Array>) =>
+      t.app.request('/api/decide', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t.keys.agent}`, 'content-type': 'application/json' },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+
+    expect(await inFlight()).toBe(0);
+    const first = slowBody();
+    const firstResponse = send(first.stream);
+    await eventually(async () => (await inFlight()) === 1, 'one request is in flight');
+    const second = slowBody();
+    const secondResponse = send(second.stream);
+    await eventually(async () => (await inFlight()) === 2, 'two requests are in flight');
+
+    first.finish(JSON.stringify(decisionRequest()));
+    expect((await firstResponse).status).toBe(200);
+    expect(await inFlight()).toBe(1);
+    second.finish(JSON.stringify(decisionRequest({ actor: 'model' })));
+    expect((await secondResponse).status).toBe(200);
+    expect(await inFlight()).toBe(0);
+    expect(total(await scrape(), REQUESTS, { endpoint: '/api/decide', status: '200' })).toBe(2);
+  });
+
+  it('records response sizes as the bytes actually sent, with detailed metrics', async () => {
+    const { t, scrape } = await app({ detailed: true });
+    const openapi = await t.app.request('/openapi.json');
+    const openapiBytes = new Uint8Array(await openapi.arrayBuffer());
+    // The document has non-ASCII text (’), so counting characters would come out short.
+    expect(new TextDecoder().decode(openapiBytes).length).toBeLessThan(openapiBytes.byteLength);
+    const decided = await t.app.request('/api/decide', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.keys.agent}`, 'content-type': 'application/json' },
+      body: JSON.stringify(decisionRequest()),
+    });
+    expect(decided.status).toBe(200);
+    const decidedBytes = (await decided.arrayBuffer()).byteLength;
+
+    const samples = await scrape();
+    expect(total(samples, `${SIZES}_sum`, { endpoint: '/openapi.json' })).toBe(openapiBytes.byteLength);
+    expect(total(samples, `${SIZES}_count`, { endpoint: '/openapi.json' })).toBe(1);
+    expect(total(samples, `${SIZES}_sum`, { endpoint: '/api/decide' })).toBe(decidedBytes);
+    expect(total(samples, `${SIZES}_count`, { endpoint: '/api/decide' })).toBe(1);
+  });
+
+  it('keeps the series count of requests and decisions fixed under 10,000 distinct actors and 10,000 distinct unknown paths', async () => {
+    const { t, scrape } = await app();
+    expect((await t.request('POST', '/api/policies', { body: samplePolicy })).status).toBeLessThan(300);
+    const token = Math.random().toString(36).slice(2, 8);
+    const actor = (i: number) => `zz-actor-${token}-${i}`;
+    const path = (i: number) => `/zz-path-${token}-${i}/${i % 7 === 0 ? 'api/decide' : 'x'}`;
+    async function send(from: number, to: number) {
+      for (let start = from; start < to; start += 100) {
+        const batch: Promise<unknown>[] = [];
+        for (let i = start; i < Math.min(start + 100, to); i++) {
+          batch.push(
+            t
+              .request('POST', '/api/decide', { key: t.keys.agent, body: decisionRequest({ actor: actor(i) }) })
+              .then((res) => expect(res.status).toBe(200)),
+          );
+          batch.push(t.request(i % 2 ? 'GET' : 'POST', path(i)).then((res) => expect(res.status).toBe(404)));
+        }
+        await Promise.all(batch);
+      }
+    }
+    const counts = (samples: Sample[]) =>
+      Object.fromEntries(
+        [REQUESTS, 'lexecon_decisions_total', 'lexecon_decisions_denied_total'].map((name) => [
+          name,
+          find(samples, name).length,
+        ]),
+      );
+
+    await send(0, 10);
+    const afterTen = counts(await scrape());
+    await send(10, 10_000);
+    const samples = await scrape();
+
+    expect(counts(samples)).toEqual(afterTen);
+    for (const count of Object.values(afterTen)) expect(count).toBeLessThan(60);
+    // Every request was counted, all under bounded labels.
+    expect(total(samples, REQUESTS, { endpoint: 'unmatched', status: '404' })).toBe(10_000);
+    expect(total(samples, REQUESTS, { endpoint: '/api/decide', status: '200' })).toBe(10_000);
+    expect(total(samples, 'lexecon_decisions_total', { actor: 'unknown' })).toBe(10_000);
+    const leaked = samples.filter((s) => Object.values(s.labels).some((v) => v.includes(token)));
+    expect(leaked).toEqual([]);
+  }, 600_000);
+});
+
+describe('HTTP metrics middleware on its own', () => {
+  it('measures a streamed body of unknown length once it has been read to the end, passing chunks on as they come', async () => {
+    const { metrics, scrape } = withMetrics(true);
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const app = new Hono<AppEnv>()
+      .use(httpMetrics(metrics.telemetry, { exclude: [], routes: new Set(['/stream']) }))
+      .get(
+        '/stream',
+        () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              start(c) {
+                controller = c;
+              },
+            }),
+          ),
+      );
+
+    const res = await app.request('/stream');
+    expect(res.headers.get('content-length')).toBeNull();
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    controller.enqueue(utf8.encode('hello '));
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toBe('hello ');
+    expect(find(await scrape(), `${SIZES}_count`, { endpoint: '/stream' })).toEqual([]);
+
+    controller.enqueue(utf8.encode('wörld'));
+    expect(find(await scrape(), `${SIZES}_count`, { endpoint: '/stream' })).toEqual([]);
+    controller.close();
+    let rest = 0;
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += chunk.value.byteLength;
+    expect(rest).toBe(6);
+
+    const samples = await scrape();
+    expect(total(samples, `${SIZES}_sum`, { endpoint: '/stream' })).toBe(12);
+    expect(total(samples, `${SIZES}_count`, { endpoint: '/stream' })).toBe(1);
+    expect(total(samples, REQUESTS, { method: 'GET', endpoint: '/stream', status: '200' })).toBe(1);
+  });
+
+  it('holds lexecon_concurrent_requests up while a handler works and drops it when the handler fails', async () => {
+    const { metrics, scrape } = withMetrics();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const app = new Hono<AppEnv>()
+      .use(httpMetrics(metrics.telemetry, { exclude: [], routes: new Set(['/work']) }))
+      .get('/work', async () => {
+        await released;
+        throw new Error('the handler failed');
+      })
+      .onError((_, c) => c.text('failed', 500));
+
+    const pending = Promise.all([app.request('/work'), app.request('/work'), app.request('/work')]);
+    await eventually(async () => total(await scrape(), IN_FLIGHT) === 3, 'three requests are in flight');
+    release();
+    expect((await pending).map((r) => r.status)).toEqual([500, 500, 500]);
+
+    const samples = await scrape();
+    expect(total(samples, IN_FLIGHT)).toBe(0);
+    expect(total(samples, REQUESTS, { method: 'GET', endpoint: '/work', status: '500' })).toBe(3);
+  });
+});
+
+describe('HTTP metrics on the Node server', () => {
+  it('counts the bytes written to the socket, for string bodies and streamed ones, without touching the body', async () => {
+    const { metrics, scrape } = withMetrics(true);
+    const app = new Hono<AppEnv>()
+      .use(httpMetrics(metrics.telemetry, { exclude: [], routes: new Set(['/json', '/stream']) }))
+      .get('/json', (c) => c.json({ greeting: 'grüße, 世界 😀' }))
+      .get(
+        '/stream',
+        () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              start(controller) {
+                controller.enqueue(utf8.encode('chunk one, '));
+                controller.enqueue(utf8.encode('chunk twö'));
+                controller.close();
+              },
+            }),
+          ),
+      );
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const json = await fetch(`http://127.0.0.1:${port}/json`);
+      const jsonBytes = (await json.arrayBuffer()).byteLength;
+      const stream = await fetch(`http://127.0.0.1:${port}/stream`);
+      expect(stream.headers.get('content-length')).toBeNull();
+      const streamBytes = (await stream.arrayBuffer()).byteLength;
+      await eventually(async () => total(await scrape(), `${SIZES}_count`) === 2, 'both sizes are recorded');
+
+      const samples = await scrape();
+      expect(total(samples, `${SIZES}_sum`, { endpoint: '/json' })).toBe(jsonBytes);
+      expect(total(samples, `${SIZES}_sum`, { endpoint: '/stream' })).toBe(streamBytes);
+      expect(streamBytes).toBe(utf8.encode('chunk one, chunk twö').byteLength);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -1,0 +1,51 @@
+import { DEFAULT_MAX_DECISION_BYTES } from '../../../config';
+import type { AppSettings } from '../../context';
+import { createRouter, defineRoute } from '../router';
+import { errorContent, json } from '../schemas';
+import { DecisionRequestSchema, DecisionResponseSchema, VerificationSchema, VerifyRequestSchema } from './schemas';
+
+/** Every decision is stored in the ledger and read back by audits: its request has its own cap. */
+const maxDecisionBytes = (settings: AppSettings) => settings.maxDecisionBytes ?? DEFAULT_MAX_DECISION_BYTES;
+const tooLarge = errorContent(
+  `Body larger than LEXECON_MAX_DECISION_BYTES (default ${DEFAULT_MAX_DECISION_BYTES}) or LEXECON_MAX_BODY_BYTES, whichever is smaller (PAYLOAD_TOO_LARGE); details.limit_bytes is the limit`,
+);
+
+const decide = defineRoute({
+  method: 'post',
+  path: '/',
+  permission: 'decide',
+  summary: 'Ask whether an actor may take an action',
+  description:
+    'Evaluates the active policy (deny by default), assesses risk, flags compliance violations and appends the decision to the signed ledger before answering. A denial is HTTP 200 with allowed: false; 503 means no decision was answered (retry); only a network lost between a commit and its acknowledgement can leave an entry that was never answered.',
+  tags: ['decisions'],
+  request: { body: { required: true, content: { 'application/json': { schema: DecisionRequestSchema } } } },
+  maxBodyBytes: maxDecisionBytes,
+  responses: { 200: json(DecisionResponseSchema, 'The decision, as recorded in the ledger'), 413: tooLarge },
+});
+
+const verify = defineRoute({
+  method: 'post',
+  path: '/verify',
+  permission: 'decisions:verify',
+  summary: 'Verify a decision against its ledger entry and signature',
+  tags: ['decisions'],
+  request: { body: { required: true, content: { 'application/json': { schema: VerifyRequestSchema } } } },
+  maxBodyBytes: maxDecisionBytes,
+  responses: {
+    200: json(VerificationSchema, 'What was checked; verified is true only if every check passed'),
+    413: tooLarge,
+  },
+});
+
+export function decideRoutes() {
+  return createRouter()
+    .openapi(decide, async (c) => {
+      const { decisions } = c.get('services');
+      const response = await decisions.decide(c.req.valid('json'), c.get('principal'), c.get('requestId'));
+      return c.json(response, 200);
+    })
+    .openapi(verify, async (c) => {
+      const claim = c.req.valid('json');
+      return c.json(await c.get('services').decisions.verify(claim as never), 200);
+    });
+}

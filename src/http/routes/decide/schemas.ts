@@ -1,0 +1,208 @@
+import { z } from '@hono/zod-openapi';
+import { MODES, SENSITIVITIES } from '../../../governance/policy';
+import { RISK_LEVELS } from '../../../governance/risk';
+
+/** Upstream's limits on `context`: enough for real callers, small enough for every ledger entry. */
+export const CONTEXT_LIMITS = { keys: 100, bytes: 64 * 1024, depth: 5, stringLength: 10_000, arrayLength: 1000 };
+
+const ContextSchema = z
+  .record(z.string().min(1).max(256), z.unknown())
+  .superRefine((context, ctx) => {
+    if (Object.keys(context).length > CONTEXT_LIMITS.keys) {
+      ctx.addIssue({ code: 'custom', message: `at most ${CONTEXT_LIMITS.keys} keys` });
+    }
+    if (jsonBytes(context) > CONTEXT_LIMITS.bytes) {
+      ctx.addIssue({ code: 'custom', message: `at most ${CONTEXT_LIMITS.bytes} bytes of JSON` });
+    }
+    const problem = contextValueProblem(context, 1);
+    if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+  })
+  .openapi({
+    description:
+      'Facts about the request that policy conditions may test. Values: string, number, boolean, array, object (no null); depth ≤ 5, strings ≤ 10,000 characters, arrays ≤ 1,000 items, ≤ 100 keys, ≤ 64 KiB.',
+  });
+
+const encoder = new TextEncoder();
+
+/** UTF-8 size of the JSON text; encodes only when the character count cannot decide it. */
+function jsonBytes(value: unknown): number {
+  const json = JSON.stringify(value);
+  // A UTF-16 code unit takes 1 to 3 UTF-8 bytes.
+  if (json.length * 3 <= CONTEXT_LIMITS.bytes || json.length > CONTEXT_LIMITS.bytes) return json.length;
+  return encoder.encode(json).length;
+}
+
+function contextValueProblem(
+  value: unknown,
+  depth: number,
+  path: (string | number)[] = [],
+): { path: (string | number)[]; message: string } | undefined {
+  if (value === null) return { path, message: 'null is not allowed in context' };
+  if (typeof value === 'string') {
+    return value.length > CONTEXT_LIMITS.stringLength
+      ? { path, message: `strings are limited to ${CONTEXT_LIMITS.stringLength} characters` }
+      : undefined;
+  }
+  if (typeof value !== 'object') return undefined;
+  if (depth > CONTEXT_LIMITS.depth)
+    return { path, message: `context is limited to ${CONTEXT_LIMITS.depth} levels of nesting` };
+  if (Array.isArray(value)) {
+    if (value.length > CONTEXT_LIMITS.arrayLength)
+      return { path, message: `arrays are limited to ${CONTEXT_LIMITS.arrayLength} items` };
+    for (const [i, item] of value.entries()) {
+      const problem = contextValueProblem(item, depth + 1, [...path, i]);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  for (const [key, child] of Object.entries(value)) {
+    const problem = contextValueProblem(child, depth + 1, [...path, key]);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+export const OUTPUT_TYPES = ['tool_action', 'permit', 'deny', 'escalate'] as const;
+
+const decisionRequestExample = {
+  request_id: 'req-2026-11-27-0001',
+  actor: 'ai_clinical_assistant',
+  proposed_action: 'analyze_medical_image',
+  tool: 'radiology_viewer',
+  user_intent: 'Flag anomalies in a de-identified chest X-ray',
+  data_classes: ['deidentified'],
+  risk_level: 2,
+  context: { department: 'radiology' },
+};
+
+export const DecisionRequestSchema = z
+  .strictObject({
+    request_id: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1–128 of A-Z a-z 0-9 . _ : -')
+      .optional()
+      .openapi({ description: 'Caller’s id for this request; defaults to the X-Request-ID' }),
+    actor: z
+      .string()
+      .trim()
+      .min(1)
+      .max(255)
+      .regex(/^[A-Za-z0-9_\-.@:]+$/, 'must be letters, digits and _ - . @ :')
+      .openapi({ description: 'Who acts: a term id (actor:x) or its exact name' }),
+    proposed_action: z
+      .string()
+      .trim()
+      .min(1)
+      .max(512)
+      .regex(/^[A-Za-z0-9_\-.\s/:()]+$/, 'must be letters, digits, spaces and _ - . / : ( )')
+      .openapi({ description: 'What it wants to do: an action term id or its exact name' }),
+    tool: z
+      .string()
+      .trim()
+      .min(1)
+      .max(255)
+      .regex(/^[A-Za-z0-9_\-.:]+$/, 'must be letters, digits and _ - . :'),
+    user_intent: z.string().max(2048),
+    data_classes: z.array(z.string().min(1).max(512)).max(1000).default([]),
+    risk_level: z.number().int().min(1).max(5).default(1).openapi({ description: 'Declared risk, 1 (lowest) to 5' }),
+    requested_output_type: z
+      .string()
+      .transform((s) => s.toLowerCase())
+      .pipe(z.enum(OUTPUT_TYPES))
+      .default('tool_action')
+      .openapi({ description: 'Recorded for the audit trail; it does not change the outcome' }),
+    policy_mode: z
+      .enum(MODES)
+      .optional()
+      .openapi({ description: 'May make evaluation stricter than the policy’s mode, never looser' }),
+    context: ContextSchema.default({}),
+  })
+  .openapi('DecisionRequest', { example: decisionRequestExample });
+
+export const ViolationSchema = z
+  .object({
+    type: z.string().openapi({ description: 'Compliance framework, e.g. HIPAA' }),
+    severity: z.enum(SENSITIVITIES),
+    relation_id: z.string(),
+    justification: z.string().optional(),
+  })
+  .openapi('Violation');
+
+export const CapabilityTokenSchema = z
+  .object({
+    token_id: z.string(),
+    decision_id: z.string(),
+    scope: z.object({ actor: z.string(), action: z.string(), tool: z.string(), data_classes: z.array(z.string()) }),
+    granted_at: z.string(),
+    expiry: z.string(),
+    policy_version_hash: z.string().nullable(),
+  })
+  .openapi('CapabilityToken', {
+    description: 'Covered by the decision’s ledger signature; verify with /api/decide/verify',
+  });
+
+export const DecisionResponseSchema = z
+  .object({
+    decision_id: z.string(),
+    request_id: z.string(),
+    allowed: z.boolean(),
+    decision: z.enum(['permit', 'deny', 'escalate']),
+    reason: z.string(),
+    reason_code: z.string(),
+    risk_level: z.enum(RISK_LEVELS),
+    violations: z.array(ViolationSchema),
+    obligations: z.array(z.string()),
+    matched_relations: z.array(z.string()),
+    policy_mode: z.enum(MODES).nullable(),
+    policy_version: z.number().int().nullable(),
+    policy_version_hash: z.string().nullable(),
+    ledger_entry_index: z.number().int(),
+    ledger_entry_hash: z.string(),
+    signature: z.string().openapi({ description: 'Ed25519 signature (base64) of ledger_entry_hash' }),
+    timestamp: z.string(),
+    capability_token: CapabilityTokenSchema.optional(),
+  })
+  .openapi('DecisionResponse');
+
+export const VerifyRequestSchema = z
+  .looseObject({
+    decision_id: z.string().max(64).optional(),
+    ledger_entry_hash: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters')
+      .optional(),
+    request_id: z.string().max(128).optional(),
+    allowed: z.boolean().optional(),
+    decision: z.string().max(16).optional(),
+    reason: z.string().max(20_000).optional(),
+    risk_level: z.string().max(16).optional(),
+    policy_version_hash: z.string().max(64).nullable().optional(),
+    signature: z.string().max(200).optional(),
+    timestamp: z.string().max(64).optional(),
+    capability_token: z.unknown().optional(),
+    violations: z.unknown().optional(),
+  })
+  .refine((claim) => claim.decision_id !== undefined || claim.ledger_entry_hash !== undefined, {
+    message: 'give decision_id or ledger_entry_hash (or a whole decision response)',
+  })
+  .openapi('DecisionClaim', {
+    description:
+      'A decision response as received, or just its decision_id; every field present is checked against the ledger.',
+    example: { decision_id: 'dec_01JDQ7Z8X9ABCDEFGHJKMNPQRS' },
+  });
+
+export const VerificationSchema = z
+  .object({
+    verified: z.boolean(),
+    decision_id: z.string().nullable(),
+    ledger_entry_index: z.number().int().nullable(),
+    checks: z.object({
+      entry_found: z.boolean(),
+      hash_valid: z.boolean(),
+      signature_valid: z.boolean(),
+      chain_link_valid: z.boolean(),
+      fields_match: z.boolean(),
+    }),
+    mismatched_fields: z.array(z.string()),
+  })
+  .openapi('DecisionVerification');
