@@ -9,6 +9,8 @@ const CORE = '^src/(audit|auth|cache|config|db|decisions|errors|flags|governance
 const TELEMETRY_PORTS = '^src/telemetry/(telemetry|logger|error-summary)\\.ts$';
 const SHELL = '^src/http/';
 const ENTRIES = '^src/(node|worker|startup)\\.ts$|^src/edge/';
+// The OpenTelemetry SDK is the runtime's choice: only its wiring imports it; everything else uses @opentelemetry/api.
+const SDK_WIRING = '^src/telemetry/(node-telemetry|edge-telemetry|sdk|prometheus|process|otlp-push|views)\\.ts$';
 
 module.exports = {
   forbidden: [
@@ -31,14 +33,14 @@ module.exports = {
       comment: 'Policy evaluation imports nothing but itself and zod (the CLI and the service share it).',
       severity: 'error',
       from: { path: '^src/governance/' },
-      to: { pathNot: ['^src/governance/', '^node_modules/zod/'] },
+      to: { pathNot: ['^src/governance/', '(^|/)node_modules/zod/'] },
     },
     {
       name: 'core-without-frameworks',
       comment: 'The core imports neither hono nor OpenTelemetry.',
       severity: 'error',
       from: { path: CORE },
-      to: { path: '^node_modules/(hono|@hono|@opentelemetry)/' },
+      to: { path: '(^|/)node_modules/(hono|@hono|@opentelemetry)/' },
     },
     {
       name: 'core-below-shell-and-entries',
@@ -59,7 +61,14 @@ module.exports = {
       comment: 'The interfaces the core imports carry no OpenTelemetry dependency with them.',
       severity: 'error',
       from: { path: TELEMETRY_PORTS },
-      to: { path: ['^node_modules/@opentelemetry/', '^src/telemetry/'], pathNot: TELEMETRY_PORTS },
+      to: { path: ['(^|/)node_modules/@opentelemetry/', '^src/telemetry/'], pathNot: TELEMETRY_PORTS },
+    },
+    {
+      name: 'sdk-only-in-wiring',
+      comment: 'The OpenTelemetry SDK, exporters and resources are imported only by the SDK wiring of each runtime.',
+      severity: 'error',
+      from: { pathNot: SDK_WIRING },
+      to: { path: '(^|/)node_modules/@opentelemetry/(sdk-|exporter-|resources/|core/|context-|otlp-)' },
     },
     {
       name: 'telemetry-below-shell-and-entries',
@@ -80,7 +89,7 @@ module.exports = {
     // swc parses TypeScript and keeps `import type`; the project's compiler (tsgo) has no JS API to parse with.
     parser: 'swc',
     tsPreCompilationDeps: true,
-    doNotFollow: { path: 'node_modules' },
+    doNotFollow: { path: '(^|/)node_modules/' },
     exclude: { path: '\\.test\\.ts$' },
     moduleSystems: ['es6'],
   },

@@ -1,8 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database, Db, Tx } from '../db/client';
 import type { Logger } from '../telemetry/logger';
-import type { ApiKeyStore } from './api-keys';
-import type { SessionStore } from './sessions';
+import type { Principal } from './permissions';
 
 /**
  * Credentials ended on one instance (a key revoked, a session ended, a user disabled) are announced
@@ -11,6 +10,12 @@ import type { SessionStore } from './sessions';
  * an instance's listening connection is down.
  */
 export const CREDENTIALS_CHANNEL = 'credentials_ended';
+
+/** The caches an end makes stale: the API-key store and the session store hold them. */
+export interface CredentialCaches {
+  apiKeys: { forget(keyId: string): void };
+  sessions: { cache: { deleteWhere(stale: (principal: Principal) => boolean): unknown } };
+}
 
 export interface EndedCredential {
   kind: 'api_key' | 'session' | 'user';
@@ -30,7 +35,7 @@ export function parseEnded(payload: string): EndedCredential | undefined {
 }
 
 /** Drops what an end makes stale from this instance's caches. */
-export function forgetEnded(caches: { apiKeys: ApiKeyStore; sessions: SessionStore }, ended: EndedCredential): void {
+export function forgetEnded(caches: CredentialCaches, ended: EndedCredential): void {
   if (ended.kind === 'api_key') caches.apiKeys.forget(ended.id);
   else if (ended.kind === 'session') caches.sessions.cache.deleteWhere((principal) => principal.id === ended.id);
   else caches.sessions.cache.deleteWhere((principal) => principal.kind === 'session' && principal.userId === ended.id);
@@ -39,7 +44,7 @@ export function forgetEnded(caches: { apiKeys: ApiKeyStore; sessions: SessionSto
 /** Listens for ends announced by any instance; resolves to the function that stops listening. */
 export async function followEnded(
   database: Pick<Database, 'listen'>,
-  caches: { apiKeys: ApiKeyStore; sessions: SessionStore },
+  caches: CredentialCaches,
   logger: Logger,
 ): Promise<() => Promise<void>> {
   if (!database.listen) return async () => {};

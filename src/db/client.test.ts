@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { failure } from '../../tests/support/failure';
 import { withDatabase } from '../../tests/support/global-setup';
 import { startTcpProxy, type TcpProxy } from '../../tests/support/tcp-proxy';
-import { clientDeadlineMs, type Database, openPostgres, rowsOf } from './client';
+import { clientDeadlineMs, type Database, openPostgres } from './client';
 import { classifyDbError, isDatabaseUnavailable } from './errors';
 import { backgroundTasks } from './schema';
+import { rowsOf } from './sql';
 
 const postgresTemplate = inject('postgresTemplate');
 

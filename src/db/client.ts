@@ -184,5 +184,3 @@ export function openPostgres(url: string, options: PostgresOptions): Database & 
     },
   };
 }
-
-export { ping, rowsOf } from './sql';

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { rowsOf } from '../db/sql';
-import { hashKey } from './rate-limiter';
+import { portableSha256Hex } from '../ledger/crypto';
 import { type BucketRule, type BucketState, fullAfterMs, refill, type TakeOutcome, takeTokens } from './token-bucket';
 
 /** Where buckets live. `take` refills and takes in one indivisible step: no lost updates. */
@@ -125,4 +125,12 @@ export function createPostgresBucketStore(options: PostgresBucketStoreOptions): 
       return { allowed: false, state };
     },
   };
+}
+
+/**
+ * A key as a SHA-256 prefix: bounded in size whatever the caller passes, and no client address or
+ * account name written where it is shared. 128 bits keep collisions out of reach.
+ */
+export function hashKey(key: string): string {
+  return portableSha256Hex(key).slice(0, 32);
 }

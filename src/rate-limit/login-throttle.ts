@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { rowsOf } from '../db/sql';
+import { hashKey } from './bucket-store';
 import { clientKey, parseIp } from './ip-address';
-import { hashKey } from './rate-limiter';
 
 /**
  * A growing delay after failed sign-ins, per (account, source address) pair. Keyed on the pair, an

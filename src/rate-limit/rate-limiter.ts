@@ -1,5 +1,4 @@
 import { DatabaseUnavailableError } from '../errors';
-import { portableSha256Hex } from '../ledger/crypto';
 import type { BucketStore } from './bucket-store';
 import { type BucketRule, fullAfterMs, msUntil } from './token-bucket';
 
@@ -75,12 +74,4 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       };
     },
   };
-}
-
-/**
- * A key as a SHA-256 prefix: bounded in size whatever the caller passes, and no client address or
- * account name written where it is shared. 128 bits keep collisions out of reach.
- */
-export function hashKey(key: string): string {
-  return portableSha256Hex(key).slice(0, 32);
 }

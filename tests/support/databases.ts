@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { inject } from 'vitest';
-import { type Database, openPglite, openPostgres, rowsOf } from '../../src/db/client';
+import { type Database, openPglite, openPostgres } from '../../src/db/client';
 import type { DbObserver } from '../../src/db/instrument';
+import { rowsOf } from '../../src/db/sql';
 import { withDatabase } from './global-setup';
 
 /** A migrated, empty database of one backend, owned by one test file or suite. */

@@ -13,7 +13,8 @@ import { withDatabase } from '../../../tests/support/global-setup';
 import { generateSigningKey } from '../../ledger/crypto';
 import { createLedger } from '../../ledger/store';
 import { noopTelemetry } from '../../telemetry/telemetry';
-import { type Database, openPglite, openPostgres, rowsOf } from '../client';
+import { type Database, openPglite, openPostgres } from '../client';
+import { rowsOf } from '../sql';
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 const ADDS_DATA_BYTES = '0004_ledger_data_bytes';
