@@ -8,8 +8,8 @@ import { AsyncLocalStorageContext } from './async-context';
 import { createMetricsTelemetry } from './metrics';
 import { dataPointCount, HeldSpans, OnDemandMetricReader, type OtlpTarget, postOtlp } from './otlp-push';
 import { createExportTracker, createResource, type ExportTracker } from './sdk';
-import { noopTelemetry, type Telemetry } from './telemetry';
-import { createTracing, noopTracing } from './tracing';
+import { noopCacheMetrics, noopTelemetry, noopTracing, type Telemetry } from './telemetry';
+import { createTracing } from './tracing';
 import { metricViews } from './views';
 
 const SCOPE = 'lexecon';
@@ -23,9 +23,7 @@ const PUSH_TIMEOUT_MS = 10_000;
  * Node build, or a scrape of the database, reports it).
  */
 const STATELESS = {
-  cacheLookup() {},
-  cacheEvicted() {},
-  observeCache() {},
+  ...noopCacheMetrics,
   observeConnections() {},
   observeSessions() {},
 } satisfies Partial<Telemetry>;
