@@ -23,9 +23,6 @@ import {
   type Tracing,
 } from './telemetry';
 
-// The shell's tracing middleware still names the interface from here; telemetry.ts owns it.
-export type { Tracing } from './telemetry';
-
 const headerGetter: TextMapGetter<IncomingRequest> = {
   keys: () => ['traceparent', 'tracestate'],
   get: (request, key) => request.header(key),
