@@ -1,8 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database, Db, Tx } from '../db/client';
 import type { Logger } from '../telemetry/logger';
-import type { ApiKeyStore } from './api-keys';
-import type { SessionStore } from './sessions';
+import type { Principal } from './permissions';
 
 /**
  * Credentials ended on one instance (a key revoked, a session ended, a user disabled) are announced
@@ -19,6 +18,15 @@ export interface EndedCredential {
 
 const PAYLOAD = /^(api_key|session|user):([A-Za-z0-9_]{1,64})$/;
 
+/**
+ * What an end makes stale on this instance: the API-key and session stores, by the little of them
+ * this needs (they import this file to announce ends, so it names no store type).
+ */
+export interface CredentialCaches {
+  apiKeys: { forget(id: string): void };
+  sessions: { cache: { deleteWhere(predicate: (principal: Principal) => boolean): number } };
+}
+
 /** Announces an end; inside a transaction PostgreSQL delivers it only if and when that commits. */
 export async function announceEnded(db: Db | Tx, ended: EndedCredential): Promise<void> {
   await db.execute(sql`select pg_notify(${CREDENTIALS_CHANNEL}, ${`${ended.kind}:${ended.id}`})`);
@@ -30,7 +38,7 @@ export function parseEnded(payload: string): EndedCredential | undefined {
 }
 
 /** Drops what an end makes stale from this instance's caches. */
-export function forgetEnded(caches: { apiKeys: ApiKeyStore; sessions: SessionStore }, ended: EndedCredential): void {
+export function forgetEnded(caches: CredentialCaches, ended: EndedCredential): void {
   if (ended.kind === 'api_key') caches.apiKeys.forget(ended.id);
   else if (ended.kind === 'session') caches.sessions.cache.deleteWhere((principal) => principal.id === ended.id);
   else caches.sessions.cache.deleteWhere((principal) => principal.kind === 'session' && principal.userId === ended.id);
@@ -39,7 +47,7 @@ export function forgetEnded(caches: { apiKeys: ApiKeyStore; sessions: SessionSto
 /** Listens for ends announced by any instance; resolves to the function that stops listening. */
 export async function followEnded(
   database: Pick<Database, 'listen'>,
-  caches: { apiKeys: ApiKeyStore; sessions: SessionStore },
+  caches: CredentialCaches,
   logger: Logger,
 ): Promise<() => Promise<void>> {
   if (!database.listen) return async () => {};
