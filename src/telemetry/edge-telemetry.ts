@@ -17,10 +17,10 @@ const SCOPE = 'lexecon';
 const PUSH_TIMEOUT_MS = 10_000;
 
 /**
- * Services are per request, so their API-key cache never outlives one lookup: counting its misses
- * would only trip the hit-rate alert, and registering its gauge would leak a callback per request.
- * There is no pool to observe, and a session gauge would register a database read per request (the
- * Node build, or a scrape of the database, reports it).
+ * Services are per request, so the cache metrics are off: their API-key cache never outlives one
+ * lookup, counting its misses would only trip the hit-rate alert, and registering its gauge would
+ * leak a callback per request. There is no pool to observe, and a session gauge would register a
+ * database read per request (the Node build, or a scrape of the database, reports it).
  */
 const STATELESS = {
   ...noopCacheMetrics,
