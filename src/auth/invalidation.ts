@@ -24,6 +24,15 @@ export interface EndedCredential {
 
 const PAYLOAD = /^(api_key|session|user):([A-Za-z0-9_]{1,64})$/;
 
+/**
+ * What an end makes stale on this instance: the API-key and session stores, by the little of them
+ * this needs (they import this file to announce ends, so it names no store type).
+ */
+export interface CredentialCaches {
+  apiKeys: { forget(id: string): void };
+  sessions: { cache: { deleteWhere(predicate: (principal: Principal) => boolean): number } };
+}
+
 /** Announces an end; inside a transaction PostgreSQL delivers it only if and when that commits. */
 export async function announceEnded(db: Db | Tx, ended: EndedCredential): Promise<void> {
   await db.execute(sql`select pg_notify(${CREDENTIALS_CHANNEL}, ${`${ended.kind}:${ended.id}`})`);

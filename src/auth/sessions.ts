@@ -4,9 +4,10 @@ import type { Db } from '../db/client';
 import { type SessionRow, sessions, users } from '../db/schema';
 import { newId, newSecret } from '../ids';
 import { portableSha256Hex, type Sha256Hex } from '../ledger/crypto';
-import type { SessionEndReason, Telemetry } from '../telemetry/telemetry';
+import type { Telemetry } from '../telemetry/telemetry';
 import { announceEnded, type EndedCredential } from './invalidation';
 import type { Principal, Role } from './permissions';
+import type { SessionEndReason } from './vocabulary';
 
 export const SESSION_PREFIX = 'lxs_';
 

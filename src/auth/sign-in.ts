@@ -3,7 +3,8 @@ import type { Ledger } from '../ledger/store';
 import type { Telemetry } from '../telemetry/telemetry';
 import type { Principal } from './permissions';
 import type { SessionStore } from './sessions';
-import type { MfaCheck, UserStore } from './users';
+import type { UserStore } from './users';
+import type { MfaCheck } from './vocabulary';
 
 /** Growing delays for one account from one source (src/rate-limit); absent, nothing is delayed. */
 export interface LoginThrottle {

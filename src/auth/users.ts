@@ -8,6 +8,7 @@ import type { Telemetry } from '../telemetry/telemetry';
 import type { PasswordHasher } from './password';
 import type { Role } from './permissions';
 import { fromBase32, matchTotp, newTotpSecret, otpauthUri, toBase32 } from './totp';
+import type { MfaCheck } from './vocabulary';
 
 export interface UserInfo {
   id: string;
@@ -18,8 +19,6 @@ export interface UserInfo {
   disabled_at: string | null;
   mfa_enabled: boolean;
 }
-
-export type MfaCheck = 'success' | 'backup_code' | 'invalid_code' | 'replayed';
 
 export interface UserStore {
   create(input: { username: string; password: string; role: Role; createdBy: string }): Promise<UserInfo>;

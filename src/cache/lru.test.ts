@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTestMetrics } from '../../tests/support/app';
-import { noopTelemetry, type Telemetry } from '../telemetry/telemetry';
-import type { SpanAttributes } from '../telemetry/tracing';
+import { noopTelemetry, type SpanAttributes, type Telemetry } from '../telemetry/telemetry';
 import { createLruCache, estimateBytes, type LruCacheOptions } from './lru';
 
 function cache(overrides: Partial<LruCacheOptions<string>> = {}, clock = { now: 0 }) {

@@ -1,4 +1,5 @@
-import type { CacheName, Telemetry } from '../telemetry/telemetry';
+import type { Telemetry } from '../telemetry/telemetry';
+import type { CacheName } from './vocabulary';
 
 /**
  * A least-recently-used cache with a per-entry time to live, an item cap and a byte budget.

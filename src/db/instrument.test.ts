@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, decisionRequest, samplePolicy, type TestApp } from '../../tests/support/app';
 import { backends, type TestDatabase } from '../../tests/support/databases';
 import { waitFor } from '../../tests/support/wait';
-import { DB_OPERATIONS, type DbErrorType, type DbOperation } from '../telemetry/catalogue';
 import { openPostgres } from './client';
-import { type DbObserver, describeStatement } from './instrument';
+import type { DbErrorType } from './errors';
+import { DB_OPERATIONS, type DbObserver, type DbOperation, describeStatement } from './instrument';
 import { apiKeys, ledgerEntries, policies } from './schema';
 
 /** Our tables, the catalogue view the connection gauges read, and the one overflow value. */

@@ -1,7 +1,10 @@
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type postgres from 'postgres';
-import type { DbOperation } from '../telemetry/catalogue';
 import { classifyDbError, type DbErrorType, markDatabaseError } from './errors';
+
+/** What a statement does, as a bounded label (lexecon_db_query_duration_seconds{operation}). */
+export const DB_OPERATIONS = ['select', 'insert', 'update', 'delete', 'other'] as const;
+export type DbOperation = (typeof DB_OPERATIONS)[number];
 
 /** What the driver wrappers report: every statement and transaction, timed, with bounded labels. */
 export interface DbObserver {

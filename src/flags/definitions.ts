@@ -14,6 +14,13 @@ export const FLAG_DEFINITIONS = {
 export type FlagName = keyof typeof FLAG_DEFINITIONS;
 export const FLAG_NAMES = Object.keys(FLAG_DEFINITIONS) as FlagName[];
 
+/** The label for names outside the catalogue, so callers cannot grow the metric's series. */
+export const UNKNOWN_FLAG = 'unknown';
+
+/** Why a flag's value could not be used (lexecon_feature_flag_errors_total{error_type}). */
+export const FLAG_ERROR_TYPES = ['unknown_flag', 'store_unavailable'] as const;
+export type FlagErrorType = (typeof FLAG_ERROR_TYPES)[number];
+
 /** Whether a flag is on, and for what share (0–100) of stable keys when it is. */
 export interface FlagSetting {
   enabled: boolean;

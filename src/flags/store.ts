@@ -4,7 +4,15 @@ import { type FeatureFlagRow, featureFlags } from '../db/schema';
 import type { Ledger } from '../ledger/store';
 import type { Logger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
-import { FLAG_DEFINITIONS, FLAG_NAMES, FLAG_OFF, type FlagName, type FlagSetting, isFlagName } from './definitions';
+import {
+  FLAG_DEFINITIONS,
+  FLAG_NAMES,
+  FLAG_OFF,
+  type FlagName,
+  type FlagSetting,
+  isFlagName,
+  UNKNOWN_FLAG,
+} from './definitions';
 import { inRollout } from './rollout';
 
 /** Where a flag's effective setting comes from: its configuration default, or a row set through the API. */
@@ -49,9 +57,6 @@ export interface FlagStoreOptions {
   refreshMs?: number;
   now?: () => number;
 }
-
-/** The label for names outside the catalogue, so callers cannot grow the metric's series. */
-const UNKNOWN_FLAG = 'unknown';
 
 interface Override {
   setting: FlagSetting;

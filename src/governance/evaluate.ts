@@ -19,15 +19,17 @@ export interface DecisionInput {
 export type DecisionKind = 'permit' | 'deny' | 'escalate';
 
 /** Low-cardinality reason for the outcome; metrics and dashboards group by it. */
-export type ReasonCode =
-  | 'permitted'
-  | 'no_policy'
-  | 'forbidden'
-  | 'requirement_unmet'
-  | 'constraint_denied'
-  | 'not_permitted'
-  | 'constraint_escalation'
-  | 'risk_escalation';
+export const REASON_CODES = [
+  'permitted',
+  'no_policy',
+  'forbidden',
+  'requirement_unmet',
+  'constraint_denied',
+  'not_permitted',
+  'constraint_escalation',
+  'risk_escalation',
+] as const;
+export type ReasonCode = (typeof REASON_CODES)[number];
 
 export interface Evaluation {
   decision: DecisionKind;

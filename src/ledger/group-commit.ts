@@ -1,5 +1,5 @@
 import { isDatabaseUnavailable } from '../db/errors';
-import { noopTracing, type TraceContext, type Tracing } from '../telemetry/tracing';
+import { noopTracing, type TraceContext, type Tracing } from '../telemetry/telemetry';
 import type { LedgerEntry } from './entry';
 
 export interface Head {

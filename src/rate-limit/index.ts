@@ -1,10 +1,9 @@
 import type { Db } from '../db/client';
 import type { Logger } from '../telemetry/logger';
-import type { Limiter } from '../telemetry/telemetry';
 import { type BucketStore, createMemoryBucketStore, createPostgresBucketStore } from './bucket-store';
 import { createLoginThrottle, type LoginThrottle } from './login-throttle';
 import { createRateLimiter, type RateLimiter } from './rate-limiter';
-import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from './settings';
+import { DEFAULT_RATE_LIMITS, type Limiter, type RateLimitSettings } from './settings';
 
 export type { LoginThrottle, LoginThrottleOptions } from './login-throttle';
 export { createLoginThrottle } from './login-throttle';

@@ -1,3 +1,11 @@
+/**
+ * Every limiter that refuses requests (lexecon_rate_limit_hits_total{limiter}). `login_instance` is the
+ * instance-wide sign-in budget; `password_hashing` refuses sign-ins and user creation when the
+ * instance's hashing line is full (src/auth/hashing-capacity.ts).
+ */
+export const LIMITERS = ['login', 'login_instance', 'mfa', 'api', 'password_hashing'] as const;
+export type Limiter = (typeof LIMITERS)[number];
+
 /** Limiter sizes and where buckets live: parsed by src/config.ts, defaults in one place. */
 export interface RateLimitSettings {
   /** `memory`: per instance; `postgres`: shared by every instance on the database. */

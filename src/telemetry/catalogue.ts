@@ -380,11 +380,6 @@ export const ALL_METRICS: readonly MetricDefinition[] = [...Object.values(METRIC
 export const SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-export { DB_ERROR_TYPES, type DbErrorType } from '../db/errors';
-
-export const DB_OPERATIONS = ['select', 'insert', 'update', 'delete', 'other'] as const;
-export type DbOperation = (typeof DB_OPERATIONS)[number];
-
 /** Severity and component of every error code: 4xx are the caller's (info), 5xx ours. */
 export const ERROR_CLASSIFICATION: Record<ErrorCode, { severity: Severity; component: string }> = {
   INVALID_JSON: { severity: 'info', component: 'http' },

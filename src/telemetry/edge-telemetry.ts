@@ -8,8 +8,8 @@ import { AsyncLocalStorageContext } from './async-context';
 import { createMetricsTelemetry } from './metrics';
 import { dataPointCount, HeldSpans, OnDemandMetricReader, type OtlpTarget, postOtlp } from './otlp-push';
 import { createExportTracker, createResource, type ExportTracker } from './sdk';
-import { noopTelemetry, type Telemetry } from './telemetry';
-import { createTracing, noopTracing } from './tracing';
+import { noopCacheMetrics, noopTelemetry, noopTracing, type Telemetry } from './telemetry';
+import { createTracing } from './tracing';
 import { metricViews } from './views';
 
 const SCOPE = 'lexecon';
@@ -17,15 +17,13 @@ const SCOPE = 'lexecon';
 const PUSH_TIMEOUT_MS = 10_000;
 
 /**
- * Services are per request, so their API-key cache never outlives one lookup: counting its misses
- * would only trip the hit-rate alert, and registering its gauge would leak a callback per request.
- * There is no pool to observe, and a session gauge would register a database read per request (the
- * Node build, or a scrape of the database, reports it).
+ * Services are per request, so the cache metrics are off: their API-key cache never outlives one
+ * lookup, counting its misses would only trip the hit-rate alert, and registering its gauge would
+ * leak a callback per request. There is no pool to observe, and a session gauge would register a
+ * database read per request (the Node build, or a scrape of the database, reports it).
  */
 const STATELESS = {
-  cacheLookup() {},
-  cacheEvicted() {},
-  observeCache() {},
+  ...noopCacheMetrics,
   observeConnections() {},
   observeSessions() {},
 } satisfies Partial<Telemetry>;

@@ -1,10 +1,11 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../tests/support/wait';
-import type { ReasonCode } from '../governance/evaluate';
+import { DB_ERROR_TYPES } from '../db/errors';
+import { REASON_CODES } from '../governance/evaluate';
+import { RISK_LEVELS } from '../governance/risk';
 import { LEDGER_EVENT_TYPES } from '../ledger/entry';
 import {
   ALL_METRICS,
-  DB_ERROR_TYPES,
   ERROR_CLASSIFICATION,
   ERROR_CODES,
   METRICS,
@@ -145,17 +146,8 @@ const PROMETHEUS_TYPE: Record<MetricKind, string> = {
   summary: 'summary',
 };
 
-const RISK_LEVELS = ['low', 'medium', 'high', 'critical'];
-// Every reason a decision can be refused for; the compiler flags a new ReasonCode missing here.
-const DENIAL_REASONS = Object.keys({
-  no_policy: true,
-  forbidden: true,
-  requirement_unmet: true,
-  constraint_denied: true,
-  not_permitted: true,
-  constraint_escalation: true,
-  risk_escalation: true,
-} satisfies Record<Exclude<ReasonCode, 'permitted'>, true>);
+// Every reason a decision can be refused for.
+const DENIAL_REASONS = REASON_CODES.filter((code) => code !== 'permitted');
 
 const recorded = ALL_METRICS;
 

@@ -14,9 +14,8 @@ import {
   createTracerProvider,
   type ExportTracker,
 } from './sdk';
-import type { MetricsRenderer } from './telemetry';
-import { noopTelemetry, type Telemetry } from './telemetry';
-import { createTracing, noopTracing } from './tracing';
+import { type MetricsRenderer, noopTelemetry, noopTracing, type Telemetry } from './telemetry';
+import { createTracing } from './tracing';
 
 const SCOPE = 'lexecon';
 

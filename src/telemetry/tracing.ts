@@ -13,79 +13,26 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { headline, summarizeError } from './error-summary';
-
-/**
- * Spans through the OpenTelemetry API only (the SDK, sampler and exporter are the runtime entry's).
- * Everything here costs close to nothing when the request was not sampled: child spans are only
- * started under a recording parent, and with no tracer at all the callbacks simply run.
- */
-export type SpanAttributes = Record<string, string | number | boolean | readonly string[] | undefined>;
-
-/** What a traced callback may do to its span. */
-export interface SpanHandle {
-  set(attributes: SpanAttributes): void;
-}
-
-/** A caller's tracing context, captured to parent or link work done later on its behalf. */
-export type TraceContext = unknown;
-
-export interface IncomingRequest {
-  method: string;
-  /** Path without the query string. */
-  path: string;
-  scheme: string;
-  host: string | undefined;
-  userAgent: string | undefined;
-  header(name: string): string | undefined;
-}
-
-export interface ServerSpan {
-  /** `traceresponse` header value (W3C Trace Context level 2) when the request is traced. */
-  readonly traceresponse: string | undefined;
-  readonly traceId: string | undefined;
-  finish(route: string | undefined, status: number, errorType?: string): void;
-}
-
-export interface Tracing {
-  readonly tracingEnabled: boolean;
-  /** Runs `fn` in a child span of the active one; errors are recorded and re-thrown. */
-  inSpan<T>(name: string, attributes: SpanAttributes, fn: (span: SpanHandle) => T, options?: SpanOptions): T;
-  /** The SERVER span of one request, continuing an incoming `traceparent`. */
-  traceRequest<T>(request: IncomingRequest, handle: (span: ServerSpan) => Promise<T>): Promise<T>;
-  captureContext(): TraceContext;
-  /** Runs `fn` with no active span, for work that serves many callers (e.g. a group commit). */
-  detached<T>(fn: () => T): T;
-  /** Ids for log lines, when a recording span is active. */
-  activeIds(): { trace_id: string; span_id: string } | undefined;
-  /** Marks the active span failed with this exception (for errors answered rather than thrown on). */
-  recordException(err: unknown): void;
-}
-
-export interface SpanOptions {
-  /** Parent span context (default: the active one). */
-  parent?: TraceContext;
-  /** Other callers this span also served. */
-  links?: readonly TraceContext[];
-}
-
-const noopHandle: SpanHandle = { set() {} };
-const noopServerSpan: ServerSpan = { traceresponse: undefined, traceId: undefined, finish() {} };
-
-export const noopTracing: Tracing = {
-  tracingEnabled: false,
-  inSpan: (_name, _attributes, fn) => fn(noopHandle),
-  traceRequest: (_request, handle) => handle(noopServerSpan),
-  captureContext: () => undefined,
-  detached: (fn) => fn(),
-  activeIds: () => undefined,
-  recordException: () => {},
-};
+import {
+  type IncomingRequest,
+  noopTracing,
+  type ServerSpan,
+  type SpanAttributes,
+  type SpanHandle,
+  type SpanOptions,
+  type Tracing,
+} from './telemetry';
 
 const headerGetter: TextMapGetter<IncomingRequest> = {
   keys: () => ['traceparent', 'tracestate'],
   get: (request, key) => request.header(key),
 };
 
+/**
+ * Spans through the OpenTelemetry API only (the SDK, sampler and exporter are the runtime entry's).
+ * Everything here costs close to nothing when the request was not sampled: child spans are only
+ * started under a recording parent, and with no tracer at all the callbacks simply run.
+ */
 export function createTracing(tracer: Tracer): Tracing {
   function inSpan<T>(
     name: string,
@@ -97,7 +44,7 @@ export function createTracing(tracer: Tracer): Tracing {
     const ownRecorded = trace.getSpan(own)?.isRecording() === true;
     // Under an unsampled (or absent) parent a child would not be recorded: skip it, unless it
     // serves other callers too (a group commit): then it goes under the first recorded one.
-    if (!ownRecorded && options.links === undefined) return fn(noopHandle);
+    if (!ownRecorded && options.links === undefined) return noopTracing.inSpan(name, attributes, fn);
     let parent: Context | undefined = ownRecorded ? own : undefined;
     const links: Link[] = [];
     for (const linked of (options.links ?? []) as Context[]) {
@@ -106,7 +53,7 @@ export function createTracing(tracer: Tracer): Tracing {
       if (parent === undefined) parent = linked;
       else links.push({ context: span.spanContext() });
     }
-    if (parent === undefined) return fn(noopHandle);
+    if (parent === undefined) return noopTracing.inSpan(name, attributes, fn);
     return tracer.startActiveSpan(name, { attributes: attributes as Attributes, links }, parent, (span) =>
       settle(span, () => fn(handleOf(span))),
     );
@@ -133,7 +80,7 @@ export function createTracing(tracer: Tracer): Tracing {
         parent,
       );
       // Dropped by the sampler: no context switch, no attributes; children skip themselves.
-      if (!span.isRecording()) return handle(noopServerSpan);
+      if (!span.isRecording()) return noopTracing.traceRequest(request, handle);
       const { traceId, spanId, traceFlags } = span.spanContext();
       const server: ServerSpan = {
         traceresponse: `00-${traceId}-${spanId}-0${traceFlags.toString(16)}`,

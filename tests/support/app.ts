@@ -10,9 +10,8 @@ import { createServices, type ServiceDeps, type Services } from '../../src/servi
 import { type Logger, silentLogger } from '../../src/telemetry/logger';
 import { createMetricsTelemetry } from '../../src/telemetry/metrics';
 import { createPrometheusMetrics } from '../../src/telemetry/prometheus';
-import type { MetricsRenderer } from '../../src/telemetry/telemetry';
-import { noopTelemetry, type Telemetry } from '../../src/telemetry/telemetry';
-import { createTracing, noopTracing } from '../../src/telemetry/tracing';
+import { type MetricsRenderer, noopTelemetry, noopTracing, type Telemetry } from '../../src/telemetry/telemetry';
+import { createTracing } from '../../src/telemetry/tracing';
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;

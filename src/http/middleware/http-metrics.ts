@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import type { MetricsRecorder } from '../../telemetry/telemetry';
+import { type MetricsRecorder, UNMATCHED } from '../../telemetry/telemetry';
 import type { AppEnv } from '../context';
 
 export interface HttpMetricsOptions {
@@ -10,7 +10,6 @@ export interface HttpMetricsOptions {
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
-export const UNMATCHED = 'unmatched';
 
 /** A prefix matches itself and everything below it: `/health` covers `/health/live`, not `/healthy`. */
 export function isExcluded(path: string, prefixes: readonly string[]): boolean {

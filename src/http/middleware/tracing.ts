@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Tracing } from '../../telemetry/tracing';
+import { type Tracing, UNMATCHED } from '../../telemetry/telemetry';
 import type { AppEnv } from '../context';
-import { isExcluded, routeTemplate, UNMATCHED } from './http-metrics';
+import { isExcluded, routeTemplate } from './http-metrics';
 
 export interface TracingOptions {
   /** Path prefixes never traced (a prefix covers itself and everything below it). */
