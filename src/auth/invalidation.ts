@@ -11,12 +11,6 @@ import type { Principal } from './permissions';
  */
 export const CREDENTIALS_CHANNEL = 'credentials_ended';
 
-/** The caches an end makes stale: the API-key store and the session store hold them. */
-export interface CredentialCaches {
-  apiKeys: { forget(keyId: string): void };
-  sessions: { cache: { deleteWhere(stale: (principal: Principal) => boolean): unknown } };
-}
-
 export interface EndedCredential {
   kind: 'api_key' | 'session' | 'user';
   id: string;
