@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../auth/permissions';
 import { type CompiledPolicy, compilePolicy } from '../governance/policy';
-import { DecisionRequestSchema } from '../http/routes/decide/schemas';
 import type { LedgerEntry } from '../ledger/entry';
 import type { Ledger, LedgerEvent } from '../ledger/store';
 import type { PolicyStore } from '../policies/store';
 import { noopTelemetry } from '../telemetry/telemetry';
+import { DecisionRequestSchema } from './schemas';
 import { createDecisionService } from './service';
 
 const POLICY = {
