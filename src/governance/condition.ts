@@ -134,8 +134,8 @@ function equal(a: unknown, b: unknown): boolean {
 }
 
 /** `request.<field>…`, resolved once at parse: any other field (its id, its context, its mode) is missing. */
-function requestPath([name, ...rest]: string[]): Condition {
-  const field = REQUEST_FIELDS.get(name as string);
+function requestPath([name = '', ...rest]: string[]): Condition {
+  const field = REQUEST_FIELDS.get(name);
   return field ? { kind: 'path', root: 'request', segments: [field, ...rest] } : { kind: 'literal', value: null };
 }
 

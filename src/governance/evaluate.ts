@@ -17,7 +17,7 @@ export interface DecisionInput {
   risk_level: number;
   context: Record<string, unknown>;
   /** May make evaluation stricter than the policy's mode, never looser. */
-  policy_mode?: Mode | undefined;
+  policy_mode?: Mode;
 }
 
 export type DecisionKind = 'permit' | 'deny' | 'escalate';
