@@ -25,6 +25,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DecisionRequestInput } from '../src/decisions/schemas';
 import { createScratchDatabase, type ServiceProcess, startService } from './server';
 import { BENCH_POLICY } from './workload';
 
@@ -39,7 +40,7 @@ const VERIFIERS = 4;
 const SAMPLING_MS = 60_000;
 
 /** ~575 KB of request JSON, within the request schema's limits. */
-export function largeDecision(n: number) {
+export function largeDecision(n: number): DecisionRequestInput {
   const filler = 'x'.repeat(9000);
   return {
     actor: 'research_agent',
@@ -51,7 +52,7 @@ export function largeDecision(n: number) {
   };
 }
 
-const smallDecision = {
+const smallDecision: DecisionRequestInput = {
   actor: 'ai_clinical_assistant',
   proposed_action: 'analyze_medical_image',
   tool: 'radiology_viewer',

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Request, type Result } from 'autocannon';
+import type { DecisionResponse } from '../src/decisions/schemas';
 import { benchOverhead, type Endpoint } from './overhead';
 import {
   type BackendReport,
@@ -383,17 +384,8 @@ async function sampleOutcomes(service: ServiceProcess): Promise<string[]> {
   for (const request of decideRequests()) {
     const res = await fetch(`${service.baseUrl}${request.path}`, request);
     if (res.status !== 200) throw new Error(`POST /api/decide answered ${res.status}: ${await res.text()}`);
-    const answer = (await res.json()) as {
-      decision: string;
-      reason_code: string;
-      violations: { type: string }[];
-      obligations: string[];
-    };
-    const asked = JSON.parse(request.body as string) as {
-      actor: string;
-      proposed_action: string;
-      data_classes: string[];
-    };
+    const answer = (await res.json()) as DecisionResponse;
+    const asked = JSON.parse(request.body as string) as (typeof DECISION_REQUESTS)[number];
     const violations = answer.violations.map((v) => v.type).join(', ');
     lines.push(
       `\`${asked.actor}\` → \`${asked.proposed_action}\` on ${asked.data_classes.join(', ')}: **${answer.decision}** (${answer.reason_code})` +

@@ -3,6 +3,7 @@
  * condition, a constraint and two compliance frameworks, and a rotation of requests that lands on
  * each outcome (permit, permit with an obligation, deny by prohibition with violations, deny by default).
  */
+import type { DecisionRequestInput } from '../src/decisions/schemas';
 
 export const BENCH_POLICY = {
   name: 'benchmark clinical operations',
@@ -109,4 +110,4 @@ export const DECISION_REQUESTS = [
     risk_level: 2,
     context: {},
   },
-];
+] satisfies DecisionRequestInput[];

@@ -7,7 +7,7 @@ import {
   DecisionResponseSchema,
   VerificationSchema,
   VerifyRequestSchema,
-} from '../src/http/routes/decide/schemas';
+} from '../src/decisions/schemas';
 import { LedgerEntrySchema } from '../src/http/routes/ledger';
 import { ErrorSchema } from '../src/http/routes/schemas';
 import { createTestApp, samplePolicy, type TestApp, type TestResponse } from './support/app';

@@ -1,79 +1,23 @@
 import type { Principal } from '../auth/permissions';
-import type { Violation } from '../governance/compliance';
-import { type DecisionKind, evaluate } from '../governance/evaluate';
-import type { Mode } from '../governance/policy';
-import type { RiskLevel } from '../governance/risk';
+import { evaluate } from '../governance/evaluate';
 import { newId } from '../ids';
 import { canonicalJson } from '../ledger/canonical-json';
 import type { LedgerEntry } from '../ledger/entry';
 import type { Ledger } from '../ledger/store';
 import type { PolicyStore } from '../policies/store';
 import type { Telemetry } from '../telemetry/telemetry';
-
-/** A decision request as validated by the API (upstream field names). */
-export interface DecisionRequest {
-  request_id?: string;
-  actor: string;
-  proposed_action: string;
-  tool: string;
-  user_intent: string;
-  data_classes: string[];
-  risk_level: number;
-  requested_output_type: string;
-  policy_mode?: Mode;
-  context: Record<string, unknown>;
-}
-
-export interface CapabilityToken {
-  token_id: string;
-  decision_id: string;
-  scope: { actor: string; action: string; tool: string; data_classes: string[] };
-  granted_at: string;
-  expiry: string;
-  policy_version_hash: string | null;
-}
-
-export interface DecisionResponse {
-  decision_id: string;
-  request_id: string;
-  allowed: boolean;
-  decision: DecisionKind;
-  reason: string;
-  reason_code: string;
-  risk_level: RiskLevel;
-  violations: Violation[];
-  obligations: string[];
-  matched_relations: string[];
-  policy_mode: Mode | null;
-  policy_version: number | null;
-  policy_version_hash: string | null;
-  ledger_entry_index: number;
-  ledger_entry_hash: string;
-  signature: string;
-  timestamp: string;
-  capability_token?: CapabilityToken;
-}
-
-export interface DecisionVerification {
-  verified: boolean;
-  decision_id: string | null;
-  ledger_entry_index: number | null;
-  checks: {
-    entry_found: boolean;
-    hash_valid: boolean;
-    signature_valid: boolean;
-    chain_link_valid: boolean;
-    fields_match: boolean;
-  };
-  mismatched_fields: string[];
-}
+import type {
+  CapabilityToken,
+  DecisionClaim,
+  DecisionRequest,
+  DecisionResponse,
+  DecisionVerification,
+} from './schemas';
 
 export interface DecisionService {
   decide(request: DecisionRequest, caller: Principal, fallbackRequestId: string): Promise<DecisionResponse>;
   /** Checks a decision (as returned by decide, or just its id) against its ledger entry and signature. */
-  verify(
-    claim: Partial<DecisionResponse> & { decision_id?: string; ledger_entry_hash?: string },
-  ): Promise<DecisionVerification>;
+  verify(claim: DecisionClaim): Promise<DecisionVerification>;
 }
 
 export interface DecisionServiceOptions {
@@ -125,9 +69,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       });
     },
 
-    async verify(claim) {
-      return verify(claim);
-    },
+    verify,
   };
 
   async function decide(
@@ -140,20 +82,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     const active = await policies.active();
     const started = performance.now();
     const evaluation = telemetry.inSpan('policy.evaluate', { policy_version_hash: active?.summary.hash }, (span) => {
-      const result = evaluate(
-        active?.compiled,
-        {
-          actor: request.actor,
-          action: request.proposed_action,
-          tool: request.tool,
-          userIntent: request.user_intent,
-          dataClasses: request.data_classes,
-          riskLevel: request.risk_level,
-          context: request.context,
-          policyMode: request.policy_mode,
-        },
-        (name, run) => telemetry.inSpan(name, {}, run),
-      );
+      const result = evaluate(active?.compiled, request, (name, run) => telemetry.inSpan(name, {}, run));
       span.set({ mode: result.mode ?? undefined, matched_relations: result.matched, reason_code: result.reasonCode });
       return result;
     });
@@ -195,22 +124,17 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       policy_version_hash: policyHash,
     };
     // The ledger entry carries the whole request and outcome; its signature signs the decision
-    // and the capability token together, so neither needs a signature of its own.
+    // and the capability token together, so neither needs a signature of its own. The outcome's
+    // request_id, risk_level and policy_mode replace the request's; what was asked is kept as requested_*.
     const entry = await telemetry.inSpan('ledger.append', { event_type: 'decision' }, () =>
       ledger.append({
         eventType: 'decision',
         timestamp,
         data: {
+          ...request,
           ...decided,
-          actor: request.actor,
-          proposed_action: request.proposed_action,
-          tool: request.tool,
-          user_intent: request.user_intent,
-          data_classes: request.data_classes,
           requested_risk_level: request.risk_level,
-          requested_output_type: request.requested_output_type,
           requested_policy_mode: request.policy_mode ?? null,
-          context: request.context,
           caller: caller.id,
           ...(capability ? { capability_token: capability } : {}),
         },
@@ -236,7 +160,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     };
   }
 
-  async function verify(claim: Parameters<DecisionService['verify']>[0]): Promise<DecisionVerification> {
+  async function verify(claim: DecisionClaim): Promise<DecisionVerification> {
     const entry = await findDecisionEntry(ledger, claim);
     if (!entry) {
       return {
@@ -282,7 +206,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
 
 async function findDecisionEntry(
   ledger: Ledger,
-  claim: { decision_id?: string; ledger_entry_hash?: string },
+  claim: Pick<DecisionClaim, 'decision_id' | 'ledger_entry_hash'>,
 ): Promise<LedgerEntry | undefined> {
   const entry = claim.ledger_entry_hash
     ? await ledger.entryByHash(claim.ledger_entry_hash)

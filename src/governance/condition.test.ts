@@ -37,13 +37,21 @@ describe('parseCondition', () => {
     expect(holds('request.tier == "gold"', context, request)).toBe(false);
   });
 
+  it('reads request.action from the request’s proposed_action, and no request field the language does not name', () => {
+    const request = { proposed_action: 'read', request_id: 'r-1', policy_mode: 'strict', context: { a: 1 } };
+    expect(holds('request.action == "read"', {}, request)).toBe(true);
+    expect(holds('request.proposed_action == null', {}, request)).toBe(true);
+    expect(holds('request.request_id == null && request.policy_mode == null', {}, request)).toBe(true);
+    expect(holds('request.context == null && request.context.a == null', {}, request)).toBe(true);
+  });
+
   it('treats a bare `request` or `context` as an ordinary context key', () => {
     expect(holds('request == 1', { request: 1 }, { request: 2 })).toBe(true);
     expect(holds('context == "x"', { context: 'x' })).toBe(true);
   });
 
   it('accepts keywords as later segments of a path', () => {
-    expect(holds('request.in == 1', {}, { in: 1 })).toBe(true);
+    expect(holds('context.in == 1', { in: 1 })).toBe(true);
     expect(holds('flags.not == true', { flags: { not: true } })).toBe(true);
   });
 });

@@ -25,8 +25,22 @@ export type Condition =
 
 export interface ConditionScope {
   context: Record<string, unknown>;
-  request: Record<string, unknown>;
+  /** The decision request as it came; conditions read only the fields REQUEST_FIELDS names. */
+  request: object;
 }
+
+/**
+ * The request fields a condition may read (docs/policy-language.md, "Paths"): the name conditions use,
+ * and the request's field that holds it. Conditions say `request.action` for the API's `proposed_action`.
+ */
+const REQUEST_FIELDS: ReadonlyMap<string, string> = new Map([
+  ['actor', 'actor'],
+  ['action', 'proposed_action'],
+  ['tool', 'tool'],
+  ['user_intent', 'user_intent'],
+  ['data_classes', 'data_classes'],
+  ['risk_level', 'risk_level'],
+]);
 
 export const CONDITION_LIMITS = { maxLength: 1000, maxDepth: 32 } as const;
 
@@ -71,7 +85,7 @@ function evaluate(node: Condition, scope: ConditionScope): unknown {
   }
 }
 
-function lookup(root: Record<string, unknown>, segments: string[]): unknown {
+function lookup(root: object, segments: string[]): unknown {
   let current: unknown = root;
   for (const segment of segments) {
     if (current === null || typeof current !== 'object' || Array.isArray(current)) return null;
@@ -117,6 +131,12 @@ function equal(a: unknown, b: unknown): boolean {
     aKeys.length === Object.keys(b).length &&
     aKeys.every((key) => Object.hasOwn(bRecord, key) && equal((a as Record<string, unknown>)[key], bRecord[key]))
   );
+}
+
+/** `request.<field>…`, resolved once at parse: any other field (its id, its context, its mode) is missing. */
+function requestPath([name = '', ...rest]: string[]): Condition {
+  const field = REQUEST_FIELDS.get(name);
+  return field ? { kind: 'path', root: 'request', segments: [field, ...rest] } : { kind: 'literal', value: null };
 }
 
 // --- tokenizer -------------------------------------------------------------------------------
@@ -281,8 +301,7 @@ class Parser {
       }
       segments.push(next.value);
     }
-    if (segments[0] === 'request' && segments.length > 1)
-      return { kind: 'path', root: 'request', segments: segments.slice(1) };
+    if (segments[0] === 'request' && segments.length > 1) return requestPath(segments.slice(1));
     if (segments[0] === 'context' && segments.length > 1)
       return { kind: 'path', root: 'context', segments: segments.slice(1) };
     return { kind: 'path', root: 'context', segments };

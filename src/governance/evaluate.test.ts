@@ -25,11 +25,11 @@ function policy(document: Record<string, unknown>): CompiledPolicy {
 function request(more: Partial<DecisionInput> = {}): DecisionInput {
   return {
     actor: 'user',
-    action: 'read',
+    proposed_action: 'read',
     tool: 'cli',
-    userIntent: 'read a record',
-    dataClasses: [],
-    riskLevel: 1,
+    user_intent: 'read a record',
+    data_classes: [],
+    risk_level: 1,
     context: {},
     ...more,
   };
@@ -37,7 +37,7 @@ function request(more: Partial<DecisionInput> = {}): DecisionInput {
 
 describe('evaluate: defaults', () => {
   it('denies everything when no policy is active', () => {
-    expect(evaluate(undefined, request({ riskLevel: 4 }))).toEqual({
+    expect(evaluate(undefined, request({ risk_level: 4 }))).toEqual({
       decision: 'deny',
       allowed: false,
       reason: 'No active policy: denied by default',
@@ -52,7 +52,7 @@ describe('evaluate: defaults', () => {
 
   it('denies what no relation mentions', () => {
     const p = policy({ relations: [userReads] });
-    expect(evaluate(p, request({ action: 'write' }))).toMatchObject({
+    expect(evaluate(p, request({ proposed_action: 'write' }))).toMatchObject({
       decision: 'deny',
       allowed: false,
       reasonCode: 'not_permitted',
@@ -94,7 +94,7 @@ describe('evaluate: matching terms', () => {
       ['user', 'action:read'],
       ['actor:user', 'read'],
     ]) {
-      expect(evaluate(p, request({ actor, action })).decision).toBe('permit');
+      expect(evaluate(p, request({ actor, proposed_action: action })).decision).toBe('permit');
     }
   });
 
@@ -118,7 +118,10 @@ describe('evaluate: matching terms', () => {
   it.each(['e', 'rea', 'ead', 'action:', 'action:rea', 'read ', 'reads', 'action:read:x'])(
     'denies action %j, a fragment or variant of action:read',
     (action) => {
-      expect(evaluate(p, request({ action }))).toMatchObject({ decision: 'deny', reasonCode: 'not_permitted' });
+      expect(evaluate(p, request({ proposed_action: action }))).toMatchObject({
+        decision: 'deny',
+        reasonCode: 'not_permitted',
+      });
     },
   );
 
@@ -129,14 +132,14 @@ describe('evaluate: matching terms', () => {
       ['user', 'Read'],
       ['Actor:user', 'read'],
     ]) {
-      expect(evaluate(p, request({ actor, action })).reasonCode).toBe('not_permitted');
+      expect(evaluate(p, request({ actor, proposed_action: action })).reasonCode).toBe('not_permitted');
     }
   });
 
   it('does not match names inherited from Object.prototype', () => {
     for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
       expect(evaluate(p, request({ actor: name })).reasonCode).toBe('not_permitted');
-      expect(evaluate(p, request({ action: name })).reasonCode).toBe('not_permitted');
+      expect(evaluate(p, request({ proposed_action: name })).reasonCode).toBe('not_permitted');
     }
   });
 
@@ -156,31 +159,34 @@ describe('evaluate: data classes', () => {
 
   it('needs a covering permit for every requested data class', () => {
     const onlyPii = policy({ relations: [readsPii] });
-    expect(evaluate(onlyPii, request({ dataClasses: ['pii'] })).decision).toBe('permit');
-    expect(evaluate(onlyPii, request({ dataClasses: ['pii', 'public'] })).reasonCode).toBe('not_permitted');
+    expect(evaluate(onlyPii, request({ data_classes: ['pii'] })).decision).toBe('permit');
+    expect(evaluate(onlyPii, request({ data_classes: ['pii', 'public'] })).reasonCode).toBe('not_permitted');
     const both = policy({ relations: [readsPii, readsPublic] });
-    expect(evaluate(both, request({ dataClasses: ['pii', 'public'] }))).toMatchObject({
+    expect(evaluate(both, request({ data_classes: ['pii', 'public'] }))).toMatchObject({
       decision: 'permit',
       matched: ['permits:actor:user:action:read:data:pii', 'permits:actor:user:action:read:data:public'],
     });
   });
 
   it('lets a permit without an object cover any data classes, even unknown ones', () => {
-    const result = evaluate(policy({ relations: [userReads, readsPii] }), request({ dataClasses: ['mystery', 'pii'] }));
+    const result = evaluate(
+      policy({ relations: [userReads, readsPii] }),
+      request({ data_classes: ['mystery', 'pii'] }),
+    );
     expect(result).toMatchObject({ decision: 'permit', matched: ['permits:actor:user:action:read'] });
   });
 
   it('denies a data class the policy does not declare when permits name their objects', () => {
     const p = policy({ relations: [readsPii] });
-    expect(evaluate(p, request({ dataClasses: ['pii', 'mystery'] })).reasonCode).toBe('not_permitted');
-    expect(evaluate(p, request({ dataClasses: ['pi'] })).reasonCode).toBe('not_permitted');
+    expect(evaluate(p, request({ data_classes: ['pii', 'mystery'] })).reasonCode).toBe('not_permitted');
+    expect(evaluate(p, request({ data_classes: ['pi'] })).reasonCode).toBe('not_permitted');
   });
 
   it('matches data classes by id or exact label and treats resources like data classes', () => {
     const p = policy({ relations: [readsPii, { ...userReads, object: 'resource:crm' }] });
-    expect(evaluate(p, request({ dataClasses: ['data:pii'] })).decision).toBe('permit');
-    expect(evaluate(p, request({ dataClasses: ['crm', 'pii'] })).decision).toBe('permit');
-    expect(evaluate(p, request({ dataClasses: ['PII'] })).reasonCode).toBe('not_permitted');
+    expect(evaluate(p, request({ data_classes: ['data:pii'] })).decision).toBe('permit');
+    expect(evaluate(p, request({ data_classes: ['crm', 'pii'] })).decision).toBe('permit');
+    expect(evaluate(p, request({ data_classes: ['PII'] })).reasonCode).toBe('not_permitted');
   });
 });
 
@@ -189,7 +195,10 @@ describe('evaluate: forbids', () => {
   const permitsWrite = { type: 'permits', subject: 'actor:user', action: 'action:write' };
 
   it.each(MODES)('lets a forbids relation override a permit in %s mode', (mode) => {
-    const result = evaluate(policy({ mode, relations: [permitsWrite, forbidsWrite] }), request({ action: 'write' }));
+    const result = evaluate(
+      policy({ mode, relations: [permitsWrite, forbidsWrite] }),
+      request({ proposed_action: 'write' }),
+    );
     expect(result).toMatchObject({
       decision: 'deny',
       reasonCode: 'forbidden',
@@ -205,8 +214,8 @@ describe('evaluate: forbids', () => {
         { type: 'forbids', subject: 'actor:model', action: 'action:read', object: 'data:pii' },
       ],
     });
-    expect(evaluate(p, request({ actor: 'model', dataClasses: ['public'] })).decision).toBe('permit');
-    expect(evaluate(p, request({ actor: 'model', dataClasses: ['public', 'pii'] })).reasonCode).toBe('forbidden');
+    expect(evaluate(p, request({ actor: 'model', data_classes: ['public'] })).decision).toBe('permit');
+    expect(evaluate(p, request({ actor: 'model', data_classes: ['public', 'pii'] })).reasonCode).toBe('forbidden');
     expect(evaluate(p, request({ actor: 'model' })).decision).toBe('permit');
   });
 
@@ -220,7 +229,7 @@ describe('evaluate: conditions on relations', () => {
   it('permits only when every condition of the permit holds', () => {
     const p = policy({ relations: [{ ...userReads, conditions: ['on_duty == true', 'request.risk_level <= 2'] }] });
     expect(evaluate(p, request({ context: { on_duty: true } })).decision).toBe('permit');
-    expect(evaluate(p, request({ context: { on_duty: true }, riskLevel: 3 })).reasonCode).toBe('not_permitted');
+    expect(evaluate(p, request({ context: { on_duty: true }, risk_level: 3 })).reasonCode).toBe('not_permitted');
     expect(evaluate(p, request({ context: { on_duty: 'yes' } })).reasonCode).toBe('not_permitted');
     expect(evaluate(p, request()).reasonCode).toBe('not_permitted');
   });
@@ -287,8 +296,8 @@ describe('evaluate: requires', () => {
 
   it('applies a requirement with an object only when that data class is requested', () => {
     const p = policy({ relations: [userReads, { ...requiresApproval, object: 'data:pii' }] });
-    expect(evaluate(p, request({ dataClasses: ['public'] })).decision).toBe('permit');
-    expect(evaluate(p, request({ dataClasses: ['public', 'pii'] })).reasonCode).toBe('requirement_unmet');
+    expect(evaluate(p, request({ data_classes: ['public'] })).decision).toBe('permit');
+    expect(evaluate(p, request({ data_classes: ['public', 'pii'] })).reasonCode).toBe('requirement_unmet');
   });
 
   it('never grants: a met requirement without a permit is still denied', () => {
@@ -307,7 +316,7 @@ describe('evaluate: requires', () => {
 describe('evaluate: modes', () => {
   it('permits in permissive mode whatever nothing forbids, even unknown actors and actions', () => {
     const p = policy({ mode: 'permissive', relations: [userReads] });
-    expect(evaluate(p, request({ actor: 'stranger', action: 'launch' }))).toMatchObject({
+    expect(evaluate(p, request({ actor: 'stranger', proposed_action: 'launch' }))).toMatchObject({
       decision: 'permit',
       reasonCode: 'permitted',
       reason: 'Permitted: nothing forbids it (permissive mode)',
@@ -318,16 +327,16 @@ describe('evaluate: modes', () => {
 
   it('denies in strict mode what no permit covers', () => {
     const p = policy({ mode: 'strict', relations: [userReads] });
-    expect(evaluate(p, request({ action: 'write' })).reasonCode).toBe('not_permitted');
+    expect(evaluate(p, request({ proposed_action: 'write' })).reasonCode).toBe('not_permitted');
   });
 
   it('lets a request make a permissive policy strict or paranoid', () => {
     const p = policy({ mode: 'permissive', relations: [userReads] });
-    expect(evaluate(p, request({ action: 'write', policyMode: 'strict' }))).toMatchObject({
+    expect(evaluate(p, request({ proposed_action: 'write', policy_mode: 'strict' }))).toMatchObject({
       reasonCode: 'not_permitted',
       mode: 'strict',
     });
-    expect(evaluate(p, request({ riskLevel: 4, policyMode: 'paranoid' }))).toMatchObject({
+    expect(evaluate(p, request({ risk_level: 4, policy_mode: 'paranoid' }))).toMatchObject({
       decision: 'escalate',
       mode: 'paranoid',
     });
@@ -335,7 +344,7 @@ describe('evaluate: modes', () => {
 
   it('never lets a request make a strict policy permissive', () => {
     const p = policy({ mode: 'strict', relations: [userReads] });
-    expect(evaluate(p, request({ action: 'write', policyMode: 'permissive' }))).toMatchObject({
+    expect(evaluate(p, request({ proposed_action: 'write', policy_mode: 'permissive' }))).toMatchObject({
       decision: 'deny',
       reasonCode: 'not_permitted',
       mode: 'strict',
@@ -345,7 +354,7 @@ describe('evaluate: modes', () => {
   it('never lets a request make a paranoid policy less than paranoid', () => {
     const p = policy({ mode: 'paranoid', relations: [userReads] });
     for (const policyMode of ['permissive', 'strict'] as const) {
-      expect(evaluate(p, request({ riskLevel: 5, policyMode }))).toMatchObject({
+      expect(evaluate(p, request({ risk_level: 5, policy_mode: policyMode }))).toMatchObject({
         decision: 'escalate',
         reasonCode: 'risk_escalation',
         mode: 'paranoid',
@@ -374,9 +383,9 @@ describe('evaluate: paranoid escalation', () => {
   const paranoid = policy({ mode: 'paranoid', relations: [userReads] });
 
   it('permits low and medium risk and escalates high and critical risk', () => {
-    expect(evaluate(paranoid, request({ riskLevel: 2 }))).toMatchObject({ decision: 'permit', riskLevel: 'low' });
-    expect(evaluate(paranoid, request({ riskLevel: 3 }))).toMatchObject({ decision: 'permit', riskLevel: 'medium' });
-    expect(evaluate(paranoid, request({ riskLevel: 4 }))).toMatchObject({
+    expect(evaluate(paranoid, request({ risk_level: 2 }))).toMatchObject({ decision: 'permit', riskLevel: 'low' });
+    expect(evaluate(paranoid, request({ risk_level: 3 }))).toMatchObject({ decision: 'permit', riskLevel: 'medium' });
+    expect(evaluate(paranoid, request({ risk_level: 4 }))).toMatchObject({
       decision: 'escalate',
       allowed: false,
       reasonCode: 'risk_escalation',
@@ -384,19 +393,19 @@ describe('evaluate: paranoid escalation', () => {
       riskLevel: 'high',
       matched: ['permits:actor:user:action:read'],
     });
-    expect(evaluate(paranoid, request({ riskLevel: 5 }))).toMatchObject({
+    expect(evaluate(paranoid, request({ risk_level: 5 }))).toMatchObject({
       decision: 'escalate',
       riskLevel: 'critical',
     });
   });
 
   it('escalates a low declared risk that touches sensitive data', () => {
-    expect(evaluate(paranoid, request({ dataClasses: ['secrets'] }))).toMatchObject({
+    expect(evaluate(paranoid, request({ data_classes: ['secrets'] }))).toMatchObject({
       decision: 'escalate',
       reasonCode: 'risk_escalation',
       riskLevel: 'critical',
     });
-    expect(evaluate(paranoid, request({ dataClasses: ['unrated'] }))).toMatchObject({
+    expect(evaluate(paranoid, request({ data_classes: ['unrated'] }))).toMatchObject({
       decision: 'permit',
       riskLevel: 'low',
     });
@@ -404,14 +413,14 @@ describe('evaluate: paranoid escalation', () => {
 
   it('does not escalate on risk in strict mode', () => {
     const strict = policy({ mode: 'strict', relations: [userReads] });
-    expect(evaluate(strict, request({ riskLevel: 5, dataClasses: ['secrets'] }))).toMatchObject({
+    expect(evaluate(strict, request({ risk_level: 5, data_classes: ['secrets'] }))).toMatchObject({
       decision: 'permit',
       riskLevel: 'critical',
     });
   });
 
   it('denies rather than escalates what paranoid mode does not permit', () => {
-    expect(evaluate(paranoid, request({ action: 'write', riskLevel: 5 })).reasonCode).toBe('not_permitted');
+    expect(evaluate(paranoid, request({ proposed_action: 'write', risk_level: 5 })).reasonCode).toBe('not_permitted');
   });
 });
 
@@ -445,7 +454,9 @@ describe('evaluate: constraints', () => {
 
   it('does not turn a denial into an escalation', () => {
     const p = policy({ relations: [userReads], constraints: [escalate] });
-    expect(evaluate(p, request({ action: 'write', context: { amount: 5000 } })).reasonCode).toBe('not_permitted');
+    expect(evaluate(p, request({ proposed_action: 'write', context: { amount: 5000 } })).reasonCode).toBe(
+      'not_permitted',
+    );
   });
 
   it('adds an obligation, or the constraint’s name, without changing the decision', () => {
@@ -462,7 +473,7 @@ describe('evaluate: constraints', () => {
 
   it('reports obligations on denials too', () => {
     const p = policy({ relations: [userReads], constraints: [annotate] });
-    expect(evaluate(p, request({ action: 'write', context: { sensitive: true } }))).toMatchObject({
+    expect(evaluate(p, request({ proposed_action: 'write', context: { sensitive: true } }))).toMatchObject({
       decision: 'deny',
       obligations: ['enhanced_logging'],
     });
@@ -470,9 +481,9 @@ describe('evaluate: constraints', () => {
 
   it('applies to every request, whatever its actor and action', () => {
     const p = policy({ mode: 'permissive', relations: [userReads], constraints: [deny] });
-    expect(evaluate(p, request({ actor: 'stranger', action: 'launch', context: { frozen: true } })).reasonCode).toBe(
-      'constraint_denied',
-    );
+    expect(
+      evaluate(p, request({ actor: 'stranger', proposed_action: 'launch', context: { frozen: true } })).reasonCode,
+    ).toBe('constraint_denied');
   });
 
   it('ranks forbids, then requires, then deny constraints, then missing permits, then escalations', () => {
@@ -485,7 +496,7 @@ describe('evaluate: constraints', () => {
     });
     const all = { banned: true, badge: false, frozen: true, permitted: false, amount: 5000 };
     const code = (context: Record<string, unknown>, riskLevel = 1) =>
-      evaluate(p, request({ context: { ...all, ...context }, riskLevel })).reasonCode;
+      evaluate(p, request({ context: { ...all, ...context }, risk_level: riskLevel })).reasonCode;
     expect(code({})).toBe('forbidden');
     expect(code({ banned: false })).toBe('requirement_unmet');
     expect(code({ banned: false, badge: true })).toBe('constraint_denied');
@@ -497,7 +508,7 @@ describe('evaluate: constraints', () => {
 
   it('escalates in permissive mode when an escalate constraint holds', () => {
     const p = policy({ mode: 'permissive', relations: [userReads], constraints: [escalate] });
-    expect(evaluate(p, request({ action: 'launch', context: { amount: 5000 } })).reasonCode).toBe(
+    expect(evaluate(p, request({ proposed_action: 'launch', context: { amount: 5000 } })).reasonCode).toBe(
       'constraint_escalation',
     );
   });
@@ -514,7 +525,7 @@ describe('evaluate: compliance violations and risk', () => {
 
   it('reports a violation of every framework of the policy, with the protected data’s sensitivity', () => {
     const p = policy({ compliance_frameworks: ['HIPAA', 'HITECH'], relations: [forbidsPii] });
-    const result = evaluate(p, request({ actor: 'model', dataClasses: ['pii'] }));
+    const result = evaluate(p, request({ actor: 'model', data_classes: ['pii'] }));
     expect(result.violations).toEqual([
       {
         type: 'HIPAA',
@@ -537,7 +548,7 @@ describe('evaluate: compliance violations and risk', () => {
       compliance_frameworks: ['GDPR', 'EU AI Act'],
       relations: [{ ...forbidsPii, framework: 'GDPR' }],
     });
-    const result = evaluate(p, request({ actor: 'model', dataClasses: ['pii'] }));
+    const result = evaluate(p, request({ actor: 'model', data_classes: ['pii'] }));
     expect(result.violations.map((v) => v.type)).toEqual(['GDPR']);
   });
 
@@ -550,7 +561,7 @@ describe('evaluate: compliance violations and risk', () => {
         { type: 'forbids', subject: 'actor:model', action: 'action:read' },
       ],
     });
-    const result = evaluate(p, request({ actor: 'model', dataClasses: ['public'] }));
+    const result = evaluate(p, request({ actor: 'model', data_classes: ['public'] }));
     expect(result.violations.map((v) => v.severity)).toEqual(['critical', 'low', 'high']);
   });
 
@@ -562,14 +573,14 @@ describe('evaluate: compliance violations and risk', () => {
 
   it('reports no violations for denials that are not prohibitions', () => {
     const p = policy({ compliance_frameworks: ['HIPAA'], relations: [userReads] });
-    expect(evaluate(p, request({ action: 'write' })).violations).toEqual([]);
+    expect(evaluate(p, request({ proposed_action: 'write' })).violations).toEqual([]);
   });
 
   it('rates risk as the highest of declared risk and requested data sensitivity', () => {
     const p = policy({ relations: [userReads] });
-    expect(evaluate(p, request({ riskLevel: 1, dataClasses: ['public', 'pii'] })).riskLevel).toBe('high');
-    expect(evaluate(p, request({ riskLevel: 5, dataClasses: ['public'] })).riskLevel).toBe('critical');
-    expect(evaluate(p, request({ riskLevel: 3, dataClasses: ['mystery'] })).riskLevel).toBe('medium');
+    expect(evaluate(p, request({ risk_level: 1, data_classes: ['public', 'pii'] })).riskLevel).toBe('high');
+    expect(evaluate(p, request({ risk_level: 5, data_classes: ['public'] })).riskLevel).toBe('critical');
+    expect(evaluate(p, request({ risk_level: 3, data_classes: ['mystery'] })).riskLevel).toBe('medium');
   });
 });
 
@@ -581,7 +592,7 @@ describe('evaluate: reporting', () => {
       mode: 'permissive',
       relations: [{ ...userReads, object: 'data:pii', justification: 'support staff read PII' }],
     });
-    const result = evaluate(p, request({ dataClasses: ['public'] }));
+    const result = evaluate(p, request({ data_classes: ['public'] }));
     expect(result.decision).toBe('permit');
     expect(result.matched).toEqual([]);
     expect(result.reason).toBe('Permitted: nothing forbids it (permissive mode)');

@@ -3,17 +3,21 @@ import { type ConditionScope, conditionHolds } from './condition';
 import { type CompiledPolicy, MODES, type Mode, type Relation, relationKey } from './policy';
 import { assessRisk, type RiskLevel } from './risk';
 
+/**
+ * The decision request as the API defines it (src/decisions/schemas.ts, whose inferred type must fit
+ * this). Evaluation reads it as it is, and conditions read it as `request.*`.
+ */
 export interface DecisionInput {
   actor: string;
-  action: string;
+  proposed_action: string;
   tool: string;
-  userIntent: string;
-  dataClasses: readonly string[];
+  user_intent: string;
+  data_classes: readonly string[];
   /** Caller-declared risk, 1 (lowest) to 5. */
-  riskLevel: number;
+  risk_level: number;
   context: Record<string, unknown>;
   /** May make evaluation stricter than the policy's mode, never looser. */
-  policyMode?: Mode;
+  policy_mode?: Mode;
 }
 
 export type DecisionKind = 'permit' | 'deny' | 'escalate';
@@ -66,30 +70,25 @@ export function evaluate(
       reasonCode: 'no_policy',
       mode: null,
       actorTerm: undefined,
-      riskLevel: assessRisk({ requestedRisk: input.riskLevel, dataSensitivities: [], forbidden: false, violations: 0 }),
+      riskLevel: assessRisk({
+        requestedRisk: input.risk_level,
+        dataSensitivities: [],
+        forbidden: false,
+        violations: 0,
+      }),
       violations: [],
       matched: [],
       obligations: [],
     };
   }
 
-  const mode = stricterMode(policy.mode, input.policyMode);
-  const scope: ConditionScope = {
-    context: input.context,
-    request: {
-      actor: input.actor,
-      action: input.action,
-      tool: input.tool,
-      user_intent: input.userIntent,
-      data_classes: input.dataClasses,
-      risk_level: input.riskLevel,
-    },
-  };
+  const mode = stricterMode(policy.mode, input.policy_mode);
+  const scope: ConditionScope = { context: input.context, request: input };
   const holds = (relation: Relation) => relation.conditions.every((c) => conditionHolds(c, scope));
 
   const actorIds = policy.lookup.actor.get(input.actor) ?? [];
-  const actionIds = policy.lookup.action.get(input.action) ?? [];
-  const dataIds = input.dataClasses.map((d) => policy.lookup.data.get(d) ?? []);
+  const actionIds = policy.lookup.action.get(input.proposed_action) ?? [];
+  const dataIds = input.data_classes.map((d) => policy.lookup.data.get(d) ?? []);
   const touches = (object: string | undefined) => object === undefined || dataIds.some((ids) => ids.includes(object));
 
   const forbids: Relation[] = [];
@@ -110,7 +109,7 @@ export function evaluate(
   const violations = findViolations(policy, forbids);
   const riskLevel = stage('risk.assess', () =>
     assessRisk({
-      requestedRisk: input.riskLevel,
+      requestedRisk: input.risk_level,
       dataSensitivities: dataIds.flat().map((id) => policy.terms.get(id)?.sensitivity),
       forbidden: forbids.length > 0,
       violations: violations.length,

@@ -98,19 +98,28 @@ const fullForm = {
 };
 
 function request(actor: string, action: string, more: Partial<DecisionInput> = {}): DecisionInput {
-  return { actor, action, tool: 'cli', userIntent: '', dataClasses: [], riskLevel: 1, context: {}, ...more };
+  return {
+    actor,
+    proposed_action: action,
+    tool: 'cli',
+    user_intent: '',
+    data_classes: [],
+    risk_level: 1,
+    context: {},
+    ...more,
+  };
 }
 
 const requests: DecisionInput[] = [
-  request('clerk', 'read', { dataClasses: ['phi'], context: { on_duty: true } }),
-  request('clerk', 'read', { dataClasses: ['phi'] }),
-  request('bot', 'read', { dataClasses: ['public'] }),
-  request('bot', 'read', { dataClasses: ['public', 'phi'] }),
+  request('clerk', 'read', { data_classes: ['phi'], context: { on_duty: true } }),
+  request('clerk', 'read', { data_classes: ['phi'] }),
+  request('bot', 'read', { data_classes: ['public'] }),
+  request('bot', 'read', { data_classes: ['public', 'phi'] }),
   request('clerk', 'export', { context: { approved: true } }),
-  request('clerk', 'export', { context: { approved: true }, riskLevel: 4 }),
+  request('clerk', 'export', { context: { approved: true }, risk_level: 4 }),
   request('clerk', 'export', {}),
   request('clerk', 'export', { context: { approved: true, night_shift: true } }),
-  request('actor:bot', 'action:read', { dataClasses: ['data:public'] }),
+  request('actor:bot', 'action:read', { data_classes: ['data:public'] }),
 ];
 
 describe('compilePolicy: the two forms', () => {

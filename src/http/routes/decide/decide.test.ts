@@ -2,7 +2,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, decisionRequest, samplePolicy, type TestApp } from '../../../../tests/support/app';
 import { backends, type TestDatabase } from '../../../../tests/support/databases';
-import { DecisionResponseSchema } from './schemas';
+import { DecisionResponseSchema } from '../../../decisions/schemas';
 
 describe.each(backends())('POST /api/decide on $name', (backend) => {
   let tdb: TestDatabase;

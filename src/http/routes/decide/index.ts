@@ -1,8 +1,13 @@
 import { DEFAULT_MAX_DECISION_BYTES } from '../../../config';
+import {
+  DecisionRequestSchema,
+  DecisionResponseSchema,
+  VerificationSchema,
+  VerifyRequestSchema,
+} from '../../../decisions/schemas';
 import type { AppSettings } from '../../context';
 import { createRouter, defineRoute } from '../router';
 import { errorContent, json } from '../schemas';
-import { DecisionRequestSchema, DecisionResponseSchema, VerificationSchema, VerifyRequestSchema } from './schemas';
 
 /** Every decision is stored in the ledger and read back by audits: its request has its own cap. */
 const maxDecisionBytes = (settings: AppSettings) => settings.maxDecisionBytes ?? DEFAULT_MAX_DECISION_BYTES;
@@ -46,6 +51,6 @@ export function decideRoutes() {
     })
     .openapi(verify, async (c) => {
       const claim = c.req.valid('json');
-      return c.json(await c.get('services').decisions.verify(claim as never), 200);
+      return c.json(await c.get('services').decisions.verify(claim), 200);
     });
 }

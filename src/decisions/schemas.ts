@@ -1,6 +1,11 @@
-import { z } from '@hono/zod-openapi';
-import { MODES, SENSITIVITIES } from '../../../governance/policy';
-import { RISK_LEVELS } from '../../../governance/risk';
+/**
+ * The decision API's shapes, and the types inferred from them. Written with zod alone: its `.meta`
+ * carries the OpenAPI descriptions, examples and component names (`id`), which @hono/zod-openapi
+ * reads as it reads its own `.openapi(...)`, so the HTTP shell documents these schemas as they are.
+ */
+import { z } from 'zod';
+import { MODES, SENSITIVITIES } from '../governance/policy';
+import { RISK_LEVELS } from '../governance/risk';
 
 /** Upstream's limits on `context`: enough for real callers, small enough for every ledger entry. */
 export const CONTEXT_LIMITS = { keys: 100, bytes: 64 * 1024, depth: 5, stringLength: 10_000, arrayLength: 1000 };
@@ -17,7 +22,7 @@ const ContextSchema = z
     const problem = contextValueProblem(context, 1);
     if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
   })
-  .openapi({
+  .meta({
     description:
       'Facts about the request that policy conditions may test. Values: string, number, boolean, array, object (no null); depth ≤ 5, strings ≤ 10,000 characters, arrays ≤ 1,000 items, ≤ 100 keys, ≤ 64 KiB.',
   });
@@ -81,21 +86,21 @@ export const DecisionRequestSchema = z
       .string()
       .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1–128 of A-Z a-z 0-9 . _ : -')
       .optional()
-      .openapi({ description: 'Caller’s id for this request; defaults to the X-Request-ID' }),
+      .meta({ description: 'Caller’s id for this request; defaults to the X-Request-ID' }),
     actor: z
       .string()
       .trim()
       .min(1)
       .max(255)
       .regex(/^[A-Za-z0-9_\-.@:]+$/, 'must be letters, digits and _ - . @ :')
-      .openapi({ description: 'Who acts: a term id (actor:x) or its exact name' }),
+      .meta({ description: 'Who acts: a term id (actor:x) or its exact name' }),
     proposed_action: z
       .string()
       .trim()
       .min(1)
       .max(512)
       .regex(/^[A-Za-z0-9_\-.\s/:()]+$/, 'must be letters, digits, spaces and _ - . / : ( )')
-      .openapi({ description: 'What it wants to do: an action term id or its exact name' }),
+      .meta({ description: 'What it wants to do: an action term id or its exact name' }),
     tool: z
       .string()
       .trim()
@@ -104,29 +109,29 @@ export const DecisionRequestSchema = z
       .regex(/^[A-Za-z0-9_\-.:]+$/, 'must be letters, digits and _ - . :'),
     user_intent: z.string().max(2048),
     data_classes: z.array(z.string().min(1).max(512)).max(1000).default([]),
-    risk_level: z.number().int().min(1).max(5).default(1).openapi({ description: 'Declared risk, 1 (lowest) to 5' }),
+    risk_level: z.number().int().min(1).max(5).default(1).meta({ description: 'Declared risk, 1 (lowest) to 5' }),
     requested_output_type: z
       .string()
       .transform((s) => s.toLowerCase())
       .pipe(z.enum(OUTPUT_TYPES))
       .default('tool_action')
-      .openapi({ description: 'Recorded for the audit trail; it does not change the outcome' }),
+      .meta({ description: 'Recorded for the audit trail; it does not change the outcome' }),
     policy_mode: z
       .enum(MODES)
       .optional()
-      .openapi({ description: 'May make evaluation stricter than the policy’s mode, never looser' }),
+      .meta({ description: 'May make evaluation stricter than the policy’s mode, never looser' }),
     context: ContextSchema.default({}),
   })
-  .openapi('DecisionRequest', { example: decisionRequestExample });
+  .meta({ id: 'DecisionRequest', example: decisionRequestExample });
 
 export const ViolationSchema = z
   .object({
-    type: z.string().openapi({ description: 'Compliance framework, e.g. HIPAA' }),
+    type: z.string().meta({ description: 'Compliance framework, e.g. HIPAA' }),
     severity: z.enum(SENSITIVITIES),
     relation_id: z.string(),
     justification: z.string().optional(),
   })
-  .openapi('Violation');
+  .meta({ id: 'Violation' });
 
 export const CapabilityTokenSchema = z
   .object({
@@ -137,7 +142,8 @@ export const CapabilityTokenSchema = z
     expiry: z.string(),
     policy_version_hash: z.string().nullable(),
   })
-  .openapi('CapabilityToken', {
+  .meta({
+    id: 'CapabilityToken',
     description: 'Covered by the decision’s ledger signature; verify with /api/decide/verify',
   });
 
@@ -158,11 +164,11 @@ export const DecisionResponseSchema = z
     policy_version_hash: z.string().nullable(),
     ledger_entry_index: z.number().int(),
     ledger_entry_hash: z.string(),
-    signature: z.string().openapi({ description: 'Ed25519 signature (base64) of ledger_entry_hash' }),
+    signature: z.string().meta({ description: 'Ed25519 signature (base64) of ledger_entry_hash' }),
     timestamp: z.string(),
     capability_token: CapabilityTokenSchema.optional(),
   })
-  .openapi('DecisionResponse');
+  .meta({ id: 'DecisionResponse' });
 
 export const VerifyRequestSchema = z
   .looseObject({
@@ -185,7 +191,8 @@ export const VerifyRequestSchema = z
   .refine((claim) => claim.decision_id !== undefined || claim.ledger_entry_hash !== undefined, {
     message: 'give decision_id or ledger_entry_hash (or a whole decision response)',
   })
-  .openapi('DecisionClaim', {
+  .meta({
+    id: 'DecisionClaim',
     description:
       'A decision response as received, or just its decision_id; every field present is checked against the ledger.',
     example: { decision_id: 'dec_01JDQ7Z8X9ABCDEFGHJKMNPQRS' },
@@ -205,4 +212,14 @@ export const VerificationSchema = z
     }),
     mismatched_fields: z.array(z.string()),
   })
-  .openapi('DecisionVerification');
+  .meta({ id: 'DecisionVerification' });
+
+/** A decision request as validated: defaults filled in, requested_output_type lower-cased. */
+export type DecisionRequest = z.output<typeof DecisionRequestSchema>;
+/** A decision request as a caller writes it: fields with defaults may be left out. */
+export type DecisionRequestInput = z.input<typeof DecisionRequestSchema>;
+export type CapabilityToken = z.infer<typeof CapabilityTokenSchema>;
+export type DecisionResponse = z.infer<typeof DecisionResponseSchema>;
+/** A decision response as received, whole or in part, to verify against the ledger. */
+export type DecisionClaim = z.infer<typeof VerifyRequestSchema>;
+export type DecisionVerification = z.infer<typeof VerificationSchema>;
