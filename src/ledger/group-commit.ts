@@ -31,8 +31,9 @@ interface Waiter<E> {
  * and go together in the next group, so durability costs one commit per group, not per entry, and
  * every caller is answered only after its entry is committed.
  *
- * While group N is in the database, group N+1 is already hashed and signed on N's predicted head;
- * it is used only if N commits exactly as predicted, else rebuilt on the real head. While no other
+ * While group N is in the database, the appends queued before N's commit began are already hashed
+ * and signed as group N+1 on N's predicted head (later arrivals wait for N, so groups grow); that
+ * work is used only if N commits exactly as predicted, else rebuilt on the real head. While no other
  * instance interleaves, a group is one statement; after a conflict it takes the locked path.
  */
 export function createGroupCommitWriter<E>(
