@@ -103,12 +103,20 @@ export async function bootstrap({ config, services, policy, report }: BootstrapO
   await services.ledger.ensureGenesis();
   const head = await services.ledger.head();
   if (head && !services.ledger.trusts(head.key_id)) throw new StartupError(report.untrustedHead(head));
-  if (config.bootstrapAdminKey)
-    report.adminKey?.(await services.apiKeys.ensureBootstrapAdmin(config.bootstrapAdminKey));
+  // Each step's result is taken first: `report.x?.(await step())` would skip the step when x is absent.
+  if (config.bootstrapAdminKey) {
+    const result = await services.apiKeys.ensureBootstrapAdmin(config.bootstrapAdminKey);
+    report.adminKey?.(result);
+  }
   const admin = config.auth.bootstrapAdmin;
-  if (admin)
-    report.adminUser?.(admin.username, await services.users.ensureBootstrapAdmin(admin.username, admin.password));
-  if (policy) report.policyApplied?.(await services.policies.load(policy.document, policy.loadedBy));
+  if (admin) {
+    const result = await services.users.ensureBootstrapAdmin(admin.username, admin.password);
+    report.adminUser?.(admin.username, result);
+  }
+  if (policy) {
+    const result = await services.policies.load(policy.document, policy.loadedBy);
+    report.policyApplied?.(result);
+  }
   await services.policies.active();
   services.lifecycle.completed('policy');
 }
