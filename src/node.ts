@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { basename } from 'node:path';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { followEnded } from './auth/invalidation';
 import { type Config, describeConfigErrors, parseConfig } from './config';
@@ -37,7 +36,7 @@ async function main(): Promise<void> {
   const logger = createJsonLogger(config.logLevel, undefined, () => activeIds());
   const version = readVersion();
   // A broken policy file is reported before anything slow (opening the database) happens.
-  const policyDocument = config.policy.file ? readPolicyFile(config.policy.file) : undefined;
+  const policy = config.policy.file ? readPolicyFile(config.policy.file) : undefined;
 
   const instanceId = `${hostname()}-${process.pid}`;
   const lifecycle = createLifecycle();
@@ -97,13 +96,7 @@ async function main(): Promise<void> {
     }),
   );
 
-  const policyFile = config.policy.file;
-  await bootstrap({
-    config,
-    services,
-    policy: policyFile ? { document: policyDocument, loadedBy: `policy-file:${basename(policyFile)}` } : undefined,
-    report: bootstrapReport(config, signingKey, logger),
-  });
+  await bootstrap({ config, services, policy, report: bootstrapReport(config, signingKey, logger) });
   // Keys revoked, sessions ended and users disabled on other instances leave this one's caches at once.
   stop.before(await followEnded(database, services, logger));
 

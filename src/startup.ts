@@ -25,14 +25,22 @@ export class StartupError extends Error {
 /** What the runtime provides under the services; the rest comes from configuration. */
 export type RuntimeServiceDeps = Pick<
   ServiceDeps,
-  'db' | 'signingKey' | 'trustedKeys' | 'sha256' | 'telemetry' | 'logger' | 'instanceId' | 'lifecycle' | 'probes'
-> &
-  Partial<Pick<ServiceDeps, 'databaseState'>> & {
-    /** One per process or isolate (see passwordHasherFor). */
-    passwords: PasswordHasher;
-    /** Overrides RATE_LIMIT_STORE where the runtime allows only one store. */
-    rateLimitStore?: RateLimitSettings['store'];
-  };
+  | 'db'
+  | 'signingKey'
+  | 'trustedKeys'
+  | 'sha256'
+  | 'telemetry'
+  | 'logger'
+  | 'instanceId'
+  | 'lifecycle'
+  | 'probes'
+  | 'databaseState'
+> & {
+  /** One per process or isolate (see passwordHasherFor). */
+  passwords: PasswordHasher;
+  /** Overrides RATE_LIMIT_STORE where the runtime allows only one store. */
+  rateLimitStore?: RateLimitSettings['store'];
+};
 
 export function serviceDeps(config: Config, runtime: RuntimeServiceDeps): ServiceDeps {
   const { rateLimitStore = config.rateLimit.store, ...provided } = runtime;
@@ -50,7 +58,8 @@ export function serviceDeps(config: Config, runtime: RuntimeServiceDeps): Servic
 
 /**
  * The password hasher over the runtime's scrypt. Make one per process or isolate: its bounded
- * hashing capacity (LEXECON_PASSWORD_HASHING_*) holds only across the requests that share it.
+ * hashing capacity (LEXECON_PASSWORD_HASHES_IN_FLIGHT, LEXECON_PASSWORD_HASH_QUEUE) holds only
+ * across the requests that share it.
  */
 export function passwordHasherFor(config: Config, scrypt: Scrypt): PasswordHasher {
   return createPasswordHasher(scrypt, DEFAULT_SCRYPT, createHashingCapacity(config.auth.passwordHashing));

@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { compilePolicy, unwrapPolicyDocument } from '../governance/policy';
 import { StartupError } from '../startup';
 
-/** LEXECON_POLICY_FILE's document, checked before anything slow (opening the database) happens. */
-export function readPolicyFile(file: string): unknown {
+/**
+ * LEXECON_POLICY_FILE's document, checked before anything slow (opening the database) happens, with
+ * the name the ledger records it under.
+ */
+export function readPolicyFile(file: string): { document: unknown; loadedBy: string } {
   let document: unknown;
   try {
     document = JSON.parse(readFileSync(file, 'utf8'));
@@ -15,5 +19,5 @@ export function readPolicyFile(file: string): unknown {
     const problems = compiled.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
     throw new StartupError(`LEXECON_POLICY_FILE: ${file} is not a valid policy:\n${problems}`);
   }
-  return document;
+  return { document, loadedBy: `policy-file:${basename(file)}` };
 }
