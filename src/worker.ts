@@ -6,8 +6,9 @@ import { metricsNotServed, misconfigured } from './edge/responses';
 import { answerWhileStarting } from './health/starting';
 
 /**
- * Workers entry: the same app as Node (src/app.ts), configured from bindings once per isolate,
- * with per-request database connections and telemetry pushed after each response.
+ * Workers entry: the same app and startup as Node (src/http/app.ts, src/startup.ts), configured from
+ * bindings once per isolate, with per-request database connections and telemetry pushed after each
+ * response.
  */
 // The ledger's entry hash is synchronous by design; nodejs_compat's node:crypto hash is native.
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

@@ -307,6 +307,7 @@ describe('the Workers build through a Hyperdrive binding', () => {
         LEXECON_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
         OTEL_SDK_DISABLED: 'true',
         LEXECON_LOG_LEVEL: 'warn',
+        FEATURE_FLAG_METRICS_DETAILED: '25%',
       },
       hyperdrive: withPassword(database.url),
     });
@@ -326,5 +327,13 @@ describe('the Workers build through a Hyperdrive binding', () => {
     const answer = await worker.fetch('POST', '/api/decide', { key: ADMIN_KEY, body: decisionRequest() });
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ allowed: false, reason_code: 'no_policy' });
+  });
+
+  it('takes feature-flag defaults from its bindings, as Node takes them from the environment', async () => {
+    const flags = await worker.fetch('GET', '/api/flags', { key: ADMIN_KEY });
+    expect(flags.status).toBe(200);
+    expect(flags.body).toMatchObject({
+      flags: [{ name: 'metrics_detailed', default: { enabled: true, rollout_percent: 25 }, source: 'config' }],
+    });
   });
 });

@@ -1,20 +1,16 @@
 import { version } from '../../package.json';
-import { createHashingCapacity } from '../auth/hashing-capacity';
-import { createPasswordHasher, DEFAULT_SCRYPT, nobleScrypt } from '../auth/password';
-import { DEFAULT_SESSION_SETTINGS } from '../auth/sessions';
+import { nobleScrypt } from '../auth/password';
 import type { ConfigError } from '../config';
 import { createLifecycle, type Lifecycle } from '../health/lifecycle';
 import { createApp } from '../http/app';
-import { createClientIpResolver } from '../http/client-ip';
 import { importPublicKey, importSigningKey, type PublicKey, type Sha256Hex, type SigningKey } from '../ledger/crypto';
 import { createServices, type Services } from '../services';
+import { appSettings, type BootstrapReport, bootstrap, passwordHasherFor, StartupError, serviceDeps } from '../startup';
 import { createEdgeTelemetry, type EdgeTelemetry } from '../telemetry/edge-telemetry';
 import { createJsonLogger, type Logger } from '../telemetry/logger';
 import { parseWorkerConfig, type WorkerBindings, type WorkerConfig } from './config';
 import { appliedSchema, openRequestDatabase, type RequestDatabase } from './database';
 import { createRequestScope, type RequestScope } from './request-scope';
-
-const SERVICE_NAME = 'lexecon';
 
 /**
  * What one Workers isolate keeps between requests: validated configuration, imported keys,
@@ -30,8 +26,6 @@ export interface Isolate {
   readonly lifecycle: Lifecycle;
   readonly scope: RequestScope;
   readonly app: ReturnType<typeof createApp>;
-  /** The signing key's id and the retired keys' ids: whoever signed the ledger head must be one. */
-  readonly trustedKeyIds: ReadonlySet<string>;
   /** The request's connections and the services over them. */
   servicesFor(): { services: Services; database: RequestDatabase };
 }
@@ -68,24 +62,11 @@ export async function startIsolate(
     services: scope.services,
     // Never reached: the entry answers GET /metrics itself (501, scrape the collector).
     metrics: { render: async () => '' },
-    settings: {
-      serviceName: SERVICE_NAME,
-      version,
-      maxBodyBytes: config.http.maxBodyBytes,
-      maxDecisionBytes: config.http.maxDecisionBytes,
-      metricsExclude: config.telemetry.metricsExclude,
-      tracingExclude: config.telemetry.tracing.exclude,
-      corsAllowedOrigins: config.http.corsAllowedOrigins,
-      // Cloudflare's edge sets the caller's address; X-Forwarded-For from the caller is never trusted.
-      clientIp: createClientIpResolver({ peer: (c) => c.req.header('cf-connecting-ip') }),
-    },
+    // Cloudflare's edge sets the caller's address; X-Forwarded-For from the caller is never trusted.
+    settings: appSettings(config, { version, clientIp: { peer: (c) => c.req.header('cf-connecting-ip') } }),
   });
   // Made once per isolate, so its bounded hashing capacity holds across the requests it serves.
-  const passwords = createPasswordHasher(
-    nobleScrypt,
-    DEFAULT_SCRYPT,
-    createHashingCapacity(config.auth.passwordHashing),
-  );
+  const passwords = passwordHasherFor(config, nobleScrypt);
 
   function servicesFor() {
     const database = openRequestDatabase(worker.database.url, {
@@ -98,34 +79,25 @@ export async function startIsolate(
         trace: telemetry.telemetry.inSpan,
       },
     });
-    const services = createServices({
-      db: database.db,
-      signingKey: keys.signingKey,
-      trustedKeys: keys.trustedKeys,
-      sha256,
-      telemetry: telemetry.telemetry,
-      logger,
-      policyRefreshMs: config.policy.refreshMs,
-      instanceId,
-      lifecycle,
-      probes: { exportStatus: telemetry.exportStatus },
-      health: config.health,
-      verification: config.verification,
-      // In memory, a bucket would live one request: limits hold only in the shared table.
-      rateLimits: { ...config.rateLimit, store: 'postgres' },
-      sessions: {
-        ...DEFAULT_SESSION_SETTINGS,
-        idleMs: config.auth.sessionIdleMs,
-        maxAgeMs: config.auth.sessionMaxAgeMs,
-      },
-      requireMfaForAdmin: config.auth.requireMfaForAdmin,
-      passwords,
-    });
+    const services = createServices(
+      serviceDeps(config, {
+        db: database.db,
+        ...keys,
+        sha256,
+        telemetry: telemetry.telemetry,
+        logger,
+        instanceId,
+        lifecycle,
+        probes: { exportStatus: telemetry.exportStatus },
+        passwords,
+        // In memory, a bucket would live one request: limits hold only in the shared table.
+        rateLimitStore: 'postgres',
+      }),
+    );
     return { services, database };
   }
 
-  const trustedKeyIds = new Set([keys.signingKey.keyId, ...keys.trustedKeys.map((k) => k.keyId)]);
-  return { kind: 'serving', worker, instanceId, logger, telemetry, lifecycle, scope, app, trustedKeyIds, servicesFor };
+  return { kind: 'serving', worker, instanceId, logger, telemetry, lifecycle, scope, app, servicesFor };
 }
 
 function misconfiguredBy(errors: ConfigError[]): MisconfiguredIsolate {
@@ -155,38 +127,34 @@ async function importKeys(
 }
 
 /**
- * What Node does before it serves, once per isolate: the schema is current, the ledger has its
- * genesis and was signed by this key, the bootstrap admin key and the LEXECON_POLICY document are
- * in place. Every step is idempotent, so concurrent first requests may each run it.
+ * Once per isolate, before its first answer: the schema is current (Node migrates instead), then the
+ * bootstrap both runtimes share. Every step is idempotent, so concurrent first requests may each run it.
  */
 export async function prepareIsolate(isolate: Isolate, services: Services, database: RequestDatabase): Promise<void> {
-  const { lifecycle, worker, logger } = isolate;
   const schema = await appliedSchema(database.db);
   if (!schema.current) {
     throw new StartupError(
       `the database schema is at ${schema.applied ?? 'nothing'}, this build needs ${schema.expected}: run npm run db:migrate against it`,
     );
   }
-  lifecycle.completed('migrations');
-  await services.ledger.ensureGenesis();
-  const head = await services.ledger.head();
-  if (head && !isolate.trustedKeyIds.has(head.key_id)) {
-    throw new StartupError(
-      `the ledger head (entry ${head.index}) is signed by key ${head.key_id}, which is neither LEXECON_SIGNING_KEY nor in LEXECON_TRUSTED_PUBLIC_KEYS`,
-    );
-  }
-  if (worker.config.bootstrapAdminKey) await services.apiKeys.ensureBootstrapAdmin(worker.config.bootstrapAdminKey);
-  const admin = worker.config.auth.bootstrapAdmin;
-  if (admin) await services.users.ensureBootstrapAdmin(admin.username, admin.password);
-  if (worker.policy !== undefined) {
-    const result = await services.policies.load(worker.policy, 'policy-binding:LEXECON_POLICY');
-    if (result.status === 'loaded') logger.info('policy binding applied', { version: result.policy.version });
-  }
-  await services.policies.active();
-  lifecycle.completed('policy');
-  lifecycle.serving();
+  isolate.lifecycle.completed('migrations');
+  const { config, policy } = isolate.worker;
+  await bootstrap({
+    config,
+    services,
+    policy: policy === undefined ? undefined : { document: policy, loadedBy: 'policy-binding:LEXECON_POLICY' },
+    report: bootstrapReport(isolate.logger),
+  });
+  isolate.lifecycle.serving();
 }
 
-export class StartupError extends Error {
-  override readonly name = 'StartupError';
+/** The edge logs a newly applied LEXECON_POLICY only; the other steps run on every isolate's start. */
+function bootstrapReport(logger: Logger): BootstrapReport {
+  return {
+    untrustedHead: (head) =>
+      `the ledger head (entry ${head.index}) is signed by key ${head.key_id}, which is neither LEXECON_SIGNING_KEY nor in LEXECON_TRUSTED_PUBLIC_KEYS`,
+    policyApplied(result) {
+      if (result.status === 'loaded') logger.info('policy binding applied', { version: result.policy.version });
+    },
+  };
 }

@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { compilePolicy, unwrapPolicyDocument } from '../governance/policy';
+import { StartupError } from '../startup';
+
+/**
+ * LEXECON_POLICY_FILE's document, checked before anything slow (opening the database) happens, with
+ * the name the ledger records it under.
+ */
+export function readPolicyFile(file: string): { document: unknown; loadedBy: string } {
+  let document: unknown;
+  try {
+    document = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new StartupError(`LEXECON_POLICY_FILE: cannot read ${file} as JSON: ${(err as Error).message}`);
+  }
+  const compiled = compilePolicy(unwrapPolicyDocument(document));
+  if (!compiled.ok) {
+    const problems = compiled.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
+    throw new StartupError(`LEXECON_POLICY_FILE: ${file} is not a valid policy:\n${problems}`);
+  }
+  return { document, loadedBy: `policy-file:${basename(file)}` };
+}
