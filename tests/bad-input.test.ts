@@ -7,6 +7,7 @@ import type { ErrorCode } from '../src/errors';
 import { createApp } from '../src/http/app';
 import type { AppEnv } from '../src/http/context';
 import { handleError } from '../src/http/errors';
+import { provide } from '../src/http/middleware/provide';
 import { requestId } from '../src/http/middleware/request-id';
 import { generateSigningKey } from '../src/ledger/crypto';
 import type { Services } from '../src/services';
@@ -581,11 +582,15 @@ describe.each(backends())('bad input on $name', (backend) => {
 describe('the error handler', () => {
   function boomApp(logger: Logger) {
     const app = new Hono<AppEnv>();
+    const services = { logger, telemetry: noopTelemetry } as unknown as Services;
+    app.use(
+      provide({
+        services,
+        settings: { serviceName: 'lexecon', version: 'test', maxBodyBytes: 1024 },
+        routes: new Set(),
+      }),
+    );
     app.use(requestId());
-    app.use(async (c, next) => {
-      c.set('services', { logger, telemetry: noopTelemetry } as unknown as Services);
-      await next();
-    });
     app.get('/boom', () => {
       throw new Error('secret detail: password=hunter2 at db.internal:5432');
     });

@@ -1,6 +1,8 @@
 import { and, asc, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { isUniqueViolation } from '../db/errors';
 import { backupCodes, type UserRow, users } from '../db/schema';
+import { AppError } from '../errors';
 import { newId } from '../ids';
 import { sha256Hex } from '../ledger/crypto';
 import type { Ledger } from '../ledger/store';
@@ -21,6 +23,7 @@ export interface UserInfo {
 }
 
 export interface UserStore {
+  /** Throws AppError CONFLICT when the username is taken. */
   create(input: { username: string; password: string; role: Role; createdBy: string }): Promise<UserInfo>;
   list(): Promise<UserInfo[]>;
   get(id: string): Promise<UserRow | undefined>;
@@ -115,7 +118,10 @@ export function createUserStore(options: UserStoreOptions): UserStore {
 
   return {
     async create(input) {
-      const row = await insertUser(input, false);
+      const row = await insertUser(input, false).catch((err: unknown) => {
+        if (isUniqueViolation(err)) throw new AppError('CONFLICT', `The username ${input.username} is taken`);
+        throw err;
+      });
       return toInfo({ ...row, disabledAt: null, mfaSecret: null, mfaEnabledAt: null, mfaLastStep: null });
     },
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type Condition, parseCondition } from './condition';
+import { joinPath } from './field-path';
 
 /**
  * The policy model: terms (nodes) and relations (edges) in the upstream JSON format, either form,
@@ -457,12 +458,4 @@ function indexRelations(relations: readonly Relation[]): Map<string, Relation[]>
 
 function zodProblems(error: z.ZodError, prefix: string): PolicyProblem[] {
   return error.issues.map((issue) => ({ path: joinPath(prefix, issue.path), message: issue.message }));
-}
-
-export function joinPath(prefix: string, segments: readonly PropertyKey[]): string {
-  let path = prefix;
-  for (const segment of segments) {
-    path += typeof segment === 'number' ? `[${segment}]` : path ? `.${String(segment)}` : String(segment);
-  }
-  return path;
 }

@@ -4,11 +4,10 @@ import type { MetricsRenderer } from '../telemetry/telemetry';
 import type { AppEnv, AppSettings } from './context';
 import { errorResponse, handleError } from './errors';
 import { cors } from './middleware/cors';
-import { httpMetrics, isExcluded } from './middleware/http-metrics';
+import { httpTelemetry, isExcluded } from './middleware/http-telemetry';
+import { provide } from './middleware/provide';
 import { requestId } from './middleware/request-id';
-import { requestLog } from './middleware/request-log';
 import { securityHeaders } from './middleware/security-headers';
-import { tracing } from './middleware/tracing';
 import { auditRoutes } from './routes/audit';
 import { authRoutes } from './routes/auth';
 import { decideRoutes } from './routes/decide';
@@ -20,6 +19,9 @@ import { metricsRoutes } from './routes/metrics';
 import { policyRoutes } from './routes/policies';
 import { rootRoutes } from './routes/root';
 import { userRoutes } from './routes/users';
+
+/** Left out of metrics, traces and request logs unless settings say otherwise: scrapes and probes would drown the rest. */
+const UNOBSERVED_PATHS = ['/metrics', '/health'];
 
 export interface AppDeps {
   services: Services;
@@ -33,20 +35,22 @@ export function createApp({ services, settings, metrics }: AppDeps) {
   const app = new OpenAPIHono<AppEnv>();
   // Filled once every route is registered (below): the only values `endpoint` labels may take.
   const routes = new Set<string>();
-  const excluded = settings.metricsExclude ?? ['/metrics', '/health'];
-  const untraced = settings.tracingExclude ?? ['/metrics', '/health'];
-  app.use(httpMetrics(services.telemetry, { exclude: excluded, routes }));
-  app.use(tracing(services.telemetry, { exclude: untraced, routes }));
+  const metricsExclude = settings.metricsExclude ?? UNOBSERVED_PATHS;
+  // First, so every later middleware and the error handler find the services; then the request id,
+  // so every error body and log line carries one.
+  app.use(provide({ services, settings, routes }));
   app.use(requestId());
-  app.use(requestLog(services.logger, { exclude: untraced, routes }));
+  app.use(
+    httpTelemetry({
+      telemetry: services.telemetry,
+      logger: services.logger,
+      routes,
+      metricsExclude,
+      tracingExclude: settings.tracingExclude ?? UNOBSERVED_PATHS,
+    }),
+  );
   app.use(securityHeaders());
   if (settings.corsAllowedOrigins?.length) app.use(cors({ allowedOrigins: settings.corsAllowedOrigins }));
-  app.use(async function provide(c, next) {
-    c.set('services', services);
-    c.set('settings', settings);
-    c.set('routes', routes);
-    await next();
-  });
 
   app.route('/', rootRoutes());
   app.route('/health', healthRoutes());
@@ -77,7 +81,7 @@ export function createApp({ services, settings, metrics }: AppDeps) {
 
   for (const route of app.routes) if (route.method !== 'ALL') routes.add(route.path);
   const served = servedRoutes(document as Parameters<typeof servedRoutes>[0]);
-  services.telemetry.httpRoutesServed(served.filter((r) => !isExcluded(r.endpoint, excluded)));
+  services.telemetry.httpRoutesServed(served.filter((r) => !isExcluded(r.endpoint, metricsExclude)));
 
   const allowedMethods = methodsByPath(app.routes);
   app.notFound((c) => {

@@ -29,6 +29,8 @@ export interface AppEnv {
     principal: Principal;
     /** Route templates the app serves, for bounded `endpoint` labels. */
     routes: ReadonlySet<string>;
+    /** The JSON request body as read and parsed once by jsonBody, for the route's schema to validate. */
+    body: unknown;
     /** The error code answered, if any (for the server span's error.type). */
     errorCode: ErrorCode;
   };

@@ -4,7 +4,7 @@ import { HashingBusyError } from '../auth/hashing-capacity';
 import { isDatabaseUnavailable } from '../db/errors';
 import { AppError, DatabaseUnavailableError, ERROR_STATUS, type ErrorCode } from '../errors';
 import type { AppEnv } from './context';
-import { routeTemplate } from './middleware/http-metrics';
+import { routeTemplate } from './middleware/http-telemetry';
 
 /** The error body every 4xx and 5xx carries. */
 export interface ErrorBody {
@@ -12,9 +12,9 @@ export interface ErrorBody {
 }
 
 export function errorResponse(c: Context<AppEnv>, code: ErrorCode, message: string, details?: unknown) {
-  c.get('services')?.telemetry.errorResponded(code);
+  c.get('services').telemetry.errorResponded(code);
   c.set('errorCode', code);
-  const body: ErrorBody = { error: { code, message, requestId: c.get('requestId') ?? 'unknown' } };
+  const body: ErrorBody = { error: { code, message, requestId: c.get('requestId') } };
   if (details !== undefined) body.error.details = details;
   return c.json(body, ERROR_STATUS[code]);
 }
@@ -44,7 +44,7 @@ function fromHttpException(err: HTTPException): AppError {
  * hashes: 429 with Retry-After, counted as the `password_hashing` limiter.
  */
 function refuseBusyHashing(c: Context<AppEnv>, err: HashingBusyError): AppError {
-  c.get('services')?.telemetry.rateLimited('password_hashing');
+  c.get('services').telemetry.rateLimited('password_hashing');
   c.header('Retry-After', String(err.retryAfterSeconds));
   return new AppError(
     'RATE_LIMITED',
@@ -67,10 +67,11 @@ export function handleError(err: Error, c: Context<AppEnv>) {
           : isDatabaseUnavailable(err)
             ? new DatabaseUnavailableError(err)
             : undefined;
+  const { telemetry, logger } = c.get('services');
   if (known && known.code !== 'INTERNAL') {
     if (known.status >= 500) {
       // The logger writes errors as their summaries: no statement parameter, no payload.
-      c.get('services')?.logger.warn('request failed', {
+      logger.warn('request failed', {
         requestId: c.get('requestId'),
         code: known.code,
         cause: known.cause,
@@ -78,8 +79,8 @@ export function handleError(err: Error, c: Context<AppEnv>) {
     }
     return errorResponse(c, known.code, known.message, known.details);
   }
-  c.get('services')?.telemetry.exceptionCaught(err, routeTemplate(c, c.get('routes') ?? new Set()));
-  c.get('services')?.telemetry.recordException(err);
-  c.get('services')?.logger.error('unhandled error', { requestId: c.get('requestId'), error: err });
+  telemetry.exceptionCaught(err, routeTemplate(c, c.get('routes')));
+  telemetry.recordException(err);
+  logger.error('unhandled error', { requestId: c.get('requestId'), error: err });
   return errorResponse(c, 'INTERNAL', 'Internal error');
 }

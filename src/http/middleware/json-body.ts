@@ -11,7 +11,7 @@ export interface JsonBodyOptions {
 }
 
 /**
- * Reads a JSON body once, before validation: 415 unless it is JSON, 413 past the size limit
+ * Reads and parses a JSON body once, before validation: 415 unless it is JSON, 413 past the size limit
  * (checked on the declared length and again while streaming), 400 REQUEST_ABORTED when the client
  * hangs up before the body is in, 400 for malformed JSON, and 400 for values Postgres or canonical
  * JSON cannot store faithfully (NUL, lone surrogates, non-finite numbers, absurd nesting) so they
@@ -45,8 +45,8 @@ export function jsonBody(options: JsonBodyOptions = {}): MiddlewareHandler<AppEn
     }
     const problem = unstorable(value);
     if (problem) throw new AppError('INVALID_STRING', `The request body contains ${problem}`);
-    // Later readers (the schema validator) parse from this cached text instead of the spent stream.
-    (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
+    // The route's schema validates this value (src/http/routes/router.ts): the body is parsed once.
+    c.set('body', value);
     await next();
   };
 }

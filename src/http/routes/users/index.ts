@@ -1,7 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { passwordProblem } from '../../../auth/password';
 import { ROLES } from '../../../auth/permissions';
-import { isUniqueViolation } from '../../../db/errors';
 import { AppError } from '../../../errors';
 import { Username } from '../auth';
 import { createRouter, defineRoute } from '../router';
@@ -78,15 +77,8 @@ export function userRoutes() {
           problems: [{ path: 'password', message: problem }],
         });
       }
-      try {
-        const user = await c
-          .get('services')
-          .users.create({ username, password, role, createdBy: c.get('principal').id });
-        return c.json({ user }, 201);
-      } catch (err) {
-        if (isUniqueViolation(err)) throw new AppError('CONFLICT', `The username ${username} is taken`);
-        throw err;
-      }
+      const user = await c.get('services').users.create({ username, password, role, createdBy: c.get('principal').id });
+      return c.json({ user }, 201);
     })
     .openapi(list, async (c) => c.json({ users: await c.get('services').users.list() }, 200))
     .openapi(disable, async (c) => {

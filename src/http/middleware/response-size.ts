@@ -1,48 +1,4 @@
-import type { Context, MiddlewareHandler } from 'hono';
-import { type MetricsRecorder, UNMATCHED } from '../../telemetry/telemetry';
-import type { AppEnv } from '../context';
-
-export interface HttpMetricsOptions {
-  /** Path prefixes left out of the RED metrics (a prefix matches itself and everything below it). */
-  exclude: readonly string[];
-  /** Route templates the app serves; anything else is `unmatched`, so scanners cannot add series. */
-  routes: ReadonlySet<string>;
-}
-
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
-
-/** A prefix matches itself and everything below it: `/health` covers `/health/live`, not `/healthy`. */
-export function isExcluded(path: string, prefixes: readonly string[]): boolean {
-  return prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
-}
-
-/** The route template that served the request (never the raw path), or `unmatched`. */
-export function routeTemplate(c: Context, routes: ReadonlySet<string>): string {
-  const path = c.req.routePath;
-  return routes.has(path) ? path : UNMATCHED;
-}
-
-/**
- * Requests served, their duration, latency summary and (with detailed metrics) response size, plus
- * requests in flight. Per request: two clock reads, a map lookup for the route's recorder (built once
- * per route, with its attribute objects), and one histogram record.
- */
-export function httpMetrics(telemetry: MetricsRecorder, options: HttpMetricsOptions): MiddlewareHandler<AppEnv> {
-  return async function httpMetrics(c, next) {
-    if (isExcluded(c.req.path, options.exclude)) return next();
-    const started = performance.now();
-    telemetry.requestStarted();
-    try {
-      await next();
-    } finally {
-      telemetry.requestFinished();
-      const method = METHODS.has(c.req.method) ? c.req.method : '_OTHER';
-      const recorder = telemetry.httpRoute(method, routeTemplate(c, options.routes));
-      recorder.finished(c.res.status, (performance.now() - started) / 1000);
-      if (telemetry.measuresResponseSize) measureResponse(c, recorder.responded);
-    }
-  };
-}
+import type { Context } from 'hono';
 
 /**
  * Response size without buffering. On Node the bytes are counted as the adapter writes them, so the
@@ -50,7 +6,7 @@ export function httpMetrics(telemetry: MetricsRecorder, options: HttpMetricsOpti
  * bodies); elsewhere it is the declared Content-Length, or a pass-through stream's byte count
  * recorded when the last byte has gone.
  */
-function measureResponse(c: Context, record: (bytes: number) => void): void {
+export function measureResponse(c: Context, record: (bytes: number) => void): void {
   const outgoing = (c.env as { outgoing?: WritableResponse } | undefined)?.outgoing;
   if (outgoing && typeof outgoing.once === 'function') {
     countWritten(outgoing, record);

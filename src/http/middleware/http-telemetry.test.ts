@@ -1,12 +1,24 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, createTestMetrics, decisionRequest, samplePolicy } from '../../../tests/support/app';
+import {
+  createTestApp,
+  createTestMetrics,
+  decisionRequest,
+  samplePolicy,
+  type TestMetrics,
+} from '../../../tests/support/app';
 import { backends, type TestDatabase } from '../../../tests/support/databases';
 import { CONDITION_TIMEOUT_MS } from '../../../tests/support/wait';
+import type { Services } from '../../services';
+import { type LogFields, type Logger, silentLogger } from '../../telemetry/logger';
 import type { AppEnv, AppSettings } from '../context';
-import { httpMetrics } from './http-metrics';
+import { handleError } from '../errors';
+import { httpTelemetry } from './http-telemetry';
+import { provide } from './provide';
+import { requestId } from './request-id';
 
 // --- a tiny reader of the text exposition (the golden test uses a real parser) ------------------
 
@@ -49,6 +61,23 @@ const SIZES = 'lexecon_api_response_size_bytes';
 function withMetrics(detailed = false) {
   const metrics = createTestMetrics({ detailed });
   return { metrics, scrape: async () => parseSamples(await metrics.render()) };
+}
+
+/** The middleware alone, over `metrics`, measuring and logging every path. */
+function telemetryFor(metrics: TestMetrics, routes: ReadonlySet<string>, logger: Logger = silentLogger) {
+  return httpTelemetry({ telemetry: metrics.telemetry, logger, routes, metricsExclude: [], tracingExclude: [] });
+}
+
+/** A logger that keeps the request lines it is given. */
+function requestLines() {
+  const lines: LogFields[] = [];
+  const logger: Logger = {
+    ...silentLogger,
+    info: (message, fields) => {
+      if (message === 'request') lines.push(fields ?? {});
+    },
+  };
+  return { lines, logger };
 }
 
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
@@ -287,19 +316,17 @@ describe('HTTP metrics middleware on its own', () => {
   it('measures a streamed body of unknown length once it has been read to the end, passing chunks on as they come', async () => {
     const { metrics, scrape } = withMetrics(true);
     let controller!: ReadableStreamDefaultController<Uint8Array>;
-    const app = new Hono<AppEnv>()
-      .use(httpMetrics(metrics.telemetry, { exclude: [], routes: new Set(['/stream']) }))
-      .get(
-        '/stream',
-        () =>
-          new Response(
-            new ReadableStream<Uint8Array>({
-              start(c) {
-                controller = c;
-              },
-            }),
-          ),
-      );
+    const app = new Hono<AppEnv>().use(telemetryFor(metrics, new Set(['/stream']))).get(
+      '/stream',
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(c) {
+              controller = c;
+            },
+          }),
+        ),
+    );
 
     const res = await app.request('/stream');
     expect(res.headers.get('content-length')).toBeNull();
@@ -329,7 +356,7 @@ describe('HTTP metrics middleware on its own', () => {
       release = resolve;
     });
     const app = new Hono<AppEnv>()
-      .use(httpMetrics(metrics.telemetry, { exclude: [], routes: new Set(['/work']) }))
+      .use(telemetryFor(metrics, new Set(['/work'])))
       .get('/work', async () => {
         await released;
         throw new Error('the handler failed');
@@ -351,7 +378,7 @@ describe('HTTP metrics on the Node server', () => {
   it('counts the bytes written to the socket, for string bodies and streamed ones, without touching the body', async () => {
     const { metrics, scrape } = withMetrics(true);
     const app = new Hono<AppEnv>()
-      .use(httpMetrics(metrics.telemetry, { exclude: [], routes: new Set(['/json', '/stream']) }))
+      .use(telemetryFor(metrics, new Set(['/json', '/stream'])))
       .get('/json', (c) => c.json({ greeting: 'grüße, 世界 😀' }))
       .get(
         '/stream',
@@ -384,5 +411,103 @@ describe('HTTP metrics on the Node server', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('HTTP telemetry: the request log, the span and what each leaves out', () => {
+  it('writes one line per request: method, route template, path without the query, status, duration and request id, in that order', async () => {
+    const { metrics } = withMetrics();
+    const { lines, logger } = requestLines();
+    const app = new Hono<AppEnv>()
+      .use(requestId())
+      .use(telemetryFor(metrics, new Set(['/items/:id']), logger))
+      .post('/items/:id', (c) => c.json({ ok: true }, 201));
+
+    await app.request('/items/7?access_token=secret', { method: 'POST', headers: { 'x-request-id': 'req-7' } });
+    await app.request('/no/such/path', { headers: { 'x-request-id': 'req-8' } });
+
+    expect(lines.map((line) => Object.keys(line))).toEqual(
+      Array(2).fill(['method', 'route', 'path', 'status', 'duration_ms', 'request_id']),
+    );
+    expect(lines).toEqual([
+      {
+        method: 'POST',
+        route: '/items/:id',
+        path: '/items/7',
+        status: 201,
+        duration_ms: expect.any(Number),
+        request_id: 'req-7',
+      },
+      {
+        method: 'GET',
+        route: 'unmatched',
+        path: '/no/such/path',
+        status: 404,
+        duration_ms: expect.any(Number),
+        request_id: 'req-8',
+      },
+    ]);
+  });
+
+  it('traces and logs a path only the metrics leave out, and counts a path only tracing leaves out', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const metrics = createTestMetrics({ tracer: provider.getTracer('test') });
+    const { lines, logger } = requestLines();
+    const app = new Hono<AppEnv>()
+      .use(requestId())
+      .use(
+        httpTelemetry({
+          telemetry: metrics.telemetry,
+          logger,
+          routes: new Set(['/probe', '/scrape']),
+          metricsExclude: ['/probe'],
+          tracingExclude: ['/scrape'],
+        }),
+      )
+      .get('/probe', (c) => c.text('up'))
+      .get('/scrape', (c) => c.text('# EOF'));
+
+    const probe = await app.request('/probe');
+    const scrape = await app.request('/scrape');
+    await provider.forceFlush();
+
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((span) => span.name)).toEqual(['GET /probe']);
+    expect(probe.headers.get('x-trace-id')).toBe(spans[0]?.spanContext().traceId);
+    expect(scrape.headers.get('x-trace-id')).toBeNull();
+    expect(lines.map((line) => line.path)).toEqual(['/probe']);
+    const samples = parseSamples(await metrics.render());
+    expect(total(samples, REQUESTS, { endpoint: '/scrape', status: '200' })).toBe(1);
+    expect(total(samples, REQUESTS, { endpoint: '/probe' })).toBe(0);
+  });
+
+  it('answers a request that fails in the first middleware after it with the one error shape and its request id, and counts it', async () => {
+    const { metrics, scrape } = withMetrics();
+    const { lines, logger } = requestLines();
+    const services = { telemetry: metrics.telemetry, logger } as unknown as Services;
+    const settings: AppSettings = { serviceName: 'lexecon', version: 'test', maxBodyBytes: 1024 };
+    const routes = new Set(['/work']);
+    // The app's own order (src/http/app.ts): services, request id, telemetry, then the rest.
+    const app = new Hono<AppEnv>()
+      .use(provide({ services, settings, routes }))
+      .use(requestId())
+      .use(telemetryFor(metrics, routes, logger))
+      .use(async () => {
+        throw new Error('the first middleware failed');
+      })
+      .get('/work', (c) => c.text('never reached'))
+      .onError(handleError);
+
+    const res = await app.request('/work', { headers: { 'x-request-id': 'early-1' } });
+    expect(res.status).toBe(500);
+    expect(res.headers.get('x-request-id')).toBe('early-1');
+    expect(await res.json()).toEqual({ error: { code: 'INTERNAL', message: 'Internal error', requestId: 'early-1' } });
+
+    const samples = await scrape();
+    expect(total(samples, REQUESTS, { method: 'GET', status: '500' })).toBe(1);
+    expect(total(samples, 'lexecon_errors_total', { error_type: 'INTERNAL' })).toBe(1);
+    expect(total(samples, IN_FLIGHT)).toBe(0);
+    expect(lines).toEqual([expect.objectContaining({ status: 500, request_id: 'early-1' })]);
   });
 });

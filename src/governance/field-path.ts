@@ -1,0 +1,11 @@
+/**
+ * How a problem names the field it is about, in a policy document and a request alike:
+ * `relations[2].source`, `query.limit`. Segments are zod issue paths.
+ */
+export function joinPath(prefix: string, segments: readonly PropertyKey[]): string {
+  let path = prefix;
+  for (const segment of segments) {
+    path += typeof segment === 'number' ? `[${segment}]` : path ? `.${String(segment)}` : String(segment);
+  }
+  return path;
+}
