@@ -5,7 +5,7 @@ import { backends, type TestDatabase } from '../../../../tests/support/databases
 import { canonicalJson } from '../../../ledger/canonical-json';
 import { sha256Hex } from '../../../ledger/crypto';
 
-const EXAMPLES_DIR = new URL('../../../examples/policies/', import.meta.url);
+const EXAMPLES_DIR = new URL('../../../../examples/policies/', import.meta.url);
 
 /** The hash the API must report: SHA-256 of the RFC 8785 canonical JSON of the document. */
 const policyHash = (document: unknown) => sha256Hex(canonicalJson(document));
