@@ -8,7 +8,7 @@ const CORE = '^src/(audit|auth|cache|config|db|decisions|errors|flags|governance
 // imports OpenTelemetry (rule telemetry-ports-without-sdk).
 const TELEMETRY_PORTS = '^src/telemetry/(telemetry|logger|error-summary)\\.ts$';
 const SHELL = '^src/http/';
-const ENTRIES = '^src/(node|worker|startup)\\.ts$|^src/(edge|node)/';
+const ENTRIES = '^src/(node|worker|startup)\\.ts$|^src/(edge|node|cli)/';
 // The OpenTelemetry SDK is the runtime's choice: only its wiring imports it; everything else uses @opentelemetry/api.
 const SDK_WIRING = '^src/telemetry/(node-telemetry|edge-telemetry|sdk|prometheus|process|otlp-push|views)\\.ts$';
 

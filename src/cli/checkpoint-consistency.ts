@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { verifyConsistency } from '../ledger/merkle';
+import { type Command, FORMAT_OPTION, outputFormat, UsageError } from './command';
+import { type Checkpoint, openCheckpoint, trustedKeys } from './keys';
+import { SERVICE_OPTIONS, type ServiceClient, serviceClient } from './service';
+import { failed, printVerdict, type Verdict } from './verdict';
+
+interface ConsistencyProof {
+  from: number;
+  to: number;
+  hashes: string[];
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+
+export const checkpointConsistency: Command = {
+  words: ['checkpoint', 'consistency'],
+  summary: 'Prove that a newer checkpoint extends an older one (the log kept every entry it had signed)',
+  usage: 'checkpoint consistency OLD NEW --url URL [--key KEY] [--token TOKEN] [--format text|json]',
+  help: [
+    'OLD and NEW are files holding signed checkpoints (GET /api/ledger/checkpoint, or a receipt’s checkpoint).',
+    'Checks both signatures, then fetches GET /api/ledger/proof/consistency?from=&to= and verifies it',
+    '(RFC 9162 §2.1.4.2). Two checkpoints of one size must have one root: two roots are a fork.',
+    '',
+    '--url      the service, e.g. http://localhost:3000',
+    '--key      a note verifier key, an Ed25519 public key (PEM or base64), or a file holding one;',
+    '           without it the key is read from the service (GET /api/ledger/public-key), which proves less',
+    '--token    a Bearer token with ledger:read (default: $LEXECON_TOKEN)',
+    '--format   text (default) or json',
+  ].join('\n'),
+  positionals: ['OLD', 'NEW'],
+  options: { key: { type: 'string', multiple: true }, ...SERVICE_OPTIONS, ...FORMAT_OPTION },
+  async run({ positionals, options }, io) {
+    const format = outputFormat(options);
+    const service = serviceClient(options, io);
+    const keys = await trustedKeys((options.key as string[] | undefined) ?? [await serviceKey(service, io)]);
+    const opened: Checkpoint[] = [];
+    for (const [i, file] of positionals.entries()) {
+      const which = i === 0 ? 'OLD' : 'NEW';
+      try {
+        opened.push(await openCheckpoint(readText(file), keys));
+      } catch (error) {
+        const message = `${which} does not verify with the key given: ${(error as Error).message}`;
+        return printVerdict(io, format, failed('bad_checkpoint', message));
+      }
+    }
+    const [older, newer] = opened as [Checkpoint, Checkpoint];
+    return printVerdict(io, format, await proveConsistent(older, newer, service));
+  },
+};
+
+export async function proveConsistent(older: Checkpoint, newer: Checkpoint, service: ServiceClient): Promise<Verdict> {
+  if (older.origin !== newer.origin)
+    return failed('origin_mismatch', `${older.origin} and ${newer.origin} are two logs`);
+  if (older.size > newer.size)
+    return failed('not_newer', `OLD (size ${older.size}) is larger than NEW (${newer.size})`);
+  const summary = `the tree of size ${newer.size} extends the tree of size ${older.size} (${newer.origin})`;
+  if (older.size === newer.size || older.size === 0) {
+    const consistent = older.size === 0 || hex(older.rootHash) === hex(newer.rootHash);
+    return consistent
+      ? { valid: true, summary }
+      : failed('inconsistent', `two roots for tree size ${older.size}: a fork`);
+  }
+  const proof = await service.json<ConsistencyProof>(
+    `/api/ledger/proof/consistency?from=${older.size}&to=${newer.size}`,
+  );
+  const hashes = proof.hashes.map((h) => Uint8Array.from(Buffer.from(h, 'hex')));
+  const proved =
+    proof.from === older.size &&
+    proof.to === newer.size &&
+    verifyConsistency(older.size, newer.size, older.rootHash, newer.rootHash, hashes);
+  return proved
+    ? { valid: true, summary }
+    : failed('inconsistent', `the service's proof does not lead from size ${older.size} to size ${newer.size}`);
+}
+
+async function serviceKey(service: ServiceClient, io: { stderr: NodeJS.WritableStream }): Promise<string> {
+  const { note_verifier_key } = await service.json<{ note_verifier_key: string }>('/api/ledger/public-key');
+  io.stderr.write('lexecon: no --key given; using the key the service names, which proves less than a pinned key\n');
+  return note_verifier_key;
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+}

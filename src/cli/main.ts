@@ -1,0 +1,73 @@
+import { parseArgs } from 'node:util';
+import { checkpointConsistency } from './checkpoint-consistency';
+import { type CliIo, type Command, CommandFailed, EXIT, type ExitCode, UsageError } from './command';
+import { ledgerExport } from './ledger-export';
+import { ledgerVerify } from './ledger-verify';
+import { receiptVerify } from './receipt-verify';
+
+/** Every command, by the words that name it; a new one is a file in src/cli and a line here. */
+export const COMMANDS: readonly Command[] = [ledgerExport, ledgerVerify, receiptVerify, checkpointConsistency];
+
+/** Runs `lexecon <args>` and answers its exit code: 0 ok, 1 verification (or the command) failed, 2 usage error. */
+export async function main(args: readonly string[], io: CliIo = processIo()): Promise<ExitCode> {
+  const command = COMMANDS.find((c) => c.words.every((word, i) => args[i] === word));
+  if (!command) {
+    const asked = args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help';
+    (asked ? io.stdout : io.stderr).write(overview(asked ? undefined : args.join(' ')));
+    return args.length > 0 && asked ? EXIT.ok : EXIT.usage;
+  }
+  try {
+    const parsed = parseArgs({
+      args: args.slice(command.words.length) as string[],
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (parsed.values.help) {
+      io.stdout.write(commandHelp(command));
+      return EXIT.ok;
+    }
+    if (parsed.positionals.length !== command.positionals.length) {
+      throw new UsageError(`expected ${command.positionals.join(' ') || 'no arguments'}`);
+    }
+    return await command.run({ positionals: parsed.positionals, options: parsed.values }, io);
+  } catch (error) {
+    if (error instanceof CommandFailed) {
+      io.stderr.write(`lexecon ${command.words.join(' ')}: ${error.message}\n`);
+      return EXIT.failed;
+    }
+    if (error instanceof UsageError || isParseArgsError(error)) {
+      io.stderr.write(
+        `lexecon ${command.words.join(' ')}: ${(error as Error).message}\nusage: lexecon ${command.usage}\n`,
+      );
+      return EXIT.usage;
+    }
+    throw error;
+  }
+}
+
+function processIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+}
+
+function isParseArgsError(error: unknown): boolean {
+  return error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+}
+
+function overview(unknown: string | undefined): string {
+  const width = Math.max(...COMMANDS.map((c) => c.words.join(' ').length));
+  const lines = COMMANDS.map((c) => `  ${c.words.join(' ').padEnd(width)}  ${c.summary}`);
+  return [
+    ...(unknown === undefined ? [] : [`unknown command: ${unknown}`, '']),
+    'usage: lexecon <command> [options]   (lexecon <command> --help for its options)',
+    '',
+    ...lines,
+    '',
+    'Exit codes: 0 ok, 1 verification failed (or the service could not be read), 2 usage error.',
+    '',
+  ].join('\n');
+}
+
+function commandHelp(command: Command): string {
+  return `usage: lexecon ${command.usage}\n\n${command.summary}.\n\n${command.help}\n`;
+}

@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { leafHash, verifyInclusion } from '../ledger/merkle';
+import { type Command, FORMAT_OPTION, outputFormat, UsageError } from './command';
+import { type Checkpoint, openCheckpoint, trustedKeys } from './keys';
+import { failed, printVerdict, type Verdict } from './verdict';
+
+/** The `receipt` of a POST /api/decide answer (docs/ledger.md). */
+export interface Receipt {
+  index: number;
+  tree_size: number;
+  leaf_hash: string;
+  inclusion_proof: string[];
+  checkpoint: string;
+}
+
+const HEX_HASH = /^[0-9a-f]{64}$/;
+const fromHex = (text: string) => Uint8Array.from(Buffer.from(text, 'hex'));
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+
+export const receiptVerify: Command = {
+  words: ['receipt', 'verify'],
+  summary: 'Verify a decision’s receipt offline: the checkpoint’s signature, the inclusion proof against its root',
+  usage: 'receipt verify FILE --key KEY [--format text|json]',
+  help: [
+    'FILE holds a receipt (the `receipt` of a POST /api/decide answer) or the whole answer; with the whole',
+    'answer, its ledger_entry_index and ledger_entry_hash must also be the receipt’s leaf.',
+    '',
+    '--key      a note verifier key, an Ed25519 public key (PEM or base64), or a file holding one',
+    '--format   text (default) or json',
+  ].join('\n'),
+  positionals: ['FILE'],
+  options: { key: { type: 'string', multiple: true }, ...FORMAT_OPTION },
+  async run({ positionals, options }, io) {
+    const format = outputFormat(options);
+    const keys = await trustedKeys((options.key as string[] | undefined) ?? []);
+    const document = readJson(positionals[0] as string);
+    let checkpoint: Checkpoint;
+    const receipt = receiptIn(document);
+    try {
+      checkpoint = await openCheckpoint(receipt.checkpoint, keys);
+    } catch (error) {
+      const message = `the checkpoint does not verify with the key given: ${(error as Error).message}`;
+      return printVerdict(io, format, failed('bad_checkpoint', message));
+    }
+    return printVerdict(io, format, verifyReceipt(receipt, checkpoint, document));
+  },
+};
+
+export function verifyReceipt(receipt: Receipt, checkpoint: Checkpoint, document: Record<string, unknown>): Verdict {
+  const at = { index: receipt.index };
+  if (receipt.tree_size !== checkpoint.size) {
+    return failed(
+      'size_mismatch',
+      `the receipt is for tree size ${receipt.tree_size}, its checkpoint for ${checkpoint.size}`,
+      at,
+    );
+  }
+  const entryHash = document.ledger_entry_hash;
+  if (typeof entryHash === 'string' && hex(leafHash(fromHex(entryHash))) !== receipt.leaf_hash) {
+    return failed('leaf_mismatch', 'leaf_hash is not the leaf of the answer’s ledger_entry_hash', at);
+  }
+  if (document.ledger_entry_index !== undefined && document.ledger_entry_index !== receipt.index) {
+    return failed('leaf_mismatch', 'the receipt’s index is not the answer’s ledger_entry_index', at);
+  }
+  const proof = receipt.inclusion_proof.map(fromHex);
+  if (!verifyInclusion(receipt.index, receipt.tree_size, fromHex(receipt.leaf_hash), proof, checkpoint.rootHash)) {
+    return failed('bad_proof', 'the inclusion proof does not lead to the checkpoint’s root', at);
+  }
+  return {
+    valid: true,
+    summary: `entry ${receipt.index} is in the tree of size ${checkpoint.size} signed by ${checkpoint.origin}`,
+  };
+}
+
+function readJson(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value === 'object' && value !== null) return value as Record<string, unknown>;
+  } catch {}
+  throw new UsageError(`${file} is not a JSON object`);
+}
+
+/** The receipt itself, or the `receipt` of a decide answer; a usage error when the file holds neither. */
+function receiptIn(document: Record<string, unknown>): Receipt {
+  const candidate = (document.receipt ?? document) as Partial<Receipt>;
+  const wellFormed =
+    Number.isSafeInteger(candidate.index) &&
+    Number.isSafeInteger(candidate.tree_size) &&
+    HEX_HASH.test(String(candidate.leaf_hash)) &&
+    Array.isArray(candidate.inclusion_proof) &&
+    candidate.inclusion_proof.every((h) => HEX_HASH.test(String(h))) &&
+    typeof candidate.checkpoint === 'string';
+  if (!wellFormed)
+    throw new UsageError('the file holds no receipt {index, tree_size, leaf_hash, inclusion_proof, checkpoint}');
+  return candidate as Receipt;
+}
