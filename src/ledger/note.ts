@@ -77,7 +77,7 @@ export function parseVerifierKey(text: string): NoteVerifier {
   const [name = '', hashHex = '', ...keyParts] = text.split('+');
   // The base64 part may itself contain '+'.
   const typedKey = decodeBase64(keyParts.join('+'));
-  if (!isKeyName(name) || !/^[0-9a-f]{8}$/.test(hashHex) || !typedKey) {
+  if (!isKeyName(name) || !/^[0-9a-f]{8}$/.test(hashHex) || !typedKey?.length) {
     throw malformed('malformed verifier key (expected <name>+<8 hex digits>+<base64 key>)');
   }
   if (typedKey[0] !== ED25519_TYPE || typedKey.length !== 1 + ED25519_PUBLIC_KEY_SIZE) {
@@ -200,9 +200,10 @@ async function verifyEd25519(key: CryptoKey, signature: Bytes, message: Bytes): 
   return crypto.subtle.verify({ name: 'Ed25519' }, key, signature, message);
 }
 
-/** Key names: non-empty, no Unicode white space (Go's unicode.IsSpace), no '+'. */
+/** Key names: non-empty, no Unicode white space (Go's unicode.IsSpace), no '+', nothing a note may not hold. */
 function isKeyName(name: string): boolean {
-  return name !== '' && name.isWellFormed() && !/[\p{White_Space}+]/u.test(name);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: a note may not contain control characters.
+  return name !== '' && name.isWellFormed() && !/[\p{White_Space}+\x00-\x1f]/u.test(name);
 }
 
 function requireKeyName(name: string): void {
