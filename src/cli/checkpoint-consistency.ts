@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { toHex } from '../ledger/crypto';
 import { verifyConsistency } from '../ledger/merkle';
 import { type Command, FORMAT_OPTION, outputFormat, UsageError } from './command';
-import { type Checkpoint, openCheckpoint, trustedKeys } from './keys';
+import { fromHex } from './hex';
+import { openCheckpoint, type SignedCheckpoint, trustedKeys } from './keys';
 import { SERVICE_OPTIONS, type ServiceClient, serviceClient } from './service';
 import { failed, printVerdict, type Verdict } from './verdict';
 
@@ -10,8 +12,6 @@ interface ConsistencyProof {
   to: number;
   hashes: string[];
 }
-
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 export const checkpointConsistency: Command = {
   words: ['checkpoint', 'consistency'],
@@ -34,7 +34,7 @@ export const checkpointConsistency: Command = {
     const format = outputFormat(options);
     const service = serviceClient(options, io);
     const keys = await trustedKeys((options.key as string[] | undefined) ?? [await serviceKey(service, io)]);
-    const opened: Checkpoint[] = [];
+    const opened: SignedCheckpoint[] = [];
     for (const [i, file] of positionals.entries()) {
       const which = i === 0 ? 'OLD' : 'NEW';
       try {
@@ -44,19 +44,23 @@ export const checkpointConsistency: Command = {
         return printVerdict(io, format, failed('bad_checkpoint', message));
       }
     }
-    const [older, newer] = opened as [Checkpoint, Checkpoint];
+    const [older, newer] = opened as [SignedCheckpoint, SignedCheckpoint];
     return printVerdict(io, format, await proveConsistent(older, newer, service));
   },
 };
 
-export async function proveConsistent(older: Checkpoint, newer: Checkpoint, service: ServiceClient): Promise<Verdict> {
+export async function proveConsistent(
+  older: SignedCheckpoint,
+  newer: SignedCheckpoint,
+  service: ServiceClient,
+): Promise<Verdict> {
   if (older.origin !== newer.origin)
     return failed('origin_mismatch', `${older.origin} and ${newer.origin} are two logs`);
   if (older.size > newer.size)
     return failed('not_newer', `OLD (size ${older.size}) is larger than NEW (${newer.size})`);
   const summary = `the tree of size ${newer.size} extends the tree of size ${older.size} (${newer.origin})`;
   if (older.size === newer.size || older.size === 0) {
-    const consistent = older.size === 0 || hex(older.rootHash) === hex(newer.rootHash);
+    const consistent = older.size === 0 || toHex(older.rootHash) === toHex(newer.rootHash);
     return consistent
       ? { valid: true, summary }
       : failed('inconsistent', `two roots for tree size ${older.size}: a fork`);
@@ -64,7 +68,7 @@ export async function proveConsistent(older: Checkpoint, newer: Checkpoint, serv
   const proof = await service.json<ConsistencyProof>(
     `/api/ledger/proof/consistency?from=${older.size}&to=${newer.size}`,
   );
-  const hashes = proof.hashes.map((h) => Uint8Array.from(Buffer.from(h, 'hex')));
+  const hashes = proof.hashes.map(fromHex);
   const proved =
     proof.from === older.size &&
     proof.to === newer.size &&

@@ -1,9 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { importPublicKey, type PublicKey } from '../ledger/crypto';
-import { NoteError, noteKeyHash, openNote, parseCheckpoint, parseVerifierKey } from '../ledger/note';
+import { importPublicKey, type PublicKey, toBase64 } from '../ledger/crypto';
+import {
+  type Checkpoint,
+  NoteError,
+  type NoteVerifier,
+  noteKeyHash,
+  openNote,
+  parseCheckpoint,
+  parseVerifierKey,
+} from '../ledger/note';
 import { UsageError } from './command';
-
-type NoteVerifier = ReturnType<typeof parseVerifierKey>;
 
 /** A key given with --key: an Ed25519 public key, and its note verifier when it was given as one. */
 export interface TrustedKey {
@@ -12,11 +18,8 @@ export interface TrustedKey {
   verifier?: NoteVerifier;
 }
 
-export interface Checkpoint {
-  origin: string;
-  size: number;
-  rootHash: Uint8Array;
-  /** The whole signed note. */
+/** A checkpoint and the whole signed note it came in. */
+export interface SignedCheckpoint extends Checkpoint {
   note: string;
 }
 
@@ -36,7 +39,7 @@ async function trustedKey(value: string, mayBeFile: boolean): Promise<TrustedKey
   try {
     if (VERIFIER_KEY.test(text)) {
       const verifier = parseVerifierKey(text);
-      return { verifier, publicKey: await importPublicKey(Buffer.from(verifier.publicKey).toString('base64')) };
+      return { verifier, publicKey: await importPublicKey(toBase64(verifier.publicKey)) };
     }
     if (mayBeFile && !text.includes('-----BEGIN') && existsSync(text))
       return trustedKey(readFileSync(text, 'utf8'), false);
@@ -55,9 +58,9 @@ export function keysById(keys: readonly TrustedKey[]): Map<string, PublicKey> {
  * Checks a checkpoint's signature with the trusted keys (a PEM key is taken to sign as the origin the
  * checkpoint names) and reads its body. Throws NoteError when no key verifies it.
  */
-export async function openCheckpoint(note: string, keys: readonly TrustedKey[]): Promise<Checkpoint> {
+export async function openCheckpoint(note: string, keys: readonly TrustedKey[]): Promise<SignedCheckpoint> {
   const origin = note.slice(0, note.indexOf('\n'));
-  let problem: unknown = new NoteError('no key');
+  let problem: unknown = new NoteError('unknown_key', 'no key given');
   for (const key of keys) {
     const raw = key.publicKey.raw;
     try {
@@ -74,6 +77,6 @@ export async function openCheckpoint(note: string, keys: readonly TrustedKey[]):
 }
 
 /** The body of a signed note whose signature is not checked here (an export's own first line, to resume it). */
-export function unverifiedCheckpoint(note: string): Checkpoint {
+export function unverifiedCheckpoint(note: string): SignedCheckpoint {
   return { ...parseCheckpoint(note.slice(0, note.indexOf('\n\n') + 1)), note };
 }

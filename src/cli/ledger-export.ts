@@ -3,7 +3,7 @@ import { closeSync, createWriteStream, fstatSync, ftruncateSync, openSync, readS
 import type { LedgerEntry } from '../ledger/entry';
 import { type Command, CommandFailed, requiredOption } from './command';
 import { checkpointLine, entryLine, parseExportLine } from './export-file';
-import { type Checkpoint, unverifiedCheckpoint } from './keys';
+import { type SignedCheckpoint, unverifiedCheckpoint } from './keys';
 import { createProgress } from './progress';
 import { SERVICE_OPTIONS, type ServiceClient, serviceClient } from './service';
 
@@ -86,7 +86,7 @@ async function* pagesOfEntries(service: ServiceClient, from: number, size: numbe
  * What an earlier export left in `path`: its checkpoint and the index its next entry has. A last line
  * cut off mid-write (no newline at the end) is removed first. Undefined when there is no such file.
  */
-function readExisting(path: string): { checkpoint: Checkpoint; next: number } | undefined {
+function readExisting(path: string): { checkpoint: SignedCheckpoint; next: number } | undefined {
   let fd: number;
   try {
     fd = openSync(path, 'r+');

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { PublicKey } from '../ledger/crypto';
+import { type PublicKey, toHex } from '../ledger/crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry } from '../ledger/entry';
 import { leafHash } from '../ledger/merkle';
 import { type Command, FORMAT_OPTION, outputFormat, UsageError } from './command';
 import { parseExportLine } from './export-file';
-import { type Checkpoint, keysById, openCheckpoint, type TrustedKey, trustedKeys } from './keys';
+import { fromHex } from './hex';
+import { keysById, openCheckpoint, type SignedCheckpoint, type TrustedKey, trustedKeys } from './keys';
 import { createProgress, type Progress } from './progress';
 import { createTreeRoot } from './tree-root';
 import { type Failure, failed, failure, printVerdict, type Verdict } from './verdict';
@@ -15,7 +16,6 @@ import { type Failure, failed, failure, printVerdict, type Verdict } from './ver
 const SIGNATURE_BATCH = 256;
 
 const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 export const ledgerVerify: Command = {
   words: ['ledger', 'verify'],
@@ -59,7 +59,7 @@ export async function verifyExport(
   const first = await iterator.next();
   const header = first.done ? undefined : parseExportLine(first.value);
   if (header?.type !== 'checkpoint') return failed('malformed', 'line 1 is not a checkpoint line');
-  let checkpoint: Checkpoint;
+  let checkpoint: SignedCheckpoint;
   try {
     checkpoint = await openCheckpoint(header.note, keys);
   } catch (error) {
@@ -92,7 +92,7 @@ export async function verifyExport(
  * link, hash, a trusted key, signature; each entry of the checkpoint's tree also becomes a leaf.
  * Signatures are checked in batches; `settle` answers the first that failed.
  */
-function createEntryWalk(checkpoint: Checkpoint, keys: ReadonlyMap<string, PublicKey>) {
+function createEntryWalk(checkpoint: SignedCheckpoint, keys: ReadonlyMap<string, PublicKey>) {
   let next = 0;
   let previousHash = GENESIS_PREVIOUS_HASH;
   const tree = createTreeRoot();
@@ -128,7 +128,7 @@ function createEntryWalk(checkpoint: Checkpoint, keys: ReadonlyMap<string, Publi
           });
         signatures.push({ entry, valid: key.verify(entry.entry_hash, entry.signature).catch(() => false) });
       }
-      if (entry.index < checkpoint.size) tree.add(leafHash(Buffer.from(entry.entry_hash, 'hex')));
+      if (entry.index < checkpoint.size) tree.add(leafHash(fromHex(entry.entry_hash)));
       previousHash = entry.entry_hash;
       next++;
       return undefined;
@@ -149,16 +149,16 @@ function createEntryWalk(checkpoint: Checkpoint, keys: ReadonlyMap<string, Publi
         });
       }
       const root = tree.root();
-      if (hex(root) !== hex(checkpoint.rootHash)) {
+      if (toHex(root) !== toHex(checkpoint.rootHash)) {
         return failed('root_mismatch', `the Merkle root of entries 0–${size - 1} is not the checkpoint’s`);
       }
       return {
         valid: true,
-        summary: `${next} entries; checkpoint ${origin} at tree size ${size}, root ${hex(root)}`,
+        summary: `${next} entries; checkpoint ${origin} at tree size ${size}, root ${toHex(root)}`,
         entries_checked: next,
         origin,
         tree_size: size,
-        root_hash: hex(root),
+        root_hash: toHex(root),
       };
     },
   };

@@ -10,11 +10,9 @@ import {
   signCheckpoint,
   verifierKeyOf,
 } from '../../tests/support/lexecon-cli';
-import { generateSigningKey } from '../ledger/crypto';
+import { generateSigningKey, toHex } from '../ledger/crypto';
 import { rootOf } from '../ledger/merkle';
 import type { Receipt } from './receipt-verify';
-
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 /** PATH(m, D[n]) of RFC 9162 §2.1.3.1, written from its definition. */
 function inclusionPath(m: number, leaves: readonly Uint8Array[]): Uint8Array[] {
@@ -52,8 +50,8 @@ describe('lexecon receipt verify', () => {
     receipt = {
       index,
       tree_size: leaves.length,
-      leaf_hash: hex(leaves[index] as Uint8Array),
-      inclusion_proof: inclusionPath(index, leaves).map(hex),
+      leaf_hash: toHex(leaves[index] as Uint8Array),
+      inclusion_proof: inclusionPath(index, leaves).map(toHex),
       checkpoint: await signCheckpoint(t.signingKey, leaves),
     };
   });

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { toHex } from '../ledger/crypto';
 import { leafHash, verifyInclusion } from '../ledger/merkle';
 import { type Command, FORMAT_OPTION, outputFormat, UsageError } from './command';
-import { type Checkpoint, openCheckpoint, trustedKeys } from './keys';
+import { fromHex } from './hex';
+import { openCheckpoint, type SignedCheckpoint, trustedKeys } from './keys';
 import { failed, printVerdict, type Verdict } from './verdict';
 
 /** The `receipt` of a POST /api/decide answer (docs/ledger.md). */
@@ -14,8 +16,6 @@ export interface Receipt {
 }
 
 const HEX_HASH = /^[0-9a-f]{64}$/;
-const fromHex = (text: string) => Uint8Array.from(Buffer.from(text, 'hex'));
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 export const receiptVerify: Command = {
   words: ['receipt', 'verify'],
@@ -34,7 +34,7 @@ export const receiptVerify: Command = {
     const format = outputFormat(options);
     const keys = await trustedKeys((options.key as string[] | undefined) ?? []);
     const document = readJson(positionals[0] as string);
-    let checkpoint: Checkpoint;
+    let checkpoint: SignedCheckpoint;
     const receipt = receiptIn(document);
     try {
       checkpoint = await openCheckpoint(receipt.checkpoint, keys);
@@ -46,7 +46,11 @@ export const receiptVerify: Command = {
   },
 };
 
-export function verifyReceipt(receipt: Receipt, checkpoint: Checkpoint, document: Record<string, unknown>): Verdict {
+export function verifyReceipt(
+  receipt: Receipt,
+  checkpoint: SignedCheckpoint,
+  document: Record<string, unknown>,
+): Verdict {
   const at = { index: receipt.index };
   if (receipt.tree_size !== checkpoint.size) {
     return failed(
@@ -56,7 +60,7 @@ export function verifyReceipt(receipt: Receipt, checkpoint: Checkpoint, document
     );
   }
   const entryHash = document.ledger_entry_hash;
-  if (typeof entryHash === 'string' && hex(leafHash(fromHex(entryHash))) !== receipt.leaf_hash) {
+  if (typeof entryHash === 'string' && toHex(leafHash(fromHex(entryHash))) !== receipt.leaf_hash) {
     return failed('leaf_mismatch', 'leaf_hash is not the leaf of the answer’s ledger_entry_hash', at);
   }
   if (document.ledger_entry_index !== undefined && document.ledger_entry_index !== receipt.index) {

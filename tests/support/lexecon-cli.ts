@@ -3,14 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkpointLine, entryLine } from '../../src/cli/export-file';
-import { fromBase64, type SigningKey } from '../../src/ledger/crypto';
+import { fromHex } from '../../src/cli/hex';
+import type { SigningKey } from '../../src/ledger/crypto';
 import type { LedgerEntry } from '../../src/ledger/entry';
 import { leafHash, rootOf } from '../../src/ledger/merkle';
 import { formatCheckpoint, formatVerifierKey, signNote } from '../../src/ledger/note';
 import type { TestApp } from './app';
 
 const root = join(import.meta.dirname, '..', '..');
-const decoder = new TextDecoder();
 
 export interface CliRun {
   code: number;
@@ -53,7 +53,7 @@ export async function ledgerEntries(t: TestApp): Promise<LedgerEntry[]> {
   return entries;
 }
 
-export const leafOf = (entry: LedgerEntry) => leafHash(Uint8Array.from(Buffer.from(entry.entry_hash, 'hex')));
+export const leafOf = (entry: LedgerEntry) => leafHash(fromHex(entry.entry_hash));
 
 /** The origin (note key name) a ledger key signs checkpoints as by default. */
 export const originOf = (key: SigningKey) => `lexecon/${key.keyId}`;
@@ -70,7 +70,7 @@ export function signCheckpoint(
   return signNote(body, {
     name: origin,
     publicKey: key.raw,
-    sign: async (message) => fromBase64(await key.sign(decoder.decode(message))),
+    sign: (message) => key.signBytes(message),
   });
 }
 
