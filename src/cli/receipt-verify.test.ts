@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, decisionRequest, samplePolicy, type TestApp } from '../../tests/support/app';
 import { backends, type TestDatabase } from '../../tests/support/databases';
@@ -91,6 +92,15 @@ describe('lexecon receipt verify', () => {
     const run = await verify(write('receipt.json', receipt), verifierKeyOf(await generateSigningKey()));
     expect(run.code).toBe(1);
     expect(run.json().first_invalid.reason).toBe('bad_checkpoint');
+  });
+
+  it('accepts the test vector docs/ledger.md gives, with the verifier key printed there', async () => {
+    const page = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'ledger.md'), 'utf8');
+    const example = /```json\n(\{[^`]*"inclusion_proof"[^`]*)```/.exec(page)?.[1] ?? '';
+    const key = /`(lexecon\/[0-9a-f]{16}\+[0-9a-f]{8}\+\S+)`/.exec(page)?.[1] ?? '';
+    const run = await verify(write('documented.json', JSON.parse(example)), key);
+    expect(run.code).toBe(0);
+    expect(run.json().summary).toBe('entry 2 is in the tree of size 3 signed by lexecon/fdf72a088f18f739');
   });
 
   it('exits 2 on a file that holds no receipt', async () => {
