@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serve } from '@hono/node-server';
 import { checkpointLine, entryLine } from '../../src/cli/export-file';
 import { fromHex } from '../../src/cli/hex';
 import type { SigningKey } from '../../src/ledger/crypto';
@@ -78,4 +81,15 @@ export function signCheckpoint(
 export function writeExport(path: string, note: string, entries: readonly LedgerEntry[]): string {
   writeFileSync(path, checkpointLine(note) + entries.map(entryLine).join(''));
   return path;
+}
+
+/** Serves `fetch` (an app's) on a free local port, as the command would find a running service. */
+export async function serveOnLocalPort(fetch: (request: Request) => Response | Promise<Response>) {
+  const server = serve({ fetch, port: 0, hostname: '127.0.0.1' });
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
