@@ -293,85 +293,84 @@ describe('Merkle proof verification refuses what does not prove', () => {
   // Every tree up to 64 leaves in full, then every 17th index or old size up to 300.
   const step = (size: number) => (size <= 64 ? 1 : 17);
 
-  it('fails an inclusion proof with any flipped byte in a proof hash, the root or the leaf', async () => {
+  async function* sampledInclusionProofs() {
     const tree = await stored;
     for (let size = 1; size <= MAX_EXHAUSTIVE_SIZE; size++) {
       const root = reference.mth(0, size);
       for (let index = 0; index < size; index += step(size)) {
-        const leaf = leafHash(data[index]!);
         const proof = await proveInclusion(size, index, tree.read);
-        // On small trees every byte position of every hash; beyond, one position per hash, varying.
-        const positions = size <= 8 ? [...Array(32).keys()] : [size + index];
-        for (const at of positions) {
-          for (const wrong of proofsWithOneFlip(proof, at))
-            expect(verifyInclusion(index, size, leaf, wrong, root)).toBe(false);
-          expect(verifyInclusion(index, size, leaf, proof, flipped(root, at))).toBe(false);
-          expect(verifyInclusion(index, size, flipped(leaf, at), proof, root)).toBe(false);
+        yield { size, index, root, leaf: leafHash(data[index]!), proof };
+      }
+    }
+  }
+
+  async function* sampledConsistencyProofs() {
+    const tree = await stored;
+    for (let size = 1; size <= MAX_EXHAUSTIVE_SIZE; size++) {
+      const root = reference.mth(0, size);
+      for (let oldSize = 1; oldSize <= size; oldSize += step(size)) {
+        const proof = await proveConsistency(oldSize, size, tree.read);
+        yield { size, oldSize, root, oldRoot: reference.mth(0, oldSize), proof };
+      }
+    }
+  }
+
+  it('fails an inclusion proof with any flipped byte in a proof hash, the root or the leaf', async () => {
+    for await (const { size, index, root, leaf, proof } of sampledInclusionProofs()) {
+      // On small trees every byte position of every hash; beyond, one position per hash, varying.
+      const positions = size <= 8 ? [...Array(32).keys()] : [size + index];
+      for (const at of positions) {
+        for (const wrong of proofsWithOneFlip(proof, at)) {
+          expect(verifyInclusion(index, size, leaf, wrong, root)).toBe(false);
         }
+        expect(verifyInclusion(index, size, leaf, proof, flipped(root, at))).toBe(false);
+        expect(verifyInclusion(index, size, flipped(leaf, at), proof, root)).toBe(false);
       }
     }
   });
 
   it('fails an inclusion proof at any other index, and at another size unless that size gives PATH the same shape', async () => {
-    const tree = await stored;
-    for (let size = 1; size <= MAX_EXHAUSTIVE_SIZE; size++) {
-      const root = reference.mth(0, size);
-      for (let index = 0; index < size; index += step(size)) {
-        const leaf = leafHash(data[index]!);
-        const proof = await proveInclusion(size, index, tree.read);
-        const otherIndexes = size <= 32 ? [...Array(size).keys()] : [index - 1, index + 1, index ^ 2, 0, size - 1];
-        for (const other of otherIndexes.filter((i) => i !== index)) {
-          expect(verifyInclusion(other, size, leaf, proof, root)).toBe(false);
-        }
-        // The root does not commit to the size (the signed checkpoint does), so a proof holds for another
-        // size exactly when the definition folds it to the same root there.
-        for (const otherSize of [size - 1, size + 1, size * 2, Math.floor(size / 2), 0]) {
-          const expected = sameBytes(rootFromPath(index, otherSize, leaf, proof), root);
-          expect(verifyInclusion(index, otherSize, leaf, proof, root)).toBe(expected);
-        }
+    for await (const { size, index, root, leaf, proof } of sampledInclusionProofs()) {
+      const otherIndexes = size <= 32 ? [...Array(size).keys()] : [index - 1, index + 1, index ^ 2, 0, size - 1];
+      for (const other of otherIndexes.filter((i) => i !== index)) {
+        expect(verifyInclusion(other, size, leaf, proof, root)).toBe(false);
+      }
+      // The root does not commit to the size (the signed checkpoint does), so a proof holds for another
+      // size exactly when the definition folds it to the same root there.
+      for (const otherSize of [size - 1, size + 1, size * 2, Math.floor(size / 2), 0]) {
+        const expected = sameBytes(rootFromPath(index, otherSize, leaf, proof), root);
+        expect(verifyInclusion(index, otherSize, leaf, proof, root)).toBe(expected);
       }
     }
   });
 
   it('fails a consistency proof with any flipped byte in a proof hash or either root', async () => {
-    const tree = await stored;
-    for (let size = 1; size <= MAX_EXHAUSTIVE_SIZE; size++) {
-      const root = reference.mth(0, size);
-      for (let oldSize = 1; oldSize <= size; oldSize += step(size)) {
-        const oldRoot = reference.mth(0, oldSize);
-        const proof = await proveConsistency(oldSize, size, tree.read);
-        const positions = size <= 8 ? [...Array(32).keys()] : [size + oldSize];
-        for (const at of positions) {
-          for (const wrong of proofsWithOneFlip(proof, at)) {
-            expect(verifyConsistency(oldSize, size, oldRoot, root, wrong)).toBe(false);
-          }
-          expect(verifyConsistency(oldSize, size, flipped(oldRoot, at), root, proof)).toBe(false);
-          expect(verifyConsistency(oldSize, size, oldRoot, flipped(root, at), proof)).toBe(false);
+    for await (const { size, oldSize, root, oldRoot, proof } of sampledConsistencyProofs()) {
+      const positions = size <= 8 ? [...Array(32).keys()] : [size + oldSize];
+      for (const at of positions) {
+        for (const wrong of proofsWithOneFlip(proof, at)) {
+          expect(verifyConsistency(oldSize, size, oldRoot, root, wrong)).toBe(false);
         }
+        expect(verifyConsistency(oldSize, size, flipped(oldRoot, at), root, proof)).toBe(false);
+        expect(verifyConsistency(oldSize, size, oldRoot, flipped(root, at), proof)).toBe(false);
       }
     }
   });
 
   it('agrees with the definition on every wrong old or new size given to a consistency proof', async () => {
-    const tree = await stored;
-    for (let size = 1; size <= MAX_EXHAUSTIVE_SIZE; size++) {
-      const root = reference.mth(0, size);
-      for (let oldSize = 1; oldSize <= size; oldSize += step(size)) {
-        const oldRoot = reference.mth(0, oldSize);
-        const proof = await proveConsistency(oldSize, size, tree.read);
-        const wrongSizes = [
-          [oldSize - 1, size],
-          [oldSize + 1, size],
-          [oldSize, size - 1],
-          [oldSize, size + 1],
-          [oldSize, size * 2],
-          [size, oldSize],
-        ];
-        for (const [m, n] of wrongSizes.filter(([m, n]) => m !== oldSize || n !== size)) {
-          const roots = rootsFromProof(m!, n!, oldRoot, proof);
-          const expected = roots !== undefined && sameBytes(roots[0], oldRoot) && sameBytes(roots[1], root);
-          expect(verifyConsistency(m!, n!, oldRoot, root, proof)).toBe(expected);
-        }
+    for await (const { size, oldSize, root, oldRoot, proof } of sampledConsistencyProofs()) {
+      const wrongSizes = [
+        [oldSize - 1, size],
+        [oldSize + 1, size],
+        [oldSize, size - 1],
+        [oldSize, size + 1],
+        [oldSize, size * 2],
+        [size, oldSize],
+      ];
+      for (const [m, n] of wrongSizes.filter(([m, n]) => m !== oldSize || n !== size)) {
+        const roots = rootsFromProof(m!, n!, oldRoot, proof);
+        const expected = roots !== undefined && sameBytes(roots[0], oldRoot) && sameBytes(roots[1], root);
+        expect(verifyConsistency(m!, n!, oldRoot, root, proof)).toBe(expected);
       }
     }
   });
@@ -466,85 +465,47 @@ describe('Merkle tree against the Certificate Transparency test vectors', () => 
     'ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c',
     '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328',
   ];
-  const leafHashes = [
-    '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
-    '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
-    '0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7',
-    '07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7',
-    'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-    '4271a26be0d8a84f0bd54c8c302e7cb3a3b5d1fa6780a40bcce2873477dab658',
-    'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
-    '46f6ffadd3d06a09ff3c5860d2755c8b9819db7df44251788c7d8e3180de8eb1',
+  // The hash of every complete subtree of the eight-leaf tree, by level then position (testonly NodeHashes).
+  const nodeHashes = [
+    [
+      '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7',
+      '07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7',
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+      '4271a26be0d8a84f0bd54c8c302e7cb3a3b5d1fa6780a40bcce2873477dab658',
+      'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
+      '46f6ffadd3d06a09ff3c5860d2755c8b9819db7df44251788c7d8e3180de8eb1',
+    ],
+    [
+      'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+    ],
+    [
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+    ['5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328'],
   ];
-  // Zero-based indexes (the Go vectors count leaves from 1).
+  const node = (level: number, position: number) => nodeHashes[level]![position]!;
+  const leafHashes = nodeHashes[0]!;
+  // The published proofs (cmd/proofgen), each hash named by its place in the table above; indexes are
+  // zero-based here (the Go vectors count leaves from 1).
   const inclusionProofs: [index: number, size: number, proof: string[]][] = [
     [0, 1, []],
-    [
-      0,
-      8,
-      [
-        '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
-        '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-        '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
-      ],
-    ],
-    [
-      5,
-      8,
-      [
-        'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-        'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
-        'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-      ],
-    ],
-    [2, 3, ['fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125']],
-    [
-      1,
-      5,
-      [
-        '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
-        '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-        'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-      ],
-    ],
+    [0, 8, [node(0, 1), node(1, 1), node(2, 1)]],
+    [5, 8, [node(0, 4), node(1, 3), node(2, 0)]],
+    [2, 3, [node(1, 0)]],
+    [1, 5, [node(0, 0), node(1, 1), node(0, 4)]],
   ];
   const consistencyProofs: [oldSize: number, newSize: number, proof: string[]][] = [
     [1, 1, []],
-    [
-      1,
-      8,
-      [
-        '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
-        '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-        '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
-      ],
-    ],
-    [
-      6,
-      8,
-      [
-        '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
-        'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
-        'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-      ],
-    ],
-    [
-      2,
-      5,
-      [
-        '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-        'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-      ],
-    ],
-    [
-      6,
-      7,
-      [
-        '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
-        'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
-        'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-      ],
-    ],
+    [1, 8, [node(0, 1), node(1, 1), node(2, 1)]],
+    [6, 8, [node(1, 2), node(1, 3), node(2, 0)]],
+    [2, 5, [node(1, 1), node(0, 4)]],
+    [6, 7, [node(1, 2), node(0, 6), node(2, 0)]],
   ];
   const vectorTree = StoredTree.of(leaves);
 

@@ -125,6 +125,7 @@ export function storedHashIndex(level: number, n: number): number {
  * hash per subtree it completes (one per trailing 1 bit of n), each read from its stored left sibling.
  */
 export async function storedHashesForRecord(n: number, leaf: Uint8Array, read: HashReader): Promise<Uint8Array[]> {
+  requireCount('n', n);
   const completed = trailingOnes(n);
   const siblings: number[] = [];
   for (let level = 0, m = n; level < completed; level++, m = half(m)) siblings.push(storedHashIndex(level, m - 1));
