@@ -3,13 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, decisionRequest, samplePolicy, type TestApp } from '../../tests/support/app';
 import { backends, type TestDatabase } from '../../tests/support/databases';
 import {
-  leafOf,
   ledgerEntries,
   lexecon,
   scratchDir,
   serveOnLocalPort,
-  signCheckpoint,
   verifierKeyOf,
+  withLedgerProofRoutes,
 } from '../../tests/support/lexecon-cli';
 
 /** More than one page of GET /api/ledger/entries (500). */
@@ -32,15 +31,7 @@ describe.each(backends())('lexecon ledger export on $name', (backend) => {
     t = await createTestApp(tdb.database);
     expect((await t.request('POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
     for (let done = 0; done < DECISIONS; done += 40) await decide(40);
-    // The checkpoint the service would answer with, signed over the ledger as it stands.
-    const checkpoint = async () => signCheckpoint(t.signingKey, (await ledgerEntries(t)).map(leafOf));
-    service = await serveOnLocalPort(async (request) => {
-      if (new URL(request.url).pathname !== '/api/ledger/checkpoint') return t.app.fetch(request);
-      if (request.headers.get('authorization') !== `Bearer ${t.keys.admin}`) {
-        return Response.json({ error: { code: 'UNAUTHORIZED', message: 'Invalid API key' } }, { status: 401 });
-      }
-      return new Response(await checkpoint(), { headers: { 'content-type': 'text/plain; charset=utf-8' } });
-    });
+    service = await serveOnLocalPort(withLedgerProofRoutes(t));
     full = files.path('full.ndjson');
     const run = await exportTo(full);
     expect(run.stderr).toBe('');
