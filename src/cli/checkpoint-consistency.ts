@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { toHex } from '../ledger/crypto';
 import { verifyConsistency } from '../ledger/merkle';
-import { type Command, FORMAT_OPTION, outputFormat, UsageError } from './command';
+import { type Command, FORMAT_HELP, FORMAT_OPTION, outputFormat, UsageError } from './command';
 import { fromHex } from './hex';
-import { openCheckpoint, type SignedCheckpoint, trustedKeys } from './keys';
+import { isVerdict, KEY_HELP, KEY_OPTION, keysGiven, type SignedCheckpoint, verifiedCheckpoint } from './keys';
 import { SERVICE_OPTIONS, type ServiceClient, serviceClient } from './service';
 import { failed, printVerdict, type Verdict } from './verdict';
 
@@ -23,28 +23,23 @@ export const checkpointConsistency: Command = {
     '(RFC 9162 §2.1.4.2). Two checkpoints of one size must have one root: two roots are a fork.',
     '',
     '--url      the service, e.g. http://localhost:3000',
-    '--key      a note verifier key, an Ed25519 public key (PEM or base64), or a file holding one;',
-    '           without it the key is read from the service (GET /api/ledger/public-key), which proves less',
+    ...KEY_HELP,
+    '           (without one, the key the service names in GET /api/ledger/public-key, which proves less)',
     '--token    a Bearer token with ledger:read (default: $LEXECON_TOKEN)',
-    '--format   text (default) or json',
+    FORMAT_HELP,
   ].join('\n'),
   positionals: ['OLD', 'NEW'],
-  options: { key: { type: 'string', multiple: true }, ...SERVICE_OPTIONS, ...FORMAT_OPTION },
+  options: { ...KEY_OPTION, ...SERVICE_OPTIONS, ...FORMAT_OPTION },
   async run({ positionals, options }, io) {
     const format = outputFormat(options);
     const service = serviceClient(options, io);
-    const keys = await trustedKeys((options.key as string[] | undefined) ?? [await serviceKey(service, io)]);
-    const opened: SignedCheckpoint[] = [];
-    for (const [i, file] of positionals.entries()) {
-      const which = i === 0 ? 'OLD' : 'NEW';
-      try {
-        opened.push(await openCheckpoint(readText(file), keys));
-      } catch (error) {
-        const message = `${which} does not verify with the key given: ${(error as Error).message}`;
-        return printVerdict(io, format, failed('bad_checkpoint', message));
-      }
-    }
-    const [older, newer] = opened as [SignedCheckpoint, SignedCheckpoint];
+    const keys = await keysGiven(options, options.key ? [] : [await serviceKey(service, io)]);
+    type Opened = SignedCheckpoint | Verdict;
+    const [older, newer] = (await Promise.all(
+      positionals.map((file, i) => verifiedCheckpoint(readText(file), keys, i === 0 ? 'OLD' : 'NEW')),
+    )) as [Opened, Opened];
+    if (isVerdict(older)) return printVerdict(io, format, older);
+    if (isVerdict(newer)) return printVerdict(io, format, newer);
     return printVerdict(io, format, await proveConsistent(older, newer, service));
   },
 };

@@ -51,6 +51,7 @@ export function requiredOption(options: OptionValues, name: string): string {
 }
 
 export const FORMAT_OPTION = { format: { type: 'string', default: 'text' } } as const;
+export const FORMAT_HELP = '--format   text (default), or json for tools: {valid, summary} or {valid, first_invalid}';
 
 export type OutputFormat = 'text' | 'json';
 

@@ -9,7 +9,8 @@ import {
   parseCheckpoint,
   parseVerifierKey,
 } from '../ledger/note';
-import { UsageError } from './command';
+import { type OptionValues, UsageError } from './command';
+import { failed, type Verdict } from './verdict';
 
 /** A key given with --key: an Ed25519 public key, and its note verifier when it was given as one. */
 export interface TrustedKey {
@@ -25,11 +26,24 @@ export interface SignedCheckpoint extends Checkpoint {
 
 const VERIFIER_KEY = /^[^+\s]+\+[0-9a-fA-F]{8}\+\S+$/;
 
+/** The --key option of every command that checks a signature, and its help. */
+export const KEY_OPTION = { key: { type: 'string', multiple: true } } as const;
+export const KEY_HELP = [
+  '--key      a note verifier key (note_verifier_key of GET /api/ledger/public-key), an Ed25519 public',
+  '           key (PEM or base64), or a file holding one; repeat it for more keys (older entries’ keys)',
+];
+
+/** The keys given with --key; `fallback` when there is none. */
+export function keysGiven(options: OptionValues, fallback: readonly string[] = []): Promise<TrustedKey[]> {
+  const given = options.key as string[] | undefined;
+  return trustedKeys(given?.length ? given : fallback);
+}
+
 /**
  * Reads the values of --key: each a note verifier key (`<name>+<key hash>+<base64 key>`), an SPKI PEM
  * or base64 of the raw 32-byte key, or the path of a file holding one of them.
  */
-export async function trustedKeys(values: readonly string[]): Promise<TrustedKey[]> {
+async function trustedKeys(values: readonly string[]): Promise<TrustedKey[]> {
   if (values.length === 0) throw new UsageError('--key is required (a note verifier key, a PEM public key or a file)');
   return Promise.all(values.map((value) => trustedKey(value, true)));
 }
@@ -75,6 +89,21 @@ export async function openCheckpoint(note: string, keys: readonly TrustedKey[]):
   }
   throw problem;
 }
+
+/** The checkpoint in `note` when a key verifies it, else the verdict that says it does not. */
+export async function verifiedCheckpoint(
+  note: string,
+  keys: readonly TrustedKey[],
+  what = 'the checkpoint',
+): Promise<SignedCheckpoint | Verdict> {
+  try {
+    return await openCheckpoint(note, keys);
+  } catch (error) {
+    return failed('bad_checkpoint', `${what} does not verify with the key given: ${(error as Error).message}`);
+  }
+}
+
+export const isVerdict = (value: SignedCheckpoint | Verdict): value is Verdict => 'valid' in value;
 
 /** The body of a signed note whose signature is not checked here (an export's own first line, to resume it). */
 export function unverifiedCheckpoint(note: string): SignedCheckpoint {

@@ -4,10 +4,19 @@ import { createInterface } from 'node:readline';
 import { type PublicKey, toHex } from '../ledger/crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry } from '../ledger/entry';
 import { leafHash } from '../ledger/merkle';
-import { type Command, FORMAT_OPTION, outputFormat, UsageError } from './command';
+import { type Command, FORMAT_HELP, FORMAT_OPTION, outputFormat, UsageError } from './command';
 import { parseExportLine } from './export-file';
 import { fromHex } from './hex';
-import { keysById, openCheckpoint, type SignedCheckpoint, type TrustedKey, trustedKeys } from './keys';
+import {
+  isVerdict,
+  KEY_HELP,
+  KEY_OPTION,
+  keysById,
+  keysGiven,
+  type SignedCheckpoint,
+  type TrustedKey,
+  verifiedCheckpoint,
+} from './keys';
 import { createProgress, type Progress } from './progress';
 import { createTreeRoot } from './tree-root';
 import { type Failure, failed, failure, printVerdict, type Verdict } from './verdict';
@@ -27,15 +36,14 @@ export const ledgerVerify: Command = {
     'hash_mismatch, unknown_key, bad_signature (old per-entry signatures), truncated (fewer entries than',
     'the checkpoint covers), root_mismatch (the Merkle root is not the checkpoint’s), bad_checkpoint.',
     '',
-    '--key      a note verifier key (GET /api/ledger/public-key, note_verifier_key), an Ed25519 public',
-    '           key (PEM or base64), or a file holding one; repeat it for keys of older entries',
-    '--format   text (default) or json',
+    ...KEY_HELP,
+    FORMAT_HELP,
   ].join('\n'),
   positionals: ['FILE'],
-  options: { key: { type: 'string', multiple: true }, ...FORMAT_OPTION },
+  options: { ...KEY_OPTION, ...FORMAT_OPTION },
   async run({ positionals, options }, io) {
     const format = outputFormat(options);
-    const keys = await trustedKeys((options.key as string[] | undefined) ?? []);
+    const keys = await keysGiven(options);
     const file = positionals[0] as string;
     if (!statSync(file, { throwIfNoEntry: false })?.isFile()) throw new UsageError(`${file} is not a file`);
     const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
@@ -59,12 +67,8 @@ export async function verifyExport(
   const first = await iterator.next();
   const header = first.done ? undefined : parseExportLine(first.value);
   if (header?.type !== 'checkpoint') return failed('malformed', 'line 1 is not a checkpoint line');
-  let checkpoint: SignedCheckpoint;
-  try {
-    checkpoint = await openCheckpoint(header.note, keys);
-  } catch (error) {
-    return failed('bad_checkpoint', `the checkpoint does not verify with the key given: ${(error as Error).message}`);
-  }
+  const checkpoint = await verifiedCheckpoint(header.note, keys);
+  if (isVerdict(checkpoint)) return checkpoint;
 
   const walk = createEntryWalk(checkpoint, keysById(keys));
   let lineNumber = 1;

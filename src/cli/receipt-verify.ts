@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { toHex } from '../ledger/crypto';
 import { leafHash, verifyInclusion } from '../ledger/merkle';
-import { type Command, FORMAT_OPTION, outputFormat, UsageError } from './command';
+import { type Command, FORMAT_HELP, FORMAT_OPTION, outputFormat, UsageError } from './command';
 import { fromHex } from './hex';
-import { openCheckpoint, type SignedCheckpoint, trustedKeys } from './keys';
+import { isVerdict, KEY_HELP, KEY_OPTION, keysGiven, type SignedCheckpoint, verifiedCheckpoint } from './keys';
 import { failed, printVerdict, type Verdict } from './verdict';
 
 /** The `receipt` of a POST /api/decide answer (docs/ledger.md). */
@@ -25,24 +25,18 @@ export const receiptVerify: Command = {
     'FILE holds a receipt (the `receipt` of a POST /api/decide answer) or the whole answer; with the whole',
     'answer, its ledger_entry_index and ledger_entry_hash must also be the receipt’s leaf.',
     '',
-    '--key      a note verifier key, an Ed25519 public key (PEM or base64), or a file holding one',
-    '--format   text (default) or json',
+    ...KEY_HELP,
+    FORMAT_HELP,
   ].join('\n'),
   positionals: ['FILE'],
-  options: { key: { type: 'string', multiple: true }, ...FORMAT_OPTION },
+  options: { ...KEY_OPTION, ...FORMAT_OPTION },
   async run({ positionals, options }, io) {
     const format = outputFormat(options);
-    const keys = await trustedKeys((options.key as string[] | undefined) ?? []);
+    const keys = await keysGiven(options);
     const document = readJson(positionals[0] as string);
-    let checkpoint: SignedCheckpoint;
     const receipt = receiptIn(document);
-    try {
-      checkpoint = await openCheckpoint(receipt.checkpoint, keys);
-    } catch (error) {
-      const message = `the checkpoint does not verify with the key given: ${(error as Error).message}`;
-      return printVerdict(io, format, failed('bad_checkpoint', message));
-    }
-    return printVerdict(io, format, verifyReceipt(receipt, checkpoint, document));
+    const checkpoint = await verifiedCheckpoint(receipt.checkpoint, keys);
+    return printVerdict(io, format, isVerdict(checkpoint) ? checkpoint : verifyReceipt(receipt, checkpoint, document));
   },
 };
 
