@@ -48,12 +48,14 @@ export const ledgerVerify: Command = {
     if (!statSync(file, { throwIfNoEntry: false })?.isFile()) throw new UsageError(`${file} is not a file`);
     const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
     const progress = createProgress(io.stderr, { label: 'verifying' });
+    let verdict: Verdict & Record<string, unknown>;
     try {
-      return printVerdict(io, format, await verifyExport(lines, keys, progress));
+      verdict = await verifyExport(lines, keys, progress);
     } finally {
       progress.finish();
       lines.close();
     }
+    return printVerdict(io, format, verdict);
   },
 };
 
