@@ -150,9 +150,12 @@ describe('lexecon ledger verify', () => {
     ]);
   });
 
-  it('prints each command’s help with --help and exits 0', async () => {
+  it('prints a command’s help, or a group’s commands, with --help and exits 0', async () => {
     const run = await lexecon(['ledger', 'verify', '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^usage: lexecon ledger verify FILE --key KEY/);
+    const group = await lexecon(['ledger', '--help']);
+    expect(group.code).toBe(0);
+    expect(group.stdout.match(/^ {2}\S+ \S+/gm)).toEqual(['  ledger export', '  ledger verify']);
   });
 });

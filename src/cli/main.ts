@@ -11,11 +11,7 @@ export const COMMANDS: readonly Command[] = [ledgerExport, ledgerVerify, receipt
 /** Runs `lexecon <args>` and answers its exit code: 0 ok, 1 verification (or the command) failed, 2 usage error. */
 export async function main(args: readonly string[], io: CliIo = processIo()): Promise<ExitCode> {
   const command = COMMANDS.find((c) => c.words.every((word, i) => args[i] === word));
-  if (!command) {
-    const asked = args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help';
-    (asked ? io.stdout : io.stderr).write(overview(asked ? undefined : args.join(' ')));
-    return args.length > 0 && asked ? EXIT.ok : EXIT.usage;
-  }
+  if (!command) return listCommands(args, io);
   try {
     const parsed = parseArgs({
       args: args.slice(command.words.length) as string[],
@@ -54,9 +50,22 @@ function isParseArgsError(error: unknown): boolean {
   return error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
 }
 
-function overview(unknown: string | undefined): string {
-  const width = Math.max(...COMMANDS.map((c) => c.words.join(' ').length));
-  const lines = COMMANDS.map((c) => `  ${c.words.join(' ').padEnd(width)}  ${c.summary}`);
+/**
+ * `lexecon --help` (or `lexecon ledger --help`) lists the commands (of that group) and exits 0; anything
+ * else that names no command lists them as a usage error.
+ */
+function listCommands(args: readonly string[], io: CliIo): ExitCode {
+  const group = COMMANDS.filter((c) => c.words[0] === args[0]);
+  const asked = args.includes('--help') || args.includes('-h') || args[0] === 'help';
+  const known = asked && (group.length > 0 || args.length === 1);
+  const text = overview(group.length > 0 ? group : COMMANDS, known || args.length === 0 ? undefined : args.join(' '));
+  (known ? io.stdout : io.stderr).write(text);
+  return known ? EXIT.ok : EXIT.usage;
+}
+
+function overview(commands: readonly Command[], unknown: string | undefined): string {
+  const width = Math.max(...commands.map((c) => c.words.join(' ').length));
+  const lines = commands.map((c) => `  ${c.words.join(' ').padEnd(width)}  ${c.summary}`);
   return [
     ...(unknown === undefined ? [] : [`unknown command: ${unknown}`, '']),
     'usage: lexecon <command> [options]   (lexecon <command> --help for its options)',
