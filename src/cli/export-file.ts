@@ -7,6 +7,8 @@ import type { LedgerEntry } from '../ledger/entry';
 export type ExportLine = { type: 'checkpoint'; note: string } | { type: 'entry'; entry: LedgerEntry };
 
 export const checkpointLine = (note: string) => `${JSON.stringify({ type: 'checkpoint', note })}\n`;
+/** How every export begins (what checkpointLine writes first). */
+export const EXPORT_START = '{"type":"checkpoint",';
 export const entryLine = (entry: LedgerEntry) => `${JSON.stringify({ type: 'entry', entry })}\n`;
 
 /** The line's content, or undefined when it is not a line of an export (not JSON, or another shape). */

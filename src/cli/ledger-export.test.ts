@@ -72,6 +72,21 @@ describe.each(backends())('lexecon ledger export on $name', (backend) => {
     expect(again.stdout).toContain(`${size} entries (0 new)`);
   });
 
+  it('leaves a file that is not an export alone, and starts one over a checkpoint line cut off mid-write', async () => {
+    const notes = files.path('notes.txt');
+    writeFileSync(notes, 'my notes, without a newline');
+    const refused = await exportTo(notes);
+    expect([refused.code, refused.stderr]).toEqual([
+      1,
+      `lexecon ledger export: ${notes} is not an export; remove it or choose another --out\n`,
+    ]);
+    expect(readFileSync(notes, 'utf8')).toBe('my notes, without a newline');
+    const cut = files.path('cut.ndjson');
+    writeFileSync(cut, readFileSync(full, 'utf8').slice(0, 30));
+    expect((await exportTo(cut)).code).toBe(0);
+    expect((await lexecon(['ledger', 'verify', cut, '--key', verifierKeyOf(t.signingKey)])).code).toBe(0);
+  });
+
   it('exits 1 naming the answer when the service refuses the token', async () => {
     const run = await exportTo(files.path('refused.ndjson'), 'not-a-key');
     expect(run.code).toBe(1);

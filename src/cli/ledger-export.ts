@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { closeSync, createWriteStream, fstatSync, ftruncateSync, openSync, readSync } from 'node:fs';
 import type { LedgerEntry } from '../ledger/entry';
-import { type Command, CommandFailed, requiredOption } from './command';
-import { checkpointLine, entryLine, parseExportLine } from './export-file';
+import { type Command, CommandFailed, EXIT, requiredOption } from './command';
+import { checkpointLine, EXPORT_START, entryLine, parseExportLine } from './export-file';
 import { type SignedCheckpoint, unverifiedCheckpoint } from './keys';
 import { createProgress } from './progress';
 import { SERVICE_OPTIONS, type ServiceClient, serviceClient } from './service';
@@ -37,7 +37,7 @@ export const ledgerExport: Command = {
     const out = requiredOption(options, 'out');
     const service = serviceClient(options, io);
     const existing = readExisting(out);
-    const checkpoint = existing?.checkpoint ?? unverifiedCheckpoint(await service.text('/api/ledger/checkpoint'));
+    const checkpoint = existing?.checkpoint ?? (await latestCheckpoint(service));
     const file = createWriteStream(out, { flags: 'a' });
     const progress = createProgress(io.stderr, { label: 'exporting', total: checkpoint.size });
     try {
@@ -62,7 +62,7 @@ export const ledgerExport: Command = {
       io.stdout.write(
         `${out}: ${next} entries (${next - from} new), tree size ${checkpoint.size} (${checkpoint.origin})\n`,
       );
-      return 0;
+      return EXIT.ok;
     } finally {
       progress.finish();
       file.end();
@@ -70,6 +70,15 @@ export const ledgerExport: Command = {
     }
   },
 };
+
+async function latestCheckpoint(service: ServiceClient): Promise<SignedCheckpoint> {
+  const note = await service.text('/api/ledger/checkpoint');
+  try {
+    return unverifiedCheckpoint(note);
+  } catch (error) {
+    throw new CommandFailed(`GET /api/ledger/checkpoint: not a checkpoint (${(error as Error).message})`);
+  }
+}
 
 /** The service's entries from index `from` to `size - 1`, a page at a time. */
 async function* pagesOfEntries(service: ServiceClient, from: number, size: number): AsyncGenerator<LedgerEntry[]> {
@@ -95,9 +104,14 @@ function readExisting(path: string): { checkpoint: SignedCheckpoint; next: numbe
   }
   try {
     const size = fstatSync(fd).size;
-    if (size === 0) return undefined;
+    // Whatever else it holds is not ours to cut.
+    if (!EXPORT_START.startsWith(readRange(fd, 0, Math.min(size, EXPORT_START.length)))) {
+      throw new CommandFailed(`${path} is not an export; remove it or choose another --out`);
+    }
     const completeEnd = lastNewlineBefore(fd, size) + 1;
     if (completeEnd < size) ftruncateSync(fd, completeEnd);
+    // Not even the checkpoint line was written whole: start again.
+    if (completeEnd === 0) return undefined;
     const first = parseExportLine(readRange(fd, 0, firstNewlineEnd(fd, completeEnd)));
     const last = parseExportLine(readRange(fd, lastNewlineBefore(fd, completeEnd - 1) + 1, completeEnd));
     if (first?.type !== 'checkpoint' || !last)

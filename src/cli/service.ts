@@ -24,7 +24,14 @@ export function serviceClient(options: OptionValues, io: CliIo): ServiceClient {
   };
   return {
     text: async (path) => (await get(path)).text(),
-    json: async (path) => (await get(path)).json(),
+    async json(path) {
+      const text = await (await get(path)).text();
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new CommandFailed(`GET ${path}: the answer is not JSON`);
+      }
+    },
   };
 }
 
