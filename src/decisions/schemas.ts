@@ -147,6 +147,41 @@ export const CapabilityTokenSchema = z
     description: 'Covered by the decision’s ledger signature; verify with /api/decide/verify',
   });
 
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const ReceiptSchema = z
+  .object({
+    index: z.number().int().meta({ description: 'The entry’s index: its leaf in the ledger’s Merkle tree' }),
+    tree_size: z.number().int().meta({ description: 'Leaves in the tree the checkpoint signs' }),
+    leaf_hash: Sha256Hex.meta({
+      description: 'RFC 9162 leaf hash, hex: SHA-256(0x00 ‖ the 32 bytes of ledger_entry_hash)',
+    }),
+    inclusion_proof: z.array(Sha256Hex).meta({
+      description: 'RFC 9162 §2.1.3 inclusion proof of leaf_hash at index in the tree of tree_size leaves, hex',
+    }),
+    checkpoint: z.string().meta({
+      description:
+        'The C2SP signed note (a tlog-checkpoint: origin, tree size, base64 root hash) signed for the group commit ' +
+        'that wrote the entry. Verify it with note_verifier_key from /api/ledger/public-key, then the proof against ' +
+        'its root; later checkpoints must be consistent with it (/api/ledger/proof/consistency).',
+    }),
+  })
+  .meta({
+    id: 'Receipt',
+    description: 'Proof that the decision is in the ledger, checkable offline with the ledger’s public key',
+    example: {
+      index: 5,
+      tree_size: 6,
+      leaf_hash: '2f4e6b3a0e1c9d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f',
+      inclusion_proof: [
+        '8c5b7e1d2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c',
+        'd1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2',
+      ],
+      checkpoint:
+        'lexecon/3f9a1c2b4d5e6f70\n6\nq8ZJ0g3k1lE6vR2tYw9uXb5nC7mA4sD8fH1jK2lP3oQ=\n\n— lexecon/3f9a1c2b4d5e6f70 Wk1c3x0AbC9dEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN==\n',
+    },
+  });
+
 export const DecisionResponseSchema = z
   .object({
     decision_id: z.string(),
@@ -167,6 +202,7 @@ export const DecisionResponseSchema = z
     signature: z.string().meta({ description: 'Ed25519 signature (base64) of ledger_entry_hash' }),
     timestamp: z.string(),
     capability_token: CapabilityTokenSchema.optional(),
+    receipt: ReceiptSchema,
   })
   .meta({ id: 'DecisionResponse' });
 
