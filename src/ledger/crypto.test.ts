@@ -55,4 +55,13 @@ describe('ledger crypto', () => {
     expect(await key.verify('x', toBase64(new Uint8Array(10)))).toBe(false);
     expect(fromBase64('AQID')).toEqual(new Uint8Array([1, 2, 3]));
   });
+
+  it('signs bytes to the same raw signature that sign() gives in base64', async () => {
+    const key = await generateSigningKey();
+    const message = 'entrée\n';
+    const raw = await key.signBytes(new TextEncoder().encode(message));
+    expect(raw).toHaveLength(64);
+    expect(toBase64(raw)).toBe(await key.sign(message));
+    expect(await key.verify(message, toBase64(raw))).toBe(true);
+  });
 });

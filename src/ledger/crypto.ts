@@ -28,13 +28,13 @@ export async function sha256Hex(input: string | Bytes): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)));
 }
 
-export function toHex(bytes: Bytes): string {
+export function toHex(bytes: Uint8Array): string {
   let out = '';
   for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
   return out;
 }
 
-export function toBase64(bytes: Bytes): string {
+export function toBase64(bytes: Uint8Array): string {
   let binary = '';
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary);
@@ -58,6 +58,8 @@ export interface PublicKey {
 
 export interface SigningKey extends PublicKey {
   sign(message: string): Promise<string>;
+  /** The raw 64-byte Ed25519 signature of the bytes given (what a signed note carries). */
+  signBytes(message: Uint8Array): Promise<Bytes>;
   /** PKCS#8 DER, for persisting a generated key. */
   exportPkcs8(): Promise<Bytes>;
 }
@@ -103,12 +105,14 @@ async function signingKeyFrom(privateKey: CryptoKey): Promise<SigningKey> {
   const jwk = await crypto.subtle.exportKey('jwk', privateKey);
   if (!jwk.x) throw new Error('Ed25519 key without a public part');
   const publicKey = await publicKeyFrom(fromBase64(jwk.x));
+  const signBytes = async (message: Uint8Array): Promise<Bytes> =>
+    new Uint8Array(await crypto.subtle.sign(ED25519, privateKey, Uint8Array.from(message)));
   return {
     ...publicKey,
     async sign(message) {
-      const signature = await crypto.subtle.sign(ED25519, privateKey, encoder.encode(message));
-      return toBase64(new Uint8Array(signature));
+      return toBase64(await signBytes(encoder.encode(message)));
     },
+    signBytes,
     async exportPkcs8() {
       return new Uint8Array(await crypto.subtle.exportKey('pkcs8', privateKey));
     },
