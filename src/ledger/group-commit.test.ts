@@ -54,8 +54,12 @@ function countSignatures(key: SigningKey) {
     ...key,
     async sign(message) {
       const signature = await key.sign(message);
-      if (/^[0-9a-f]{64}$/.test(message)) signed++;
-      else checkpoints++;
+      signed++;
+      return signature;
+    },
+    async signBytes(message) {
+      const signature = await key.signBytes(message);
+      checkpoints++;
       return signature;
     },
   };

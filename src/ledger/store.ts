@@ -5,7 +5,7 @@ import { ledgerEntries } from '../db/schema';
 import { newId } from '../ids';
 import { type Logger, silentLogger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
-import { fromBase64, type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
+import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
 import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
 import { createGroupCommitWriter, type Group, type Head } from './group-commit';
@@ -126,7 +126,7 @@ export interface LedgerOptions {
   logOrigin?: string;
   /**
    * Ed25519 over raw bytes with `signingKey`, synchronous where the runtime allows it (Node's
-   * node:crypto: no thread-pool hop per checkpoint); defaults to the key's own (WebCrypto) signature.
+   * node:crypto: no thread-pool hop per checkpoint); defaults to the key's own (WebCrypto) signBytes.
    */
   signBytes?: (message: Uint8Array) => Uint8Array | Promise<Uint8Array>;
   /** Most entries read per page while verifying (a page also ends before ENTRY_PAGE_BYTES). */
@@ -157,8 +157,6 @@ interface BuiltGroup extends Group<Appended, LedgerHead> {
   growth: TreeGrowth;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
 export function createLedger(options: LedgerOptions): Ledger {
   const { db, signingKey, telemetry } = options;
   const now = options.now ?? (() => new Date());
@@ -176,8 +174,7 @@ export function createLedger(options: LedgerOptions): Ledger {
   const checkpointSigner: CheckpointSigner = {
     origin: logOrigin,
     publicKey: signingKey.raw,
-    // A checkpoint body is UTF-8 text, so the key's text signature signs exactly its bytes.
-    sign: options.signBytes ?? (async (message) => fromBase64(await signingKey.sign(strictUtf8.decode(message)))),
+    sign: options.signBytes ?? ((message) => signingKey.signBytes(message)),
   };
 
   async function lock(tx: Tx): Promise<void> {
