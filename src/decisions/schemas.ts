@@ -169,16 +169,18 @@ export const ReceiptSchema = z
   .meta({
     id: 'Receipt',
     description: 'Proof that the decision is in the ledger, checkable offline with the ledger’s public key',
+    // A real tree of 13 leaves and its checkpoint, signed by an example key (as in the ledger routes' examples).
     example: {
-      index: 5,
-      tree_size: 6,
-      leaf_hash: '2f4e6b3a0e1c9d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f',
+      index: 12,
+      tree_size: 13,
+      leaf_hash: 'b7f1a06bef2f1e6d04317aba6852c50e7a62c4741d492809e255967114b2832f',
       inclusion_proof: [
-        '8c5b7e1d2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c',
-        'd1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2',
+        '4b9be1f6135f6da17e6d7b49e308308cc6c39b994c8bca76ea8564c1bbfb1f81',
+        '903c143004d09f0fb9a1ec895fa8979cdeefdb501a937f92fb4bbe746954972b',
       ],
       checkpoint:
-        'lexecon/3f9a1c2b4d5e6f70\n6\nq8ZJ0g3k1lE6vR2tYw9uXb5nC7mA4sD8fH1jK2lP3oQ=\n\n— lexecon/3f9a1c2b4d5e6f70 Wk1c3x0AbC9dEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN==\n',
+        'lexecon/bf30ef574df4b6f5\n13\nsPG/IqPSl/KOQmMkVQeHA9SMz8wkMgnAkLSnJfnPuRY=\n\n' +
+        '— lexecon/bf30ef574df4b6f5 bhjUzddFfwj67pcTgl5qHap1uXe16aZA6vwtUZuV3+zjYHcelLiN3JVZ0ARyvjcfumoOJnkJnciKbVD1Ph3ewk4OTgU=\n',
     },
   });
 
