@@ -131,6 +131,8 @@ export interface LedgerOptions {
   signBytes?: (message: Uint8Array) => Uint8Array | Promise<Uint8Array>;
   /** Most entries read per page while verifying (a page also ends before ENTRY_PAGE_BYTES). */
   verifyPageSize?: number;
+  /** Leaves added per transaction while the tree catches up with entries written without it. */
+  treeFillPageSize?: number;
   /** This instance's name where it shares its watermark. */
   instanceId?: string;
   logger?: Logger;
@@ -139,9 +141,6 @@ export interface LedgerOptions {
 
 // Every writer, in every instance, serialises on this transaction-scoped advisory lock.
 const APPEND_LOCK_KEY = 0x6c78_6c64;
-
-/** Leaves a startup fill adds per transaction (holding the writers' lock for one page only). */
-const TREE_FILL_PAGE = 2_000;
 
 /** What a write probe appends, inside a transaction that never commits. */
 const WRITE_PROBE = { eventType: 'decision', data: { decision_id: 'write-probe', write_probe: true } } as const;
@@ -162,6 +161,7 @@ export function createLedger(options: LedgerOptions): Ledger {
   const now = options.now ?? (() => new Date());
   const maxBatch = options.maxBatch ?? 128;
   const verifyPageSize = options.verifyPageSize ?? 500;
+  const treeFillPageSize = options.treeFillPageSize ?? 2_000;
   const sha256 = options.sha256 ?? portableSha256Hex;
   const logger = options.logger ?? silentLogger;
   const keys = new Map<string, PublicKey>([[signingKey.keyId, signingKey]]);
@@ -250,7 +250,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     const head = await readHead(tx);
     watermarks.observeHead(head);
     // Entries another instance's older build appended have no tree hashes yet: they get them here.
-    const edge = head ? await catchUp(tx, head.index) : EMPTY_EDGE;
+    const edge = head ? await catchUp(tx, head.index, treeFillPageSize) : EMPTY_EDGE;
     return build(head, edge, events, tx);
   }
 
@@ -308,7 +308,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         await lock(tx);
         const head = await readHead(tx);
         if (!head) return true;
-        const edge = await catchUp(tx, head.index, TREE_FILL_PAGE);
+        const edge = await catchUp(tx, head.index, treeFillPageSize, 1);
         if (edge.size <= head.index) return false;
         await checkpointEdge(tx, edge, checkpointSigner);
         return true;

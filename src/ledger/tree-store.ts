@@ -65,9 +65,6 @@ export interface CheckpointSigner {
   sign(message: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 
-/** Leaves added per transaction when the tree catches up with entries written without it. */
-const FILL_PAGE_LEAVES = 2_000;
-
 export const EMPTY_EDGE: TreeEdge = { size: 0, hashes: new Map() };
 
 /** A leaf's data is its entry's entry_hash as 32 bytes. */
@@ -211,13 +208,13 @@ async function insertStoredHashes(q: Q, growth: Pick<TreeGrowth, 'firstStoredInd
 
 /**
  * Adds the entries the stored tree lacks (written by an older build, or before the tree existed) up
- * to `headIndex`, a page of leaves at a time, and returns the edge of the result. Call under the
- * writers' lock.
+ * to `headIndex`, reading `pageLeaves` entry hashes at a time (at most `pages` pages), and returns the
+ * edge of the result. Call under the writers' lock.
  */
-export async function catchUp(q: Q, headIndex: number, maxLeaves = Number.POSITIVE_INFINITY): Promise<TreeEdge> {
+export async function catchUp(q: Q, headIndex: number, pageLeaves: number, pages = Number.POSITIVE_INFINITY) {
   let edge = await readEdge(q, await readTreeSize(q));
-  while (edge.size <= headIndex && maxLeaves > 0) {
-    const limit = Math.min(FILL_PAGE_LEAVES, headIndex + 1 - edge.size, maxLeaves);
+  for (let page = 0; edge.size <= headIndex && page < pages; page++) {
+    const limit = Math.min(pageLeaves, headIndex + 1 - edge.size);
     const rows = await q
       .select({ hash: ledgerEntries.entryHash })
       .from(ledgerEntries)
@@ -230,7 +227,6 @@ export async function catchUp(q: Q, headIndex: number, maxLeaves = Number.POSITI
     );
     await insertStoredHashes(q, { firstStoredIndex: storedHashIndex(0, edge.size), storedHashes: grown.storedHashes });
     edge = grown.edge;
-    maxLeaves -= rows.length;
   }
   return edge;
 }
