@@ -262,33 +262,34 @@ export function createLedger(options: LedgerOptions): Ledger {
   }
 
   /**
-   * One statement: takes the writers' lock, then inserts every entry in order, the tree hashes they
-   * add and the group's checkpoint. The insert trigger rejects entries that do not extend the
-   * committed head, and the primary keys reject tree rows already written, so a stale head fails
-   * loudly, never forks.
+   * One statement: takes the writers' lock, then inserts every entry in order, and after them the
+   * tree hashes they add and the group's checkpoint. The insert trigger rejects entries that do not
+   * extend the committed head, and the primary keys reject tree rows already written, so a stale
+   * head fails loudly, never forks.
    */
   async function insertRows(q: Db | Tx, group: BuiltGroup): Promise<void> {
     const { checkpoint } = group.growth;
+    // The tree rows wait for the first entry, hence for the lock: a writer holding it never waits on them.
     await q.execute(sql`
-      with writers_lock as (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})),
-      entries as (
+      with entries as (
         insert into ledger_entries (seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id)
         select r.index, r.entry_id, r.event_type, r."timestamp", r.data, r.previous_hash, r.entry_hash, r.signature, r.key_id
         from jsonb_to_recordset(${JSON.stringify(group.entries)}::jsonb) as r(
           "index" bigint, entry_id text, event_type text, "timestamp" timestamptz, data jsonb,
           previous_hash text, entry_hash text, signature text, key_id text)
-        cross join writers_lock
+        cross join (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) as writers_lock
         order by r.index
+        returning seq
       ),
       tree_hashes as (
         insert into ledger_tree_hashes (stored_index, hash)
         select r.i, decode(r.h, 'hex')
         from jsonb_to_recordset(${growthRows(group.growth)}::jsonb) as r(i bigint, h text)
-        cross join writers_lock
+        where exists (select from entries)
       )
       insert into ledger_checkpoints (tree_size, root_hash, note)
       select ${checkpoint.treeSize}, decode(${bytesToHex(checkpoint.rootHash)}, 'hex'), ${checkpoint.note}
-      from writers_lock`);
+      where exists (select from entries)`);
   }
 
   async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {
