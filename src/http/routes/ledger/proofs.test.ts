@@ -26,7 +26,7 @@ describe.each(backends())('ledger checkpoints and proofs on $name', (backend) =>
     t = await createTestApp(tdb.database);
     expect((await t.request('POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
     const answers = await Promise.all(
-      Array.from({ length: 12 }, () =>
+      Array.from({ length: 100 }, () =>
         t.request('POST', '/api/decide', { key: t.keys.agent, body: decisionRequest() }),
       ),
     );
