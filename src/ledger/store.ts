@@ -10,7 +10,6 @@ import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerE
 import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
 import { createGroupCommitWriter, type Group, type Head } from './group-commit';
 import {
-  type Checkpoint,
   type CheckpointSigner,
   catchUp,
   checkpointEdge,
@@ -22,6 +21,7 @@ import {
   inclusionProof,
   latestCheckpoint,
   type Receipt,
+  type StoredCheckpoint,
   type TreeEdge,
   type TreeGrowth,
 } from './tree-store';
@@ -91,7 +91,7 @@ export interface Ledger {
    */
   probeWrite(): Promise<boolean>;
   /** The newest signed checkpoint, if the tree has one yet. */
-  checkpoint(): Promise<Checkpoint | undefined>;
+  checkpoint(): Promise<StoredCheckpoint | undefined>;
   /** Inclusion of leaf `index` in the tree of `treeSize` leaves; callers keep treeSize ≤ the checkpointed size. */
   inclusionProof(index: number, treeSize: number): Promise<InclusionProof>;
   /** Consistency of the tree of `from` leaves with that of `to`; 1 ≤ from ≤ to ≤ the checkpointed size. */

@@ -42,7 +42,7 @@ export interface Receipt {
   checkpoint: string;
 }
 
-export interface Checkpoint {
+export interface StoredCheckpoint {
   treeSize: number;
   rootHash: Uint8Array;
   note: string;
@@ -53,7 +53,7 @@ export interface TreeGrowth {
   /** The new stored hashes, from storedHashIndex(0, first leaf) on, consecutive. */
   firstStoredIndex: number;
   storedHashes: Uint8Array[];
-  checkpoint: Checkpoint;
+  checkpoint: StoredCheckpoint;
   receipts: Receipt[];
   edge: TreeEdge;
 }
@@ -68,10 +68,10 @@ export interface CheckpointSigner {
 export const EMPTY_EDGE: TreeEdge = { size: 0, hashes: new Map() };
 
 /** A leaf's data is its entry's entry_hash as 32 bytes. */
-export const leafHashOfEntry = (entryHash: string) => leafHash(hexToBytes(entryHash));
+const leafHashOfEntry = (entryHash: string) => leafHash(hexToBytes(entryHash));
 
 /** Stored-hash indexes of the complete subtrees a tree of `size` leaves splits into, left to right. */
-export function edgeIndexes(size: number): number[] {
+function edgeIndexes(size: number): number[] {
   const indexes: number[] = [];
   let start = 0;
   for (let level = Math.floor(Math.log2(size || 1)); start < size; level--) {
@@ -84,7 +84,7 @@ export function edgeIndexes(size: number): number[] {
 }
 
 /** Reads stored hashes from `known` first, then (all misses in one query) from the database. */
-export function readerOver(known: Map<number, Uint8Array>, q?: Q): HashReader {
+function readerOver(known: Map<number, Uint8Array>, q?: Q): HashReader {
   return async (indexes) => {
     const missing = indexes.filter((i) => !known.has(i));
     if (missing.length > 0) {
@@ -107,10 +107,10 @@ async function readStoredHashes(q: Q, indexes: readonly number[]): Promise<Map<n
 }
 
 /** Reads only the database: for proofs and roots of any stored size. */
-export const databaseReader = (q: Q) => readerOver(new Map(), q);
+const databaseReader = (q: Q) => readerOver(new Map(), q);
 
 /** Leaves the stored tree holds: every leaf's hashes are written together, so the count decides it. */
-export async function readTreeSize(q: Q): Promise<number> {
+async function readTreeSize(q: Q): Promise<number> {
   const [row] = await q
     .select({ last: ledgerTreeHashes.storedIndex })
     .from(ledgerTreeHashes)
@@ -128,7 +128,7 @@ export async function readTreeSize(q: Q): Promise<number> {
   return low;
 }
 
-export async function readEdge(q: Q, size: number): Promise<TreeEdge> {
+async function readEdge(q: Q, size: number): Promise<TreeEdge> {
   const indexes = edgeIndexes(size);
   return { size, hashes: indexes.length === 0 ? new Map() : await readStoredHashes(q, indexes) };
 }
@@ -242,7 +242,7 @@ export async function checkpointEdge(q: Q, edge: TreeEdge, signer: CheckpointSig
     values (${edge.size}, decode(${bytesToHex(rootHash)}, 'hex'), ${note})`);
 }
 
-export async function latestCheckpoint(q: Q): Promise<Checkpoint | undefined> {
+export async function latestCheckpoint(q: Q): Promise<StoredCheckpoint | undefined> {
   const [row] = await q
     .select({
       treeSize: ledgerCheckpoints.treeSize,
