@@ -40,6 +40,7 @@ describe('parseConfig', () => {
       LEXECON_DATA_DIR: '/var/lib/lexecon',
       LEXECON_SIGNING_KEY: 'c2VlZA==',
       LEXECON_TRUSTED_PUBLIC_KEYS: 'a, b',
+      LEXECON_LOG_ORIGIN: 'governance.example.com/lexecon',
       LEXECON_BOOTSTRAP_ADMIN_KEY: 'x'.repeat(32),
       LEXECON_BOOTSTRAP_ADMIN_USER: 'Root',
       LEXECON_BOOTSTRAP_ADMIN_PASSWORD: 'a long enough passphrase',
@@ -107,7 +108,11 @@ describe('parseConfig', () => {
         flags: { defaults: { metrics_detailed: { enabled: true, rolloutPercent: 100 } }, refreshMs: 30_000 },
         database: { url: 'postgres://u:p@db:5432/lexecon', poolMax: 25, statementTimeoutMs: 5000 },
         dataDir: '/var/lib/lexecon',
-        signing: { privateKey: 'c2VlZA==', trustedPublicKeys: ['a', 'b'] },
+        signing: {
+          privateKey: 'c2VlZA==',
+          trustedPublicKeys: ['a', 'b'],
+          logOrigin: 'governance.example.com/lexecon',
+        },
         bootstrapAdminKey: 'x'.repeat(32),
         auth: {
           bootstrapAdmin: { username: 'root', password: 'a long enough passphrase' },
@@ -168,6 +173,17 @@ describe('parseConfig', () => {
     expect(text).toContain('PORT: must be an integer from 1 to 65535, got "80a"');
     expect(text).toContain('LEXECON_LOG_LEVEL: must be one of debug, info, warn, error, got "verbose"');
     expect(text).toContain('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+  });
+
+  it('accepts as LEXECON_LOG_ORIGIN only a signed-note key name: no spaces, control characters or "+"', () => {
+    const origin = (value: string) => parseConfig({ LEXECON_LOG_ORIGIN: value });
+    expect(origin('example.com/log')).toMatchObject({
+      ok: true,
+      config: { signing: { logOrigin: 'example.com/log' } },
+    });
+    for (const bad of ['a b', 'a+b', 'tab\there']) {
+      expect(origin(bad), bad).toMatchObject({ ok: false, errors: [{ variable: 'LEXECON_LOG_ORIGIN' }] });
+    }
   });
 
   it('caps decision requests at LEXECON_MAX_DECISION_BYTES, from 4 KiB to 16 MiB', () => {

@@ -35,7 +35,12 @@ export interface Config {
   flags: { defaults: Record<FlagName, FlagSetting>; refreshMs: number };
   database: { url: string | undefined; poolMax: number; statementTimeoutMs: number };
   dataDir: string;
-  signing: { privateKey: string | undefined; trustedPublicKeys: string[] };
+  signing: {
+    privateKey: string | undefined;
+    trustedPublicKeys: string[];
+    /** LEXECON_LOG_ORIGIN: the checkpoints' origin line and note key name; unset: `lexecon/<key id>`. */
+    logOrigin: string | undefined;
+  };
   bootstrapAdminKey: string | undefined;
   auth: {
     /** Creates the first admin user when no user exists (both or neither). */
@@ -172,6 +177,7 @@ export function parseConfig(env: Env): ConfigResult {
     signing: {
       privateKey: read.optional('LEXECON_SIGNING_KEY'),
       trustedPublicKeys: read.list('LEXECON_TRUSTED_PUBLIC_KEYS'),
+      logOrigin: read.noteKeyName('LEXECON_LOG_ORIGIN'),
     },
     bootstrapAdminKey: read.secret('LEXECON_BOOTSTRAP_ADMIN_KEY', { minLength: 32 }),
     auth: {
@@ -385,6 +391,17 @@ function createReader(env: Env, errors: ConfigError[]) {
       }
       return entries;
     },
+    /** A C2SP signed-note key name: non-empty UTF-8 without spaces, control characters or `+`. */
+    noteKeyName(name: string): string | undefined {
+      const value = raw(name);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: a key name may not contain control characters.
+      if (value === undefined || (value.isWellFormed() && !/[\p{White_Space}+\x00-\x1f]/u.test(value))) return value;
+      return fail(
+        name,
+        `must be a signed-note key name (no spaces, control characters or "+"), got "${value}"`,
+        undefined,
+      );
+    },
     list(name: string): string[] {
       const value = raw(name);
       return value === undefined
@@ -431,6 +448,7 @@ export const CONFIG_VARIABLES = [
   'LEXECON_DATA_DIR',
   'LEXECON_SIGNING_KEY',
   'LEXECON_TRUSTED_PUBLIC_KEYS',
+  'LEXECON_LOG_ORIGIN',
   'LEXECON_BOOTSTRAP_ADMIN_KEY',
   'LEXECON_BOOTSTRAP_ADMIN_USER',
   'LEXECON_BOOTSTRAP_ADMIN_PASSWORD',

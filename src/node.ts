@@ -15,7 +15,7 @@ import { readPolicyFile } from './node/policy-file';
 import { nodeScrypt } from './node/scrypt';
 import { listenAtOnce } from './node/server';
 import { createShutdown } from './node/shutdown';
-import { loadSigningKey } from './node/signing-key';
+import { loadSigningKey, nativeSigner } from './node/signing-key';
 import { createServices } from './services';
 import { appSettings, type BootstrapReport, bootstrap, passwordHasherFor, StartupError, serviceDeps } from './startup';
 import { summarizeError } from './telemetry/error-summary';
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
       signingKey,
       trustedKeys,
       sha256: (text) => createHash('sha256').update(text).digest('hex'),
+      signBytes: await nativeSigner(signingKey),
       telemetry,
       logger,
       instanceId,

@@ -14,7 +14,7 @@ import { createHealthChecks, type RuntimeProbes } from './health/checks';
 import { type Lifecycle, servingLifecycle } from './health/lifecycle';
 import { createLedgerAuditor, type LedgerAuditor } from './ledger/auditor';
 import type { PublicKey, Sha256Hex, SigningKey } from './ledger/crypto';
-import { createLedger, type Ledger } from './ledger/store';
+import { createLedger, type Ledger, type LedgerOptions } from './ledger/store';
 import { createPolicyStore, type PolicyStore } from './policies/store';
 import { createRateLimits, type RateLimitSettings, type RateLimits } from './rate-limit';
 import type { Logger } from './telemetry/logger';
@@ -47,6 +47,10 @@ export interface ServiceDeps {
   trustedKeys?: PublicKey[];
   /** The runtime's fastest synchronous SHA-256, for ledger entry hashes. */
   sha256?: Sha256Hex;
+  /** The runtime's fastest Ed25519 signature with signingKey (Node: synchronous), for checkpoints. */
+  signBytes?: LedgerOptions['signBytes'];
+  /** The ledger's checkpoint origin (LEXECON_LOG_ORIGIN); default `lexecon/<key id>`. */
+  logOrigin?: string;
   telemetry: Telemetry;
   logger: Logger;
   policyRefreshMs: number;
@@ -79,6 +83,8 @@ export function createServices(deps: ServiceDeps): Services {
     signingKey: deps.signingKey,
     trustedKeys: deps.trustedKeys,
     sha256: deps.sha256,
+    signBytes: deps.signBytes,
+    logOrigin: deps.logOrigin,
     telemetry,
     logger,
     instanceId,

@@ -29,6 +29,7 @@ export type RuntimeServiceDeps = Pick<
   | 'signingKey'
   | 'trustedKeys'
   | 'sha256'
+  | 'signBytes'
   | 'telemetry'
   | 'logger'
   | 'instanceId'
@@ -46,6 +47,7 @@ export function serviceDeps(config: Config, runtime: RuntimeServiceDeps): Servic
   const { rateLimitStore = config.rateLimit.store, ...provided } = runtime;
   return {
     ...provided,
+    logOrigin: config.signing.logOrigin,
     policyRefreshMs: config.policy.refreshMs,
     health: config.health,
     verification: config.verification,

@@ -3,6 +3,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it, vi } from 'vitest';
+import { openNote, parseCheckpoint, parseVerifierKey } from '../src/ledger/note';
 import { decisionRequest, samplePolicy } from './support/app';
 import { withDatabase } from './support/global-setup';
 import { cleanUpProcesses, freePort, tempDir } from './support/lexecon-process';
@@ -75,6 +76,10 @@ describe('the Node entry (npm start) on embedded PGlite', () => {
     expect((await fetch(`${service.url}/`)).status).toBe(200);
     const decision = await call(service, 'POST', '/api/decide', decisionRequest());
     expect(decision.body).toMatchObject({ allowed: true, decision: 'permit' });
+    // Its receipt's checkpoint, signed through node:crypto, opens with the published verifier key.
+    const verifier = parseVerifierKey((await call(service, 'GET', '/api/ledger/public-key')).body.note_verifier_key);
+    const checkpoint = parseCheckpoint((await openNote(decision.body.receipt.checkpoint, verifier)).body);
+    expect(checkpoint.size).toBe(decision.body.receipt.tree_size);
     const verification = await call(service, 'GET', '/api/ledger/verify');
     expect(verification.body.valid).toBe(true);
     const policies = await call(service, 'GET', '/api/policies');

@@ -339,7 +339,16 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
     );
     expect(LedgerEntrySchema.safeParse(entry).success).toBe(true);
     expect(LedgerEntrySchema.safeParse(await call('get', '/api/ledger/head', '/api/ledger/head')).success).toBe(true);
-    await call('get', '/api/ledger/public-key', '/api/ledger/public-key');
+    const key = await call('get', '/api/ledger/public-key', '/api/ledger/public-key');
+    expect(key.note_verifier_key).toMatch(/^lexecon\/[0-9a-f]{16}\+[0-9a-f]{8}\+/);
+    const size = decision.receipt.tree_size;
+    const inclusion = `/api/ledger/proof/inclusion?index=${decision.receipt.index}&tree_size=${size}`;
+    const proof = await call('get', inclusion, '/api/ledger/proof/inclusion');
+    expect(proof.hashes).toEqual(decision.receipt.inclusion_proof);
+    await call('get', `/api/ledger/proof/consistency?from=1&to=${size}`, '/api/ledger/proof/consistency');
+    const checkpoint = await t.request('GET', '/api/ledger/checkpoint');
+    expect(checkpoint.status).toBe(200);
+    expect(doc.paths['/api/ledger/checkpoint'].get.responses['200'].content['text/plain']).toBeDefined();
 
     const decisions = await call('get', '/api/audit/decisions?limit=1', '/api/audit/decisions');
     expect(decisions.decisions).toHaveLength(1);
@@ -366,6 +375,10 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
       ['get', '/api/ledger/entries?limit=0', '/api/ledger/entries', {}],
       ['get', '/api/policies/999', '/api/policies/{version}', {}],
       ['get', '/api/ledger/entries/999999', '/api/ledger/entries/{index}', {}],
+      ['get', '/api/ledger/proof/inclusion?index=2&tree_size=2', '/api/ledger/proof/inclusion', {}],
+      ['get', '/api/ledger/proof/inclusion?index=0&tree_size=999999', '/api/ledger/proof/inclusion', {}],
+      ['get', '/api/ledger/proof/consistency?from=2&to=1', '/api/ledger/proof/consistency', {}],
+      ['get', '/api/ledger/proof/consistency?from=1&to=999999', '/api/ledger/proof/consistency', {}],
       ['get', `/api/audit/decisions/dec_${'A'.repeat(26)}`, '/api/audit/decisions/{id}', {}],
       ['delete', `/api/keys/key_${'A'.repeat(26)}`, '/api/keys/{id}', {}],
       ['get', '/api/keys', '/api/keys', { key: 'lxk_not_a_key' }],

@@ -1,5 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { hexToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { verifyInclusion } from '../src/ledger/merkle';
+import { openNote, parseCheckpoint, parseVerifierKey } from '../src/ledger/note';
 import { ALL_METRICS, METRICS } from '../src/telemetry/catalogue';
 import { decisionRequest, samplePolicy } from './support/app';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver';
@@ -100,6 +103,21 @@ describe('the Workers build in workerd, against PostgreSQL and a collector', () 
     expect(verified.body).toMatchObject({ verified: true });
     const chain = await worker.fetch('GET', '/api/ledger/verify', { key: ADMIN_KEY });
     expect(chain.body).toMatchObject({ valid: true });
+  });
+
+  it('answers a decision with a receipt whose checkpoint the isolate signed and the published key verifies', async () => {
+    const { receipt } = (await worker.fetch('POST', '/api/decide', { key: ADMIN_KEY, body: decisionRequest() }))
+      .body as {
+      receipt: { index: number; tree_size: number; leaf_hash: string; inclusion_proof: string[]; checkpoint: string };
+    };
+    const key = (await worker.fetch('GET', '/api/ledger/public-key', { key: ADMIN_KEY })).body as {
+      note_verifier_key: string;
+    };
+    const { size, rootHash } = parseCheckpoint(
+      (await openNote(receipt.checkpoint, parseVerifierKey(key.note_verifier_key))).body,
+    );
+    const proof = receipt.inclusion_proof.map((h) => hexToBytes(h));
+    expect(verifyInclusion(receipt.index, size, hexToBytes(receipt.leaf_hash), proof, rootHash)).toBe(true);
   });
 
   it('refuses a request without a key with 401, and a key whose role lacks the permission with 403', async () => {

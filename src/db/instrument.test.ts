@@ -245,6 +245,15 @@ describe('statement telemetry without a database', () => {
       operation: 'insert',
       table: 'ledger_entries',
     });
+    // A group commit: the entries' insert leads, the tree rows follow it.
+    expect(
+      describeStatement(`
+      with entries as (
+        insert into ledger_entries (seq) select r.index from jsonb_to_recordset($1::jsonb) as r("index" bigint)
+        returning seq
+      )
+      insert into ledger_checkpoints (tree_size) select 1 where exists (select from entries)`),
+    ).toEqual({ operation: 'insert', table: 'ledger_entries' });
     expect(describeStatement('select pg_advisory_xact_lock($1)')).toEqual({ operation: 'select', table: 'other' });
     expect(describeStatement('begin')).toEqual({ operation: 'other', table: 'other' });
   });

@@ -26,7 +26,9 @@ export function describeStatement(text: string): { operation: DbOperation; table
   let description = described.get(text);
   if (description) return description;
   const head = text.slice(0, 400).toLowerCase();
-  const keyword = /^\s*(?:with\b[\s\S]*?\)\s*)?(select|insert|update|delete)\b/.exec(head)?.[1];
+  // A statement led by a data-modifying CTE (`with x as (insert into t …) …`) is that write.
+  const leadingWrite = /^\s*with\s+\w+\s+as\s+\(\s*(insert|update|delete)\b/.exec(head)?.[1];
+  const keyword = leadingWrite ?? /^\s*(?:with\b[\s\S]*?\)\s*)?(select|insert|update|delete)\b/.exec(head)?.[1];
   const operation = (keyword ?? 'other') as DbOperation;
   const target =
     operation === 'insert'

@@ -147,6 +147,43 @@ export const CapabilityTokenSchema = z
     description: 'Covered by the decision’s ledger signature; verify with /api/decide/verify',
   });
 
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const ReceiptSchema = z
+  .object({
+    index: z.number().int().meta({ description: 'The entry’s index: its leaf in the ledger’s Merkle tree' }),
+    tree_size: z.number().int().meta({ description: 'Leaves in the tree the checkpoint signs' }),
+    leaf_hash: Sha256Hex.meta({
+      description: 'RFC 9162 leaf hash, hex: SHA-256(0x00 ‖ the 32 bytes of ledger_entry_hash)',
+    }),
+    inclusion_proof: z.array(Sha256Hex).meta({
+      description: 'RFC 9162 §2.1.3 inclusion proof of leaf_hash at index in the tree of tree_size leaves, hex',
+    }),
+    checkpoint: z.string().meta({
+      description:
+        'The C2SP signed note (a tlog-checkpoint: origin, tree size, base64 root hash) signed for the group commit ' +
+        'that wrote the entry. Verify it with note_verifier_key from /api/ledger/public-key, then the proof against ' +
+        'its root; later checkpoints must be consistent with it (/api/ledger/proof/consistency).',
+    }),
+  })
+  .meta({
+    id: 'Receipt',
+    description: 'Proof that the decision is in the ledger, checkable offline with the ledger’s public key',
+    // A real tree of 13 leaves and its checkpoint, signed by an example key (as in the ledger routes' examples).
+    example: {
+      index: 12,
+      tree_size: 13,
+      leaf_hash: 'b7f1a06bef2f1e6d04317aba6852c50e7a62c4741d492809e255967114b2832f',
+      inclusion_proof: [
+        '4b9be1f6135f6da17e6d7b49e308308cc6c39b994c8bca76ea8564c1bbfb1f81',
+        '903c143004d09f0fb9a1ec895fa8979cdeefdb501a937f92fb4bbe746954972b',
+      ],
+      checkpoint:
+        'lexecon/bf30ef574df4b6f5\n13\nsPG/IqPSl/KOQmMkVQeHA9SMz8wkMgnAkLSnJfnPuRY=\n\n' +
+        '— lexecon/bf30ef574df4b6f5 bhjUzddFfwj67pcTgl5qHap1uXe16aZA6vwtUZuV3+zjYHcelLiN3JVZ0ARyvjcfumoOJnkJnciKbVD1Ph3ewk4OTgU=\n',
+    },
+  });
+
 export const DecisionResponseSchema = z
   .object({
     decision_id: z.string(),
@@ -167,6 +204,7 @@ export const DecisionResponseSchema = z
     signature: z.string().meta({ description: 'Ed25519 signature (base64) of ledger_entry_hash' }),
     timestamp: z.string(),
     capability_token: CapabilityTokenSchema.optional(),
+    receipt: ReceiptSchema,
   })
   .meta({ id: 'DecisionResponse' });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Principal } from '../auth/permissions';
 import { type CompiledPolicy, compilePolicy } from '../governance/policy';
 import type { LedgerEntry } from '../ledger/entry';
-import type { Ledger, LedgerEvent } from '../ledger/store';
+import type { Appended, Ledger, LedgerEvent } from '../ledger/store';
 import type { PolicyStore } from '../policies/store';
 import { noopTelemetry } from '../telemetry/telemetry';
 import { DecisionRequestSchema } from './schemas';
@@ -33,10 +33,11 @@ const CALLER = { id: 'key_caller' } as Principal;
 function serviceWith(policy: CompiledPolicy | undefined) {
   const appended: LedgerEvent[] = [];
   const ledger = {
-    async append(event: LedgerEvent): Promise<LedgerEntry> {
+    async append(event: LedgerEvent): Promise<Appended> {
       appended.push(event);
-      return {
-        index: appended.length,
+      const index = appended.length;
+      const entry: LedgerEntry = {
+        index,
         entry_id: `ent_${appended.length}`,
         event_type: 'decision',
         timestamp: (event.timestamp ?? new Date()).toISOString(),
@@ -46,6 +47,8 @@ function serviceWith(policy: CompiledPolicy | undefined) {
         signature: 'sig',
         key_id: 'key',
       };
+      const receipt = { index, tree_size: index + 1, leaf_hash: 'c'.repeat(64), inclusion_proof: [], checkpoint: '' };
+      return { entry, receipt };
     },
   } as Partial<Ledger> as Ledger;
   const summary = { version: 3, hash: 'b'.repeat(64) };

@@ -126,7 +126,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     // The ledger entry carries the whole request and outcome; its signature signs the decision
     // and the capability token together, so neither needs a signature of its own. The outcome's
     // request_id, risk_level and policy_mode replace the request's; what was asked is kept as requested_*.
-    const entry = await telemetry.inSpan('ledger.append', { event_type: 'decision' }, () =>
+    const { entry, receipt } = await telemetry.inSpan('ledger.append', { event_type: 'decision' }, () =>
       ledger.append({
         eventType: 'decision',
         timestamp,
@@ -157,6 +157,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       signature: entry.signature,
       timestamp: entry.timestamp,
       ...(capability ? { capability_token: capability } : {}),
+      receipt,
     };
   }
 

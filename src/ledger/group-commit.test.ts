@@ -6,7 +6,7 @@ import type { Db, Tx } from '../db/client';
 import { noopTelemetry, type Telemetry } from '../telemetry/telemetry';
 import { generateSigningKey, type SigningKey } from './crypto';
 import type { LedgerEntry } from './entry';
-import { createLedger, type Ledger, type LedgerEvent } from './store';
+import { type Appended, createLedger, type Ledger, type LedgerEvent } from './store';
 
 /** One group commit: how it was written and which callers it answered, numbered in the order they appended. */
 interface Group {
@@ -43,9 +43,13 @@ function recordGroups() {
   };
 }
 
-/** The signing key, counting signatures made: building a group signs each of its entries. */
+/**
+ * The signing key, counting signatures made: building a group signs each of its entries (an
+ * entry_hash) and the group's checkpoint (a note body).
+ */
 function countSignatures(key: SigningKey) {
   let signed = 0;
+  let checkpoints = 0;
   const counting: SigningKey = {
     ...key,
     async sign(message) {
@@ -53,8 +57,13 @@ function countSignatures(key: SigningKey) {
       signed++;
       return signature;
     },
+    async signBytes(message) {
+      const signature = await key.signBytes(message);
+      checkpoints++;
+      return signature;
+    },
   };
-  return { key: counting, signed: () => signed };
+  return { key: counting, signed: () => signed, checkpoints: () => checkpoints };
 }
 
 /**
@@ -98,9 +107,9 @@ function burst(ledger: Ledger, events: LedgerEvent[]) {
   return Promise.allSettled(events.map((event) => ledger.append(event)));
 }
 
-function fulfilled(outcome: PromiseSettledResult<LedgerEntry>): LedgerEntry {
+function fulfilled(outcome: PromiseSettledResult<Appended>): LedgerEntry {
   if (outcome.status === 'rejected') throw outcome.reason;
-  return outcome.value;
+  return outcome.value.entry;
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -136,7 +145,7 @@ describe.each(backends())('group commit on $name', (backend) => {
 
   /** Appends one event alone and returns the head index, so the writer knows its head. */
   async function warmUp(ledger: Ledger): Promise<number> {
-    const entry = await ledger.append(decision('dec_warm'));
+    const { entry } = await ledger.append(decision('dec_warm'));
     recorder.reset();
     return entry.index;
   }
@@ -173,7 +182,7 @@ describe.each(backends())('group commit on $name', (backend) => {
     expect(recorder.groups.length).toBeLessThan(100);
   });
 
-  it('commits a lone caller at once, and those who arrive meanwhile together in the next groups of at most maxBatch', async () => {
+  it('commits a burst of callers together in groups of at most maxBatch, each group with one checkpoint signature', async () => {
     const ledger = openLedger(16);
     const entries = (
       await burst(
@@ -184,29 +193,29 @@ describe.each(backends())('group commit on $name', (backend) => {
 
     expect(recorder.groups).toEqual([
       // No head known yet: the first group reads it under the lock.
-      { path: 'locked', callers: [0] },
-      { path: 'single_statement', callers: range(1, 16) },
-      { path: 'single_statement', callers: range(17, 32) },
-      { path: 'single_statement', callers: range(33, 48) },
-      { path: 'single_statement', callers: [49] },
+      { path: 'locked', callers: range(0, 15) },
+      { path: 'single_statement', callers: range(16, 31) },
+      { path: 'single_statement', callers: range(32, 47) },
+      { path: 'single_statement', callers: [48, 49] },
     ]);
+    expect(signatures.checkpoints()).toBe(4);
     expect(entries.map((e) => e.index)).toEqual(range(1, 50));
     await expectValidChain(ledger, 51);
   });
 
   it('hashes and signs the group queued behind one still in the database, and commits it in one statement once that one lands', async () => {
-    const ledger = openLedger(16);
+    const ledger = openLedger(2);
     const head = await warmUp(ledger);
     const before = signatures.signed();
     const release = await holdWritersUntilReleased(ledger, tdb.database.db);
 
     const answered: string[] = [];
-    const appends = ['first', 'second', 'third', 'fourth'].map((id) =>
-      ledger.append(decision(id)).then((entry) => {
+    const append = (id: string) =>
+      ledger.append(decision(id)).then(({ entry }) => {
         answered.push(id);
         return entry;
-      }),
-    );
+      });
+    const appends = ['first', 'second', 'third', 'fourth'].map(append);
     // The first group waits for the writers' lock; the next one is signed meanwhile.
     await soon('the group behind the waiting one to be signed', () => signatures.signed() - before === 4 || undefined);
     expect(answered).toEqual([]);
@@ -216,8 +225,8 @@ describe.each(backends())('group commit on $name', (backend) => {
     expect(entries.map((e) => e.index)).toEqual(range(head + 1, head + 4));
     expect(answered).toEqual(['first', 'second', 'third', 'fourth']);
     expect(recorder.groups).toEqual([
-      { path: 'single_statement', callers: [0] },
-      { path: 'single_statement', callers: [1, 2, 3] },
+      { path: 'single_statement', callers: [0, 1] },
+      { path: 'single_statement', callers: [2, 3] },
     ]);
     await expectValidChain(ledger, head + 5);
   });
@@ -229,7 +238,7 @@ describe.each(backends())('group commit on $name', (backend) => {
 
     const answered: string[] = [];
     const append = (id: string) =>
-      ledger.append(decision(id)).then((entry) => {
+      ledger.append(decision(id)).then(({ entry }) => {
         answered.push(id);
         return entry;
       });
@@ -255,17 +264,19 @@ describe.each(backends())('group commit on $name', (backend) => {
     const ledger = openLedger(3);
     const head = await warmUp(ledger);
     const outcomes = await burst(ledger, [
-      decision('alone'),
+      decision('neighbour_1'),
       // Groups of three: this one repeats a decision id the ledger already holds.
       decision('dec_warm'),
-      decision('neighbour_1'),
       decision('neighbour_2'),
       decision('next_1'),
       decision('next_2'),
       decision('next_3'),
     ]);
 
-    expect(recorder.groups.map((g) => g.callers)).toEqual([[0], [1, 2, 3], [4, 5, 6]]);
+    expect(recorder.groups.map((g) => g.callers)).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+    ]);
     expect(outcomes.map((o) => o.status)).toEqual([
       'fulfilled',
       'rejected',
@@ -273,11 +284,9 @@ describe.each(backends())('group commit on $name', (backend) => {
       'fulfilled',
       'fulfilled',
       'fulfilled',
-      'fulfilled',
     ]);
     const entries = outcomes.filter((o) => o.status === 'fulfilled').map(fulfilled);
     expect(entries.map((e) => e.data.decision_id)).toEqual([
-      'alone',
       'neighbour_1',
       'neighbour_2',
       'next_1',
@@ -285,8 +294,8 @@ describe.each(backends())('group commit on $name', (backend) => {
       'next_3',
     ]);
     // The refused event takes no index: no gap where it would have been.
-    expect(entries.map((e) => e.index)).toEqual(range(head + 1, head + 6));
-    await expectValidChain(ledger, head + 7);
+    expect(entries.map((e) => e.index)).toEqual(range(head + 1, head + 5));
+    await expectValidChain(ledger, head + 6);
   });
 
   it('rejects exactly the callers of a group the database cannot commit, and commits the group after it', async () => {
@@ -302,7 +311,9 @@ describe.each(backends())('group commit on $name', (backend) => {
     const ledger = openLedger(3);
     const head = await warmUp(ledger);
     const outcomes = await burst(ledger, [
-      decision('before'),
+      decision('before_1'),
+      decision('before_2'),
+      decision('before_3'),
       decision('doomed_1', { disk_fills: true }),
       // Its neighbours fail with it: a database that cannot write is not retried event by event.
       decision('doomed_2'),
@@ -313,33 +324,37 @@ describe.each(backends())('group commit on $name', (backend) => {
     ]);
 
     expect(recorder.groups).toEqual([
-      { path: 'single_statement', callers: [0] },
-      { path: 'single_statement', callers: [1, 2, 3] },
+      { path: 'single_statement', callers: [0, 1, 2] },
+      { path: 'single_statement', callers: [3, 4, 5] },
       // Prepared on the failed group's predicted head, so rebuilt on the real one under the lock.
-      { path: 'locked', callers: [4, 5, 6] },
+      { path: 'locked', callers: [6, 7, 8] },
     ]);
+    const fate = (status: string, n: number) => Array<string>(n).fill(status);
     expect(outcomes.map((o) => o.status)).toEqual([
-      'fulfilled',
-      'rejected',
-      'rejected',
-      'rejected',
-      'fulfilled',
-      'fulfilled',
-      'fulfilled',
+      ...fate('fulfilled', 3),
+      ...fate('rejected', 3),
+      ...fate('fulfilled', 3),
     ]);
-    for (const outcome of outcomes.slice(1, 4)) {
+    for (const outcome of outcomes.slice(3, 6)) {
       expect(outcome).toMatchObject({ reason: { cause: { code: '53100' } } });
     }
     const entries = outcomes.filter((o) => o.status === 'fulfilled').map(fulfilled);
-    expect(entries.map((e) => e.data.decision_id)).toEqual(['before', 'after_1', 'after_2', 'after_3']);
-    expect(entries.map((e) => e.index)).toEqual(range(head + 1, head + 4));
+    expect(entries.map((e) => e.data.decision_id)).toEqual([
+      'before_1',
+      'before_2',
+      'before_3',
+      'after_1',
+      'after_2',
+      'after_3',
+    ]);
+    expect(entries.map((e) => e.index)).toEqual(range(head + 1, head + 6));
     // The writer keeps serving once its loop has gone idle.
-    expect((await ledger.append(decision('later'))).index).toBe(head + 5);
-    await expectValidChain(ledger, head + 6);
+    expect((await ledger.append(decision('later'))).entry.index).toBe(head + 7);
+    await expectValidChain(ledger, head + 8);
   });
 
   it('rebuilds on the real head, failing nobody, when another instance extends the chain while a group waits', async () => {
-    const ledger = openLedger(16);
+    const ledger = openLedger(2);
     const head = await warmUp(ledger);
     const elsewhere = (await tdb.openInstance()).db;
     const other = createLedger({ db: elsewhere, signingKey, telemetry: noopTelemetry });
@@ -354,14 +369,14 @@ describe.each(backends())('group commit on $name', (backend) => {
     await soon('both groups to be signed', () => signatures.signed() - before === 3 || undefined);
     await release();
 
-    const entries = await Promise.all(appends);
+    const entries = (await Promise.all(appends)).map((a) => a.entry);
     expect(othersEntries.map((e) => e.index)).toEqual([head + 1]);
     expect(entries.map((e) => e.index)).toEqual(range(head + 2, head + 4));
     expect(entries.map((e) => e.data.decision_id)).toEqual(['first', 'second', 'third']);
     // The second group was prepared on the first's predicted head, which did not land: rebuilt under the lock.
     expect(recorder.groups).toEqual([
-      { path: 'single_statement', callers: [0] },
-      { path: 'locked', callers: [1, 2] },
+      { path: 'single_statement', callers: [0, 1] },
+      { path: 'locked', callers: [2] },
     ]);
     await expectValidChain(ledger, head + 5);
   });
@@ -371,7 +386,7 @@ describe.each(backends())('group commit on $name', (backend) => {
     const other = openLedger(8, (await tdb.openInstance()).db);
     const head = await warmUp(ledger);
     const appends = range(0, 59).map((i) => (i % 2 === 0 ? ledger : other).append(decision(`dec_${i}`)));
-    const entries = await Promise.all(appends);
+    const entries = (await Promise.all(appends)).map((a) => a.entry);
 
     expect(entries.map((e) => e.data.decision_id)).toEqual(range(0, 59).map((i) => `dec_${i}`));
     expect(entries.map((e) => e.index).sort((a, b) => a - b)).toEqual(range(head + 1, head + 60));
@@ -383,7 +398,7 @@ describe.each(backends())('group commit on $name', (backend) => {
     const head = await warmUp(ledger);
     await tdb.database.db.transaction((tx) => ledger.appendInTransaction(tx, [decision('in_a_transaction')]));
 
-    const entry = await ledger.append(decision('after'));
+    const { entry } = await ledger.append(decision('after'));
     expect(entry.index).toBe(head + 2);
     expect(recorder.groups).toEqual([{ path: 'locked', callers: [0] }]);
     await expectValidChain(ledger, head + 3);
@@ -394,6 +409,6 @@ describe.each(backends())('group commit on $name', (backend) => {
     const head = await warmUp(ledger);
     const refused = await failure(() => ledger.append(decision('dec_warm')));
     expect(refused).toMatchObject({ cause: { code: '23505' } });
-    expect((await ledger.append(decision('next'))).index).toBe(head + 1);
+    expect((await ledger.append(decision('next'))).entry.index).toBe(head + 1);
   });
 });

@@ -1,30 +1,45 @@
 import { isDatabaseUnavailable } from '../db/errors';
 import { noopTracing, type TraceContext, type Tracing } from '../telemetry/telemetry';
-import type { LedgerEntry } from './entry';
 
 export interface Head {
   index: number;
   hash: string;
 }
 
-export interface GroupCommitStages<E> {
+/** A group built or committed: one result per event, in order, and the head it leaves. */
+export interface Group<R, H extends Head = Head> {
+  results: R[];
+  head: H;
+}
+
+export interface GroupCommitStages<E, G extends Group<unknown, H>, H extends Head = Head> {
   /** Hashes and signs `events` chained onto `head`; no database access. */
-  build(head: Head, events: E[]): Promise<LedgerEntry[]>;
-  /** Inserts built entries in one statement; the database rejects them if `head` was stale. */
-  insert(entries: LedgerEntry[]): Promise<void>;
+  build(head: H, events: E[]): Promise<G>;
+  /** Inserts a built group in one statement; the database rejects it if `head` was stale. */
+  insert(group: G): Promise<void>;
   /** The safe path: reads the real head under the writers' lock and appends, in one transaction. */
-  appendLocked(events: E[]): Promise<LedgerEntry[]>;
+  appendLocked(events: E[]): Promise<G>;
   /** True when another writer extended the chain first. */
   isConflict(err: unknown): boolean;
 }
 
-interface Waiter<E> {
+type ResultOf<G> = G extends Group<infer R, Head> ? R : never;
+
+interface Waiter<E, R> {
   event: E;
   /** The caller's trace context: the group commit is a child of the first caller's, linked to the rest. */
   trace: TraceContext;
-  resolve(entry: LedgerEntry): void;
+  resolve(result: R): void;
   reject(err: unknown): void;
 }
+
+/**
+ * Hands the event loop back once: appends made in the same turn (a burst of requests) and the
+ * callbacks of I/O that completed meanwhile queue up first, so a group takes all of them even
+ * when building it never waits (a synchronous signature would otherwise commit one entry per group).
+ */
+const yieldToEventLoop = () =>
+  new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /**
  * Group commit with a two-stage pipeline. Appends that arrive while a group is committing queue up
@@ -36,24 +51,24 @@ interface Waiter<E> {
  * work is used only if N commits exactly as predicted, else rebuilt on the real head. While no other
  * instance interleaves, a group is one statement; after a conflict it takes the locked path.
  */
-export function createGroupCommitWriter<E>(
-  stages: GroupCommitStages<E>,
+export function createGroupCommitWriter<E, G extends Group<unknown, H>, H extends Head = Head>(
+  stages: GroupCommitStages<E, G, H>,
   maxBatch: number,
   tracing: Pick<Tracing, 'captureContext' | 'inSpan' | 'detached'> = noopTracing,
 ) {
-  const queue: Waiter<E>[] = [];
+  type R = ResultOf<G>;
+  const queue: Waiter<E, R>[] = [];
   let running = false;
   // The head this instance last committed, when it is sure of it.
-  let knownHead: Head | undefined;
+  let knownHead: H | undefined;
 
-  function settle(batch: Waiter<E>[], entries: LedgerEntry[]): Head | undefined {
-    for (const [i, waiter] of batch.entries()) waiter.resolve(entries[i] as LedgerEntry);
-    const last = entries.at(-1);
-    knownHead = last && { index: last.index, hash: last.entry_hash };
+  function settle(batch: Waiter<E, R>[], group: G): H | undefined {
+    for (const [i, waiter] of batch.entries()) waiter.resolve(group.results[i] as R);
+    knownHead = group.head;
     return knownHead;
   }
 
-  async function commitLocked(batch: Waiter<E>[]): Promise<Head | undefined> {
+  async function commitLocked(batch: Waiter<E, R>[]): Promise<H | undefined> {
     try {
       return settle(batch, await stages.appendLocked(batch.map((w) => w.event)));
     } catch (err) {
@@ -69,7 +84,7 @@ export function createGroupCommitWriter<E>(
   }
 
   /** Commits one group; never rejects. Resolves to the head it committed, or undefined. */
-  function commit(batch: Waiter<E>[], built: LedgerEntry[] | undefined): Promise<Head | undefined> {
+  function commit(batch: Waiter<E, R>[], built: G | undefined): Promise<H | undefined> {
     const [first, ...rest] = batch;
     return tracing.inSpan(
       'ledger.commit',
@@ -79,7 +94,7 @@ export function createGroupCommitWriter<E>(
     );
   }
 
-  async function commitGroup(batch: Waiter<E>[], built: LedgerEntry[] | undefined): Promise<Head | undefined> {
+  async function commitGroup(batch: Waiter<E, R>[], built: G | undefined): Promise<H | undefined> {
     if (!built) return commitLocked(batch);
     try {
       await stages.insert(built);
@@ -94,8 +109,8 @@ export function createGroupCommitWriter<E>(
 
   async function run(): Promise<void> {
     running = true;
-    let inFlight: Promise<Head | undefined> | undefined;
-    let predicted: Head | undefined;
+    let inFlight: Promise<H | undefined> | undefined;
+    let predicted: H | undefined;
     try {
       for (;;) {
         if (queue.length === 0) {
@@ -109,6 +124,7 @@ export function createGroupCommitWriter<E>(
           await inFlight;
           inFlight = undefined;
         }
+        await yieldToEventLoop();
         const head = inFlight ? predicted : knownHead;
         const batch = queue.splice(0, maxBatch);
         const built = head
@@ -122,8 +138,7 @@ export function createGroupCommitWriter<E>(
         const landed = inFlight ? await inFlight : knownHead;
         const usable =
           built && head && landed && landed.index === head.index && landed.hash === head.hash ? built : undefined;
-        const last = usable?.at(-1);
-        predicted = last && { index: last.index, hash: last.entry_hash };
+        predicted = usable?.head;
         inFlight = commit(batch, usable);
       }
     } finally {
@@ -132,8 +147,8 @@ export function createGroupCommitWriter<E>(
   }
 
   return {
-    append(event: E): Promise<LedgerEntry> {
-      return new Promise<LedgerEntry>((resolve, reject) => {
+    append(event: E): Promise<R> {
+      return new Promise<R>((resolve, reject) => {
         queue.push({ event, trace: tracing.captureContext(), resolve, reject });
         // The loop outlives this caller and serves many: it must not run inside this caller's trace.
         if (!running) void tracing.detached(run);

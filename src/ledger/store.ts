@@ -1,3 +1,4 @@
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { and, asc, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
 import { ledgerEntries } from '../db/schema';
@@ -7,7 +8,23 @@ import type { Telemetry } from '../telemetry/telemetry';
 import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
 import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
-import { createGroupCommitWriter, type Head } from './group-commit';
+import { createGroupCommitWriter, type Group, type Head } from './group-commit';
+import {
+  type CheckpointSigner,
+  catchUp,
+  checkpointEdge,
+  consistencyProof,
+  EMPTY_EDGE,
+  growTree,
+  growthRows,
+  type InclusionProof,
+  inclusionProof,
+  latestCheckpoint,
+  type Receipt,
+  type StoredCheckpoint,
+  type TreeEdge,
+  type TreeGrowth,
+} from './tree-store';
 import { type ChainVerification, type FirstInvalid, verifyChain } from './verify';
 import { createWatermarks } from './watermark';
 import { createWriteHealth, type WriteFailure } from './write-health';
@@ -32,9 +49,15 @@ export interface EntryFilter {
   limit: number;
 }
 
+/** An appended entry and its proof of inclusion in the checkpoint signed for its group commit. */
+export interface Appended {
+  entry: LedgerEntry;
+  receipt: Receipt;
+}
+
 export interface Ledger {
   /** Appends one event; concurrent calls are committed together in one transaction (group commit). */
-  append(event: LedgerEvent): Promise<LedgerEntry>;
+  append(event: LedgerEvent): Promise<Appended>;
   /** Appends inside a caller's transaction, for events that must commit atomically with other rows. */
   appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]>;
   /** Waits for, then holds until `tx` ends, the lock every ledger writer takes: a read-then-append guard. */
@@ -67,7 +90,15 @@ export interface Ledger {
    * calls share one probe.
    */
   probeWrite(): Promise<boolean>;
+  /** The newest signed checkpoint, if the tree has one yet. */
+  checkpoint(): Promise<StoredCheckpoint | undefined>;
+  /** Inclusion of leaf `index` in the tree of `treeSize` leaves; callers keep treeSize ≤ the checkpointed size. */
+  inclusionProof(index: number, treeSize: number): Promise<InclusionProof>;
+  /** Consistency of the tree of `from` leaves with that of `to`; 1 ≤ from ≤ to ≤ the checkpointed size. */
+  consistencyProof(from: number, to: number): Promise<{ from: number; to: number; hashes: string[] }>;
   readonly signingKey: SigningKey;
+  /** The checkpoints' origin line, which is also their signing key's name (LEXECON_LOG_ORIGIN). */
+  readonly logOrigin: string;
 }
 
 export interface IntegrityFailure {
@@ -91,8 +122,17 @@ export interface LedgerOptions {
   maxBatch?: number;
   /** SHA-256 for entry hashes; defaults to a portable implementation, Node passes its native one. */
   sha256?: Sha256Hex;
+  /** Checkpoints' origin and key name; default `lexecon/<key id>`. */
+  logOrigin?: string;
+  /**
+   * Ed25519 over raw bytes with `signingKey`, synchronous where the runtime allows it (Node's
+   * node:crypto: no thread-pool hop per checkpoint); defaults to the key's own (WebCrypto) signBytes.
+   */
+  signBytes?: (message: Uint8Array) => Uint8Array | Promise<Uint8Array>;
   /** Most entries read per page while verifying (a page also ends before ENTRY_PAGE_BYTES). */
   verifyPageSize?: number;
+  /** Leaves added per transaction while the tree catches up with entries written without it. */
+  treeFillPageSize?: number;
   /** This instance's name where it shares its watermark. */
   instanceId?: string;
   logger?: Logger;
@@ -105,11 +145,23 @@ const APPEND_LOCK_KEY = 0x6c78_6c64;
 /** What a write probe appends, inside a transaction that never commits. */
 const WRITE_PROBE = { eventType: 'decision', data: { decision_id: 'write-probe', write_probe: true } } as const;
 
+/** A head together with the edge of the tree over the entries up to it. */
+interface LedgerHead extends Head {
+  edge: TreeEdge;
+}
+
+/** A group ready to insert: its entries, what they add to the tree, and each caller's result. */
+interface BuiltGroup extends Group<Appended, LedgerHead> {
+  entries: LedgerEntry[];
+  growth: TreeGrowth;
+}
+
 export function createLedger(options: LedgerOptions): Ledger {
   const { db, signingKey, telemetry } = options;
   const now = options.now ?? (() => new Date());
   const maxBatch = options.maxBatch ?? 128;
   const verifyPageSize = options.verifyPageSize ?? 500;
+  const treeFillPageSize = options.treeFillPageSize ?? 2_000;
   const sha256 = options.sha256 ?? portableSha256Hex;
   const logger = options.logger ?? silentLogger;
   const keys = new Map<string, PublicKey>([[signingKey.keyId, signingKey]]);
@@ -118,6 +170,12 @@ export function createLedger(options: LedgerOptions): Ledger {
   const writes = createWriteHealth(logger, now);
   let integrityFailure: IntegrityFailure | undefined;
   let probing: Promise<boolean> | undefined;
+  const logOrigin = options.logOrigin ?? `lexecon/${signingKey.keyId}`;
+  const checkpointSigner: CheckpointSigner = {
+    origin: logOrigin,
+    publicKey: signingKey.raw,
+    sign: options.signBytes ?? ((message) => signingKey.signBytes(message)),
+  };
 
   async function lock(tx: Tx): Promise<void> {
     await tx.execute(sql`select pg_advisory_xact_lock(${APPEND_LOCK_KEY})`);
@@ -133,7 +191,7 @@ export function createLedger(options: LedgerOptions): Ledger {
   }
 
   /** Chains events onto `head` (a genesis entry first if the ledger is empty), hashed and signed. */
-  async function build(head: Head | undefined, events: LedgerEvent[]): Promise<LedgerEntry[]> {
+  async function buildEntries(head: Head | undefined, events: LedgerEvent[]): Promise<LedgerEntry[]> {
     let index = head ? head.index + 1 : 0;
     let previousHash = head ? head.hash : GENESIS_PREVIOUS_HASH;
     const pending = head ? events : [genesisEvent(now()), ...events];
@@ -160,34 +218,103 @@ export function createLedger(options: LedgerOptions): Ledger {
   }
 
   /**
-   * One statement: takes the writers' lock, then inserts every entry in order. The insert trigger
-   * rejects entries that do not extend the committed head, so a stale head fails loudly, never forks.
+   * Builds a group on `head`, whose tree `edge` describes: the entries, their stored tree hashes and
+   * the signed checkpoint, with each event's receipt. Reads `q` only for tree hashes the edge lacks.
    */
-  async function insert(q: Db | Tx, entries: LedgerEntry[]): Promise<void> {
-    await insertRows(q, entries);
-    // Counted when the statement succeeds; inside a caller's transaction that later rolls back
-    // (a rare policy-load failure) this over-counts, which no metric consumer relies on.
-    telemetry.ledgerAppended(entries);
+  async function build(
+    head: Head | undefined,
+    edge: TreeEdge,
+    events: LedgerEvent[],
+    q?: Db | Tx,
+  ): Promise<BuiltGroup> {
+    const entries = await buildEntries(head, events);
+    const growth = await growTree(
+      edge,
+      entries.map((e) => e.entry_hash),
+      checkpointSigner,
+      q,
+    );
+    const results = entries.map((entry, i) => ({ entry, receipt: growth.receipts[i] as Receipt }));
+    const last = entries.at(-1) as LedgerEntry;
+    return {
+      entries,
+      growth,
+      results: head ? results : results.slice(1),
+      head: { index: last.index, hash: last.entry_hash, edge: growth.edge },
+    };
   }
 
-  async function insertRows(q: Db | Tx, entries: LedgerEntry[]): Promise<void> {
-    await q.execute(sql`
-      insert into ledger_entries (seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id)
-      select r.index, r.entry_id, r.event_type, r."timestamp", r.data, r.previous_hash, r.entry_hash, r.signature, r.key_id
-      from jsonb_to_recordset(${JSON.stringify(entries)}::jsonb) as r(
-        "index" bigint, entry_id text, event_type text, "timestamp" timestamptz, data jsonb,
-        previous_hash text, entry_hash text, signature text, key_id text)
-      cross join (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) as writers_lock
-      order by r.index`);
-  }
-
-  async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {
+  /** Under the writers' lock: reads the head, brings the tree up to it, builds the group on both. */
+  async function buildLocked(tx: Tx, events: LedgerEvent[]): Promise<BuiltGroup> {
     await lock(tx);
     const head = await readHead(tx);
     watermarks.observeHead(head);
-    const entries = await build(head, events);
-    await insert(tx, entries);
-    return head ? entries : entries.slice(1);
+    // Entries another instance's older build appended have no tree hashes yet: they get them here.
+    const edge = head ? await catchUp(tx, head.index, treeFillPageSize) : EMPTY_EDGE;
+    return build(head, edge, events, tx);
+  }
+
+  async function insert(q: Db | Tx, group: BuiltGroup): Promise<void> {
+    await insertRows(q, group);
+    // Counted when the statement succeeds; inside a caller's transaction that later rolls back
+    // (a rare policy-load failure) this over-counts, which no metric consumer relies on.
+    telemetry.ledgerAppended(group.entries);
+  }
+
+  /**
+   * One statement: takes the writers' lock, then inserts every entry in order, and after them the
+   * tree hashes they add and the group's checkpoint. The insert trigger rejects entries that do not
+   * extend the committed head, and the primary keys reject tree rows already written, so a stale
+   * head fails loudly, never forks.
+   */
+  async function insertRows(q: Db | Tx, group: BuiltGroup): Promise<void> {
+    const { checkpoint } = group.growth;
+    // The tree rows wait for the first entry, hence for the lock: a writer holding it never waits on them.
+    await q.execute(sql`
+      with entries as (
+        insert into ledger_entries (seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id)
+        select r.index, r.entry_id, r.event_type, r."timestamp", r.data, r.previous_hash, r.entry_hash, r.signature, r.key_id
+        from jsonb_to_recordset(${JSON.stringify(group.entries)}::jsonb) as r(
+          "index" bigint, entry_id text, event_type text, "timestamp" timestamptz, data jsonb,
+          previous_hash text, entry_hash text, signature text, key_id text)
+        cross join (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) as writers_lock
+        order by r.index
+        returning seq
+      ),
+      tree_hashes as (
+        insert into ledger_tree_hashes (stored_index, hash)
+        select r.i, decode(r.h, 'hex')
+        from jsonb_to_recordset(${growthRows(group.growth)}::jsonb) as r(i bigint, h text)
+        where exists (select from entries)
+      )
+      insert into ledger_checkpoints (tree_size, root_hash, note)
+      select ${checkpoint.treeSize}, decode(${bytesToHex(checkpoint.rootHash)}, 'hex'), ${checkpoint.note}
+      where exists (select from entries)`);
+  }
+
+  async function appendInTransaction(tx: Tx, events: LedgerEvent[]): Promise<LedgerEntry[]> {
+    const group = await buildLocked(tx, events);
+    await insert(tx, group);
+    return group.results.map((r) => r.entry);
+  }
+
+  /**
+   * Gives the stored tree every entry (a ledger from before the tree, or a tail appended by an older
+   * build), a page per transaction so neither memory nor the writers' lock is held long, then
+   * checkpoints it.
+   */
+  async function fillTree(): Promise<void> {
+    for (let done = false; !done; ) {
+      done = await db.transaction(async (tx) => {
+        await lock(tx);
+        const head = await readHead(tx);
+        if (!head) return true;
+        const edge = await catchUp(tx, head.index, treeFillPageSize, 1);
+        if (edge.size <= head.index) return false;
+        await checkpointEdge(tx, edge, checkpointSigner);
+        return true;
+      });
+    }
   }
 
   /** Reports an append's outcome: a committed one raises the watermark. */
@@ -208,8 +335,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     const rolledBack = new Error('write probe rolled back');
     try {
       await db.transaction(async (tx) => {
-        await lock(tx);
-        await insertRows(tx, await build(await readHead(tx), [{ ...WRITE_PROBE }]));
+        await insertRows(tx, await buildLocked(tx, [{ ...WRITE_PROBE }]));
         throw rolledBack;
       });
     } catch (err) {
@@ -276,11 +402,17 @@ export function createLedger(options: LedgerOptions): Ledger {
     return result;
   }
 
-  const writer = createGroupCommitWriter<LedgerEvent>(
+  const writer = createGroupCommitWriter<LedgerEvent, BuiltGroup, LedgerHead>(
     {
-      build,
-      insert: (entries) => insert(db, entries),
-      appendLocked: (events) => db.transaction((tx) => appendInTransaction(tx, events)),
+      // On a predicted head the edge is the previous group's, in memory: nothing to read.
+      build: (head, events) => build(head, head.edge, events),
+      insert: (group) => insert(db, group),
+      appendLocked: (events) =>
+        db.transaction(async (tx) => {
+          const group = await buildLocked(tx, events);
+          await insert(tx, group);
+          return group;
+        }),
       isConflict: isChainConflict,
     },
     maxBatch,
@@ -299,6 +431,7 @@ export function createLedger(options: LedgerOptions): Ledger {
 
   return {
     signingKey,
+    logOrigin,
     append: (event) => tracked(writer.append(event), committedEntry),
     async appendInTransaction(tx, events) {
       // The caller's transaction commits these later, if at all: only a commit raises the watermark.
@@ -322,10 +455,17 @@ export function createLedger(options: LedgerOptions): Ledger {
 
     async ensureGenesis() {
       const existing = await this.entryByIndex(0);
-      if (existing) return existing;
+      if (existing) {
+        await fillTree();
+        return existing;
+      }
       await db.transaction((tx) => appendInTransaction(tx, []));
       return (await this.entryByIndex(0)) as LedgerEntry;
     },
+
+    checkpoint: () => latestCheckpoint(db),
+    inclusionProof: (index, treeSize) => inclusionProof(db, index, treeSize),
+    consistencyProof: (from, to) => consistencyProof(db, from, to),
 
     async head() {
       const [entry] = await readEntries(undefined, 'desc', 1);
@@ -391,8 +531,8 @@ function isChainConflict(err: unknown): boolean {
   return false;
 }
 
-/** What an append resolves to is the entry it committed. */
-const committedEntry = (entry: LedgerEntry) => entry;
+/** What an append resolves to holds the entry it committed. */
+const committedEntry = (appended: Appended) => appended.entry;
 
 function genesisEvent(at: Date) {
   return {

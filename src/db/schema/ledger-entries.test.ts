@@ -10,10 +10,11 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { withDatabase } from '../../../tests/support/global-setup';
-import { generateSigningKey } from '../../ledger/crypto';
+import { generateSigningKey, portableSha256Hex, type SigningKey } from '../../ledger/crypto';
+import { computeEntryHash, GENESIS_PREVIOUS_HASH, type UnsignedEntry } from '../../ledger/entry';
 import { createLedger } from '../../ledger/store';
 import { noopTelemetry } from '../../telemetry/telemetry';
-import { type Database, openPglite, openPostgres } from '../client';
+import { type Database, type Db, openPglite, openPostgres } from '../client';
 import { rowsOf } from '../sql';
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
@@ -32,6 +33,24 @@ function migrationsBefore(tag: string): string {
   expect(cut).toBeGreaterThan(0);
   writeFileSync(journalFile, JSON.stringify({ ...journal, entries: journal.entries.slice(0, cut) }));
   return folder;
+}
+
+/** Appends as a build from before the Merkle tree did: a genesis, then entries, hashed and signed, no tree. */
+async function appendAsOldBuild(db: Db, key: SigningKey, decisions: Record<string, unknown>[]) {
+  const events: Pick<UnsignedEntry, 'event_type' | 'data'>[] = [
+    { event_type: 'genesis', data: { message: 'Lexecon ledger initialized' } },
+    ...decisions.map((data) => ({ event_type: 'decision' as const, data })),
+  ];
+  let previousHash = GENESIS_PREVIOUS_HASH;
+  for (const [index, { event_type, data }] of events.entries()) {
+    const entry = { index, entry_id: `ent_old_${index}`, event_type, timestamp: new Date().toISOString(), data };
+    const entryHash = computeEntryHash({ ...entry, previous_hash: previousHash }, portableSha256Hex);
+    await db.execute(sql`
+      insert into ledger_entries (seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id)
+      values (${index}, ${entry.entry_id}, ${event_type}, ${entry.timestamp}, ${JSON.stringify(data)}::jsonb,
+        ${previousHash}, ${entryHash}, ${await key.sign(entryHash)}, ${key.keyId})`);
+    previousHash = entryHash;
+  }
 }
 
 interface OldDatabase {
@@ -89,16 +108,19 @@ describe.each(backends)('ledger_entries.data_bytes on $name', (backend) => {
     old = await backend.open();
     await old.migrateBefore(ADDS_DATA_BYTES);
     const { db } = old.database;
-    const ledger = createLedger({ db, signingKey: await generateSigningKey(), telemetry: noopTelemetry });
-    // Appending needs only the columns every version has; the first append also writes genesis.
+    const signingKey = await generateSigningKey();
     const written = [
       { decision_id: 'dec_small', actor: 'agent' },
       { decision_id: 'dec_unicode', note: 'größe — 大きさ 📏', nested: { list: [1, 2.5, 'x'], flag: true } },
       { decision_id: 'dec_large', padding: 'p'.repeat(300_000) },
     ];
-    for (const data of written) await ledger.append({ eventType: 'decision', data });
+    await appendAsOldBuild(db, signingKey, written);
 
     await old.database.migrate();
+    const ledger = createLedger({ db, signingKey, telemetry: noopTelemetry });
+    // Startup also builds the Merkle tree (added later still) over the entries already there.
+    await ledger.ensureGenesis();
+    expect((await ledger.checkpoint())?.treeSize).toBe(4);
 
     const rows = rowsOf<{ seq: number; data_bytes: number; text_bytes: number }>(
       await db.execute(
@@ -110,7 +132,8 @@ describe.each(backends)('ledger_entries.data_bytes on $name', (backend) => {
     expect(rows[3]?.data_bytes).toBeGreaterThan(300_000);
 
     // The chain is untouched (the rewrite fired no trigger and changed no hash), and new entries get a size too.
-    await ledger.append({ eventType: 'decision', data: { decision_id: 'dec_after' } });
+    const { receipt } = await ledger.append({ eventType: 'decision', data: { decision_id: 'dec_after' } });
+    expect(receipt).toMatchObject({ index: 4, tree_size: 5 });
     expect(await ledger.verify()).toMatchObject({ valid: true, entries_checked: 5 });
     const page = await ledger.entries({ order: 'asc', limit: 10 });
     expect(page.entries.map((e) => e.data.decision_id)).toEqual([

@@ -46,7 +46,7 @@ describe.each(backends())('pages of large entries on $name', (backend) => {
     // a decision request's size is capped today.
     for (const [i, kib] of PADDING_KIB.entries()) {
       const decision = i % 3 !== 2;
-      const entry = await t.services.ledger.append({
+      const { entry } = await t.services.ledger.append({
         eventType: decision ? 'decision' : 'api_key_created',
         data: {
           decision_id: `dec_large_${i}`,

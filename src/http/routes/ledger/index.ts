@@ -3,9 +3,18 @@ import { AppError } from '../../../errors';
 import { publicKeyPem, toBase64 } from '../../../ledger/crypto';
 import { LEDGER_EVENT_TYPES } from '../../../ledger/entry';
 import { ENTRY_PAGE_BYTES } from '../../../ledger/entry-page';
+import { formatVerifierKey } from '../../../ledger/note';
 import { INVALID_REASONS } from '../../../ledger/verify';
 import { createRouter, defineRoute } from '../router';
 import { CursorQuery, errorContent, IsoTimestamp, json, LimitQuery } from '../schemas';
+import {
+  CHECKPOINT_CONTENT_TYPE,
+  checkpoint,
+  consistency,
+  EXAMPLE_VERIFIER_KEY,
+  inclusion,
+  requireCheckpointed,
+} from './proofs';
 
 const PAGE_MIB = ENTRY_PAGE_BYTES / (1024 * 1024);
 
@@ -125,7 +134,7 @@ const publicKey = defineRoute({
   method: 'get',
   path: '/public-key',
   permission: 'ledger:read',
-  summary: 'The Ed25519 key that signs ledger entries',
+  summary: 'The Ed25519 key that signs ledger entries and checkpoints',
   tags: ['ledger'],
   responses: {
     200: json(
@@ -135,6 +144,12 @@ const publicKey = defineRoute({
         public_key: z.string().openapi({ description: 'Raw 32-byte key, base64' }),
         public_key_pem: z.string(),
         signed_message: z.string(),
+        note_verifier_key: z.string().openapi({
+          description:
+            'The same key as a signed-note verifier key (<name>+<key hash hex>+<base64 0x01‖key>, as Go’s ' +
+            'golang.org/x/mod/sumdb/note reads it); the name is the checkpoints’ origin',
+          example: EXAMPLE_VERIFIER_KEY,
+        }),
       }),
       'Pin this key: verification of a copy of the ledger needs it',
     ),
@@ -167,7 +182,8 @@ export function ledgerRoutes() {
       return c.json(found, 200);
     })
     .openapi(publicKey, (c) => {
-      const key = c.get('services').ledger.signingKey;
+      const { ledger } = c.get('services');
+      const key = ledger.signingKey;
       return c.json(
         {
           algorithm: 'Ed25519' as const,
@@ -175,8 +191,26 @@ export function ledgerRoutes() {
           public_key: toBase64(key.raw),
           public_key_pem: publicKeyPem(key.raw),
           signed_message: 'The UTF-8 bytes of entry_hash (64 lowercase hex characters)',
+          note_verifier_key: formatVerifierKey(ledger.logOrigin, ledger.signingKey.raw),
         },
         200,
       );
+    })
+    .openapi(checkpoint, async (c) => {
+      const latest = await c.get('services').ledger.checkpoint();
+      if (!latest) throw new AppError('NOT_FOUND', 'The ledger has no checkpoint yet');
+      return c.text(latest.note, 200, { 'content-type': CHECKPOINT_CONTENT_TYPE });
+    })
+    .openapi(inclusion, async (c) => {
+      const { index, tree_size } = c.req.valid('query');
+      const { ledger } = c.get('services');
+      await requireCheckpointed(ledger, tree_size);
+      return c.json(await ledger.inclusionProof(index, tree_size), 200);
+    })
+    .openapi(consistency, async (c) => {
+      const { from, to } = c.req.valid('query');
+      const { ledger } = c.get('services');
+      await requireCheckpointed(ledger, to);
+      return c.json(await ledger.consistencyProof(from, to), 200);
     });
 }
