@@ -10,7 +10,6 @@ import {
   serveOnLocalPort,
   signCheckpoint,
   verifierKeyOf,
-  withLedgerProofRoutes,
 } from '../../tests/support/lexecon-cli';
 import { generateSigningKey } from '../ledger/crypto';
 
@@ -37,7 +36,7 @@ describe.each(backends())('lexecon checkpoint consistency on $name', (backend) =
   beforeAll(async () => {
     tdb = await backend.open();
     t = await createTestApp(tdb.database);
-    service = await serveOnLocalPort(withLedgerProofRoutes(t));
+    service = await serveOnLocalPort((request) => t.app.fetch(request));
     expect((await t.request('POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
     await t.request('POST', '/api/decide', { body: decisionRequest() });
     older = save('older.txt', await checkpointNow());
@@ -74,6 +73,16 @@ describe.each(backends())('lexecon checkpoint consistency on $name', (backend) =
     expect([swapped.code, swapped.json().first_invalid.reason]).toEqual([1, 'not_newer']);
     const other = await consistency(older, newer, verifierKeyOf(await generateSigningKey()));
     expect([other.code, other.json().first_invalid.reason]).toEqual([1, 'bad_checkpoint']);
+  });
+
+  it('without --key, checks with the key the service publishes, and says that this proves less', async () => {
+    const run = await lexecon(['checkpoint', 'consistency', older, newer, '--url', service.url], {
+      LEXECON_TOKEN: t.keys.admin,
+    });
+    expect(run.stderr).toBe(
+      'lexecon: no --key given; using the key the service names, which proves less than a pinned key\n',
+    );
+    expect([run.code, run.stdout.split(':')[0]]).toEqual([0, 'valid']);
   });
 
   it('exits 2 without --url', async () => {

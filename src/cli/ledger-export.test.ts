@@ -2,14 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, decisionRequest, samplePolicy, type TestApp } from '../../tests/support/app';
 import { backends, type TestDatabase } from '../../tests/support/databases';
-import {
-  ledgerEntries,
-  lexecon,
-  scratchDir,
-  serveOnLocalPort,
-  verifierKeyOf,
-  withLedgerProofRoutes,
-} from '../../tests/support/lexecon-cli';
+import { ledgerEntries, lexecon, publishedKey, scratchDir, serveOnLocalPort } from '../../tests/support/lexecon-cli';
 
 /** More than one page of GET /api/ledger/entries (500). */
 const DECISIONS = 520;
@@ -31,7 +24,7 @@ describe.each(backends())('lexecon ledger export on $name', (backend) => {
     t = await createTestApp(tdb.database);
     expect((await t.request('POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
     for (let done = 0; done < DECISIONS; done += 40) await decide(40);
-    service = await serveOnLocalPort(withLedgerProofRoutes(t));
+    service = await serveOnLocalPort((request) => t.app.fetch(request));
     full = files.path('full.ndjson');
     const run = await exportTo(full);
     expect(run.stderr).toBe('');
@@ -50,7 +43,7 @@ describe.each(backends())('lexecon ledger export on $name', (backend) => {
     expect(lines).toHaveLength(size + 1);
     expect(JSON.parse(lines[0] as string).note).toMatch(new RegExp(`^lexecon/${t.signingKey.keyId}\n${size}\n`));
     expect(lines.slice(1).map((line) => JSON.parse(line).entry.index)).toEqual([...Array(size).keys()]);
-    const verified = await lexecon(['ledger', 'verify', full, '--key', verifierKeyOf(t.signingKey)]);
+    const verified = await lexecon(['ledger', 'verify', full, '--key', await publishedKey(t)]);
     expect(verified.stdout).toMatch(new RegExp(`^valid: ${size} entries;`));
     expect(verified.code).toBe(0);
   });
@@ -84,7 +77,7 @@ describe.each(backends())('lexecon ledger export on $name', (backend) => {
     const cut = files.path('cut.ndjson');
     writeFileSync(cut, readFileSync(full, 'utf8').slice(0, 30));
     expect((await exportTo(cut)).code).toBe(0);
-    expect((await lexecon(['ledger', 'verify', cut, '--key', verifierKeyOf(t.signingKey)])).code).toBe(0);
+    expect((await lexecon(['ledger', 'verify', cut, '--key', await publishedKey(t)])).code).toBe(0);
   });
 
   it('exits 1 naming the answer when the service refuses the token', async () => {

@@ -7,6 +7,7 @@ import {
   leafOf,
   ledgerEntries,
   lexecon,
+  publishedKey,
   scratchDir,
   signCheckpoint,
   verifierKeyOf,
@@ -68,6 +69,13 @@ describe('lexecon receipt verify', () => {
       `entry ${receipt.index} is in the tree of size ${receipt.tree_size} signed by lexecon/${t.signingKey.keyId}`,
     );
     expect((await verify(write('answer.json', { ...answer, receipt }))).code).toBe(0);
+  });
+
+  it('passes the receipt the service puts in a decide answer, with the key it publishes', async () => {
+    const decided = await t.request('POST', '/api/decide', { body: decisionRequest() });
+    expect(decided.body.receipt.index).toBe(decided.body.ledger_entry_index);
+    const run = await verify(write('decided.json', decided.body), await publishedKey(t));
+    expect([run.code, run.json().valid]).toEqual([0, true]);
   });
 
   it('fails a proof with one byte changed: bad_proof', async () => {

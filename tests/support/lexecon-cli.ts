@@ -9,7 +9,7 @@ import { checkpointLine, entryLine } from '../../src/cli/export-file';
 import { fromHex } from '../../src/cli/hex';
 import type { SigningKey } from '../../src/ledger/crypto';
 import type { LedgerEntry } from '../../src/ledger/entry';
-import { type HashReader, leafHash, proveConsistency, rootOf, storedHashesForRecord } from '../../src/ledger/merkle';
+import { leafHash, rootOf } from '../../src/ledger/merkle';
 import { formatCheckpoint, formatVerifierKey, signNote } from '../../src/ledger/note';
 import type { TestApp } from './app';
 
@@ -94,34 +94,7 @@ export async function serveOnLocalPort(fetch: (request: Request) => Response | P
   };
 }
 
-/**
- * The app's routes, with the two ledger routes the command reads besides entries answered from the
- * ledger as it stands: `GET /api/ledger/checkpoint` (signed now) and `GET /api/ledger/proof/consistency`
- * (from the Merkle module's stored-hash layout), until the service serves them itself.
- */
-export function withLedgerProofRoutes(t: TestApp): (request: Request) => Promise<Response> {
-  return async (request) => {
-    const url = new URL(request.url);
-    if (!['/api/ledger/checkpoint', '/api/ledger/proof/consistency'].includes(url.pathname))
-      return t.app.fetch(request);
-    if (request.headers.get('authorization') !== `Bearer ${t.keys.admin}`) {
-      return Response.json({ error: { code: 'UNAUTHORIZED', message: 'Invalid API key' } }, { status: 401 });
-    }
-    const leaves = (await ledgerEntries(t)).map(leafOf);
-    if (url.pathname === '/api/ledger/checkpoint') {
-      return new Response(await signCheckpoint(t.signingKey, leaves), {
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-      });
-    }
-    const [from, to] = ['from', 'to'].map((name) => Number(url.searchParams.get(name))) as [number, number];
-    const hashes = await proveConsistency(from, to, await storedHashReader(leaves));
-    return Response.json({ from, to, hashes: hashes.map((h) => Buffer.from(h).toString('hex')) });
-  };
-}
-
-async function storedHashReader(leaves: readonly Uint8Array[]): Promise<HashReader> {
-  const stored: Uint8Array[] = [];
-  const read: HashReader = async (indexes) => indexes.map((i) => stored[i] as Uint8Array);
-  for (const [n, leaf] of leaves.entries()) stored.push(...(await storedHashesForRecord(n, leaf, read)));
-  return read;
+/** The note verifier key the app publishes (GET /api/ledger/public-key), as a verifier would pin it. */
+export async function publishedKey(t: TestApp): Promise<string> {
+  return (await t.request('GET', '/api/ledger/public-key')).body.note_verifier_key;
 }
