@@ -30,7 +30,7 @@ const VERIFIER_KEY = /^[^+\s]+\+[0-9a-fA-F]{8}\+\S+$/;
 export const KEY_OPTION = { key: { type: 'string', multiple: true } } as const;
 export const KEY_HELP = [
   '--key      a note verifier key (note_verifier_key of GET /api/ledger/public-key), an Ed25519 public',
-  '           key (PEM or base64), or a file holding one; repeat it for more keys (older entries’ keys)',
+  '           key (PEM or base64), or a file holding one; repeat it for entries signed by rotated-out keys',
 ];
 
 /** The keys given with --key; `fallback` when there is none. */
@@ -63,7 +63,7 @@ async function trustedKey(value: string, mayBeFile: boolean): Promise<TrustedKey
   }
 }
 
-/** Key id (as entries name it) → key, for the old per-entry signatures. */
+/** Key id (as entries name it) → key, for the per-entry signatures. */
 export function keysById(keys: readonly TrustedKey[]): Map<string, PublicKey> {
   return new Map(keys.map((key) => [key.publicKey.keyId, key.publicKey]));
 }

@@ -33,7 +33,7 @@ export const ledgerVerify: Command = {
   help: [
     'FILE is an export (`lexecon ledger export`): a checkpoint line, then one line per entry.',
     'Reads it line by line and stops at the first bad entry, naming its index and why: chain_break,',
-    'hash_mismatch, unknown_key, bad_signature (old per-entry signatures), truncated (fewer entries than',
+    'hash_mismatch, unknown_key, bad_signature (per-entry signatures), truncated (fewer entries than',
     'the checkpoint covers), root_mismatch (the Merkle root is not the checkpoint’s), bad_checkpoint.',
     '',
     ...KEY_HELP,
