@@ -14,7 +14,7 @@ import {
 } from '../../tests/support/lexecon-cli';
 import { generateSigningKey, toHex } from '../ledger/crypto';
 import { rootOf } from '../ledger/merkle';
-import type { Receipt } from './receipt-verify';
+import type { Receipt } from '../ledger/tree-store';
 
 /** PATH(m, D[n]) of RFC 9162 §2.1.3.1, written from its definition. */
 function inclusionPath(m: number, leaves: readonly Uint8Array[]): Uint8Array[] {

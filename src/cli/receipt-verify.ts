@@ -1,19 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { toHex } from '../ledger/crypto';
 import { leafHash, verifyInclusion } from '../ledger/merkle';
+import type { Receipt } from '../ledger/tree-store';
 import { type Command, FORMAT_HELP, FORMAT_OPTION, outputFormat, UsageError } from './command';
 import { fromHex } from './hex';
 import { isVerdict, KEY_HELP, KEY_OPTION, keysGiven, type SignedCheckpoint, verifiedCheckpoint } from './keys';
 import { failed, printVerdict, type Verdict } from './verdict';
-
-/** The `receipt` of a POST /api/decide answer (docs/ledger.md). */
-export interface Receipt {
-  index: number;
-  tree_size: number;
-  leaf_hash: string;
-  inclusion_proof: string[];
-  checkpoint: string;
-}
 
 const HEX_HASH = /^[0-9a-f]{64}$/;
 
