@@ -616,12 +616,19 @@ async function fire(t: TestApp, shot: Shot): Promise<Reply> {
 const KNOWN_CODES = new Set(Object.keys(ERROR_STATUS));
 
 /**
- * The property: below 500, JSON (or the Prometheus text exposition of a successful scrape), and a 4xx
- * is the one error shape whose code belongs to its status.
+ * The property: below 500, JSON (or the Prometheus text exposition of a successful scrape, or the
+ * ledger's signed checkpoint note), and a 4xx is the one error shape whose code belongs to its status.
  */
 function expectHandled(reply: Reply) {
   expect(reply.status).toBeLessThan(500);
-  if (reply.status === 200 && reply.headers.get('content-type')?.startsWith('text/plain; version=0.0.4')) return;
+  const type = reply.headers.get('content-type') ?? '';
+  if (reply.status === 200 && type.startsWith('text/plain; version=0.0.4')) return;
+  if (reply.status === 200 && type === 'text/plain; charset=utf-8') {
+    expect(reply.text, 'a checkpoint is a signed note').toMatch(
+      /^\S+\n\d+\n[A-Za-z0-9+/]{43}=\n\n(\u2014 \S+ [A-Za-z0-9+/=]+\n)+$/,
+    );
+    return;
+  }
   let body: unknown;
   expect(
     () => {
