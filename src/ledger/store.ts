@@ -370,7 +370,11 @@ export function createLedger(options: LedgerOptions): Ledger {
   function verifyInSpan(options: VerifyOptions): Promise<ChainVerification> {
     return telemetry.inSpan('ledger.verify', { 'ledger.incremental': options.after !== undefined }, async (span) => {
       const result = await verifyAll(options);
-      span.set({ 'ledger.valid': result.valid, 'ledger.entries_checked': result.entries_checked });
+      span.set({
+        'ledger.valid': result.valid,
+        'ledger.entries_checked': result.entries_checked,
+        'ledger.checkpoints_checked': result.checkpoints_checked,
+      });
       return result;
     });
   }

@@ -104,6 +104,11 @@ export interface CheckpointSource {
  * not carry a valid signature) or, validly signed, appended by a legitimate writer after the tail
  * was cut off (truncated, at that index: the first one known to be missing). An incremental pass
  * checks its starting point before it walks, so it never blames the entries appended after a cut.
+ *
+ * A walk from genesis also checks each stored checkpoint as the tree of the entries passed reaches
+ * its size: a note not validly signed is bad_signature at its last index; a root unlike the tree's is
+ * rewritten at the first index the previous matching checkpoint does not cover. A remembered entry
+ * further on still names a cut tail (truncated) before a checkpoint's range does.
  */
 export async function verifyChain(input: VerifyChainInput): Promise<ChainVerification> {
   let expectedIndex = input.after ? input.after.index + 1 : 0;
