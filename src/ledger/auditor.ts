@@ -4,7 +4,7 @@ import { backgroundTasks } from '../db/schema';
 import type { Logger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
 import type { IntegrityFailure, Ledger } from './store';
-import type { ChainVerification, FirstInvalid } from './verify';
+import type { ChainVerification, CheckpointPoint, FirstInvalid } from './verify';
 import { failureCode } from './write-health';
 
 /**
@@ -26,6 +26,7 @@ export interface AuditRecord {
   at: string;
   valid: boolean;
   entries_checked: number;
+  checkpoints_checked: number;
   head_index: number | null;
   first_invalid?: ChainVerification['first_invalid'];
   instance: string;
@@ -64,6 +65,8 @@ export interface LedgerAuditorOptions {
 interface TaskState {
   /** Last entry an incremental pass verified, to continue from. */
   cursor?: { index: number; hash: string };
+  /** Newest checkpoint an incremental pass verified: the next one must be consistent with it. */
+  checkpoint?: CheckpointPoint;
   /** Key id → first index it signed, over everything the passes of this kind verified. */
   signers?: Record<string, number>;
   last?: AuditRecord;
@@ -127,13 +130,15 @@ export function createLedgerAuditor(options: LedgerAuditorOptions): LedgerAudito
       await finish(kind, state);
       return undefined;
     }
-    const after = kind === 'incremental' ? state.cursor : undefined;
-    const result = await ledger.verify({ after });
+    const result = await ledger.verify(
+      kind === 'incremental' ? { after: state.cursor, checkpoint: state.checkpoint } : {},
+    );
     const record: AuditRecord = {
       kind,
       at: new Date(now()).toISOString(),
       valid: result.valid,
       entries_checked: result.entries_checked,
+      checkpoints_checked: result.checkpoints_checked,
       head_index: result.head_index,
       instance: instanceId,
       ...(result.first_invalid ? { first_invalid: result.first_invalid } : {}),
@@ -156,9 +161,11 @@ export function createLedgerAuditor(options: LedgerAuditorOptions): LedgerAudito
       : kind === 'incremental'
         ? mergeSigners(state.signers, result.signers)
         : result.signers;
+    const checkpoint = result.valid ? (result.checkpoint ?? state.checkpoint) : state.checkpoint;
     await finish(kind, {
       ...state,
       cursor: kind === 'incremental' ? cursor : state.cursor,
+      checkpoint: kind === 'incremental' ? checkpoint : state.checkpoint,
       signers,
       last: record,
     });

@@ -1,7 +1,7 @@
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { and, asc, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
-import { ledgerEntries } from '../db/schema';
+import { ledgerCheckpoints, ledgerEntries } from '../db/schema';
 import { newId } from '../ids';
 import { type Logger, silentLogger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
@@ -9,6 +9,7 @@ import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } fr
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
 import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
 import { createGroupCommitWriter, type Group, type Head } from './group-commit';
+import { verifyConsistency } from './merkle';
 import {
   type CheckpointSigner,
   catchUp,
@@ -25,7 +26,14 @@ import {
   type TreeEdge,
   type TreeGrowth,
 } from './tree-store';
-import { type ChainVerification, type FirstInvalid, verifyChain } from './verify';
+import {
+  type ChainVerification,
+  type CheckpointPoint,
+  type CheckpointRow,
+  checkpointSigned,
+  type FirstInvalid,
+  verifyChain,
+} from './verify';
 import { createWatermarks } from './watermark';
 import { createWriteHealth, type WriteFailure } from './write-health';
 
@@ -110,6 +118,8 @@ export interface IntegrityFailure {
 
 export interface VerifyOptions {
   after?: { index: number; hash: string };
+  /** With `after`: the newest checkpoint already verified, which the newest one must be consistent with. */
+  checkpoint?: CheckpointPoint;
 }
 
 export interface LedgerOptions {
@@ -259,6 +269,13 @@ export function createLedger(options: LedgerOptions): Ledger {
     // Counted when the statement succeeds; inside a caller's transaction that later rolls back
     // (a rare policy-load failure) this over-counts, which no metric consumer relies on.
     telemetry.ledgerAppended(group.entries);
+    // A copy of every checkpoint outside the database, for comparing with what it holds later.
+    const { checkpoint } = group.growth;
+    logger.info('checkpoint', {
+      origin: logOrigin,
+      tree_size: checkpoint.treeSize,
+      root_hash: bytesToHex(checkpoint.rootHash),
+    });
   }
 
   /**
@@ -353,7 +370,11 @@ export function createLedger(options: LedgerOptions): Ledger {
   function verifyInSpan(options: VerifyOptions): Promise<ChainVerification> {
     return telemetry.inSpan('ledger.verify', { 'ledger.incremental': options.after !== undefined }, async (span) => {
       const result = await verifyAll(options);
-      span.set({ 'ledger.valid': result.valid, 'ledger.entries_checked': result.entries_checked });
+      span.set({
+        'ledger.valid': result.valid,
+        'ledger.entries_checked': result.entries_checked,
+        'ledger.checkpoints_checked': result.checkpoints_checked,
+      });
       return result;
     });
   }
@@ -376,7 +397,13 @@ export function createLedger(options: LedgerOptions): Ledger {
         return (await readEntryPage(db, where, 'asc', { rows: verifyPageSize, bytes: ENTRY_PAGE_BYTES })).entries;
       },
       entryAt: async (index) => (await readEntries(eq(ledgerEntries.seq, index), 'asc', 1))[0],
-    });
+      checkpoints: {
+        readPage: (afterSize) => readCheckpoints(afterSize, verifyPageSize),
+        signed: (row) => checkpointSigned(row, keys.values()),
+      },
+    }).then((walked) =>
+      walked.valid ? checkLatestCheckpoint(walked, walked.checkpoint ?? options.checkpoint) : walked,
+    );
     telemetry.ledgerVerified(result.valid);
     if (result.first_invalid?.reason === 'truncated' || result.first_invalid?.reason === 'rewritten') {
       watermarks.freeze();
@@ -400,6 +427,60 @@ export function createLedger(options: LedgerOptions): Ledger {
       await watermarks.publish();
     }
     return result;
+  }
+
+  async function readCheckpoints(afterSize: number, limit: number): Promise<CheckpointRow[]> {
+    const rows = await db
+      .select({
+        treeSize: ledgerCheckpoints.treeSize,
+        rootHash: ledgerCheckpoints.rootHash,
+        note: ledgerCheckpoints.note,
+      })
+      .from(ledgerCheckpoints)
+      .where(gt(ledgerCheckpoints.treeSize, afterSize))
+      .orderBy(asc(ledgerCheckpoints.treeSize))
+      .limit(limit);
+    return rows.map((r) => ({ ...r, rootHash: new Uint8Array(r.rootHash) }));
+  }
+
+  /**
+   * After a valid walk: the newest checkpoint is signed, its tree is no bigger than the chain (else the
+   * tail was cut), and it extends `since`, the newest checkpoint verified before (a consistency proof
+   * over the stored hashes: O(log n) reads).
+   */
+  async function checkLatestCheckpoint(result: ChainVerification, since?: CheckpointPoint): Promise<ChainVerification> {
+    const newest = await latestCheckpoint(db);
+    if (!newest) return result;
+    // Read after the checkpoint: the entries it covers were committed with it.
+    const chainSize = ((await readHead(db))?.index ?? -1) + 1;
+    const fail = (index: number, reason: FirstInvalid['reason']): ChainVerification => ({
+      ...result,
+      valid: false,
+      first_invalid: { index, entry_id: null, reason, checkpoint: { tree_size: newest.treeSize } },
+    });
+    if (!(await checkpointSigned(newest, keys.values()))) return fail(newest.treeSize - 1, 'bad_signature');
+    if (newest.treeSize > chainSize) return fail(chainSize, 'truncated');
+    if (since && newest.treeSize < since.tree_size) return fail(newest.treeSize, 'truncated');
+    // Nothing to prove when the walk's own last checkpoint is the newest one: it checked that one's root.
+    if (since?.tree_size === newest.treeSize && since.root_hash === bytesToHex(newest.rootHash)) return result;
+    if (since && !(await extendsCheckpoint(since, newest))) return fail(since.tree_size - 1, 'rewritten');
+    return {
+      ...result,
+      checkpoints_checked: result.checkpoints_checked + 1,
+      checkpoint: { tree_size: newest.treeSize, root_hash: bytesToHex(newest.rootHash) },
+    };
+  }
+
+  async function extendsCheckpoint(older: CheckpointPoint, newer: StoredCheckpoint): Promise<boolean> {
+    const proof = await consistencyProof(db, older.tree_size, newer.treeSize).then(
+      (p) => p.hashes.map(hexToBytes),
+      // Stored hashes that are gone prove nothing.
+      () => undefined,
+    );
+    return (
+      proof !== undefined &&
+      verifyConsistency(older.tree_size, newer.treeSize, hexToBytes(older.root_hash), newer.rootHash, proof)
+    );
   }
 
   const writer = createGroupCommitWriter<LedgerEvent, BuiltGroup, LedgerHead>(

@@ -1,5 +1,8 @@
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import type { PublicKey, Sha256Hex } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry } from './entry';
+import { leafHash, nodeHash } from './merkle';
+import { NoteError, noteKeyHash, openNote, parseCheckpoint } from './note';
 
 /** Why verification stopped at an entry (see verifyChain). */
 export const INVALID_REASONS = [
@@ -26,6 +29,22 @@ export interface FirstInvalid {
   key_id?: string;
   /** truncated, rewritten: the entry this service had verified or committed, which the chain no longer holds. */
   watermark?: ChainPoint;
+  /** The stored checkpoint that failed or that the chain no longer reaches. */
+  checkpoint?: { tree_size: number };
+}
+
+/** A stored checkpoint row: the size and root it claims, and the signed note they must come from. */
+export interface CheckpointRow {
+  treeSize: number;
+  rootHash: Uint8Array;
+  note: string;
+}
+
+/** A checkpoint whose signature and root verified: a cursor for the next incremental pass. */
+export interface CheckpointPoint {
+  tree_size: number;
+  /** Hex. */
+  root_hash: string;
 }
 
 export interface ChainVerification {
@@ -37,6 +56,10 @@ export interface ChainVerification {
   head_index: number | null;
   /** Key id → index of the first checked entry it signed. */
   signers: Record<string, number>;
+  /** Stored checkpoints whose signature and root verified. */
+  checkpoints_checked: number;
+  /** The newest of them. */
+  checkpoint?: CheckpointPoint;
   first_invalid?: FirstInvalid;
 }
 
@@ -58,6 +81,15 @@ export interface VerifyChainInput {
   known?: readonly (ChainPoint | undefined)[];
   /** Called between pages, e.g. to yield the event loop during a long walk. */
   betweenPages?(): Promise<void>;
+  /** Stored checkpoints to check against the tree of the entries walked (a walk from genesis only). */
+  checkpoints?: CheckpointSource;
+}
+
+export interface CheckpointSource {
+  /** Checkpoints of trees bigger than `afterSize`, smallest first; an empty page ends them. */
+  readPage(afterSize: number): Promise<CheckpointRow[]>;
+  /** Whether the row's note is signed by a trusted key and says what the row says. */
+  signed(row: CheckpointRow): Promise<boolean>;
 }
 
 /**
@@ -72,6 +104,11 @@ export interface VerifyChainInput {
  * not carry a valid signature) or, validly signed, appended by a legitimate writer after the tail
  * was cut off (truncated, at that index: the first one known to be missing). An incremental pass
  * checks its starting point before it walks, so it never blames the entries appended after a cut.
+ *
+ * A walk from genesis also checks each stored checkpoint as the tree of the entries passed reaches
+ * its size: a note not validly signed is bad_signature at its last index; a root unlike the tree's is
+ * rewritten at the first index the previous matching checkpoint does not cover. A remembered entry
+ * further on still names a cut tail (truncated) before a checkpoint's range does.
  */
 export async function verifyChain(input: VerifyChainInput): Promise<ChainVerification> {
   let expectedIndex = input.after ? input.after.index + 1 : 0;
@@ -84,14 +121,44 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
   const remembered = new Map(points.map((p) => [p.index, p]));
   const highest = points.at(-1);
 
-  const fail = (entry: LedgerEntry | undefined, reason: InvalidReason, extra = {}): ChainVerification => ({
-    valid: false,
-    entries_checked: checked + (entry ? 1 : 0),
-    head_hash: headHash,
-    head_index: headIndex,
-    signers,
-    first_invalid: { index: entry?.index ?? expectedIndex, entry_id: entry?.entry_id ?? null, reason, ...extra },
-  });
+  let checkpoints = input.checkpoints && !input.after ? checkpointWalk(input.checkpoints) : undefined;
+  // A checkpoint that fails does not stop the walk: an entry this instance remembers, further on,
+  // names a cut tail better than the checkpoint's range can.
+  let checkpointFailure: ChainVerification | undefined;
+
+  const fail = (entry: LedgerEntry | undefined, reason: InvalidReason, extra = {}): ChainVerification => {
+    const failure: ChainVerification = {
+      valid: false,
+      entries_checked: checked + (entry ? 1 : 0),
+      head_hash: headHash,
+      head_index: headIndex,
+      signers,
+      checkpoints_checked: checkpoints?.checked() ?? 0,
+      first_invalid: { index: entry?.index ?? expectedIndex, entry_id: entry?.entry_id ?? null, reason, ...extra },
+    };
+    return checkpointFailure && !failure.first_invalid?.watermark ? checkpointFailure : failure;
+  };
+  /** What the first failing checkpoint says, the tree being verified up to the previous checkpoint. */
+  const checkpointFailed = async (walk: CheckpointWalk, failed: FailedCheckpoint): Promise<ChainVerification> => {
+    const covered = walk.covered();
+    // A root that differs could differ anywhere after the last checkpoint that matched.
+    const index = failed.reason === 'rewritten' ? (covered ? covered.index + 1 : 0) : failed.row.treeSize - 1;
+    const entry = await input.entryAt(index);
+    return {
+      valid: false,
+      entries_checked: checked,
+      head_hash: covered?.hash ?? null,
+      head_index: covered?.index ?? null,
+      signers,
+      checkpoints_checked: walk.checked(),
+      first_invalid: {
+        index,
+        entry_id: entry?.entry_id ?? null,
+        reason: failed.reason,
+        checkpoint: { tree_size: failed.row.treeSize },
+      },
+    };
+  };
   const signedByTrustedKey = (entry: LedgerEntry) =>
     input.keys
       .get(entry.key_id)
@@ -141,13 +208,113 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
       headIndex = entry.index;
       expectedIndex++;
       checked++;
+      const failed = await checkpoints?.add(entry);
+      if (checkpoints && failed) {
+        checkpointFailure = await checkpointFailed(checkpoints, failed);
+        checkpoints = undefined;
+      }
     }
     await input.betweenPages?.();
   }
   // Rows missing at the end (or a missing genesis) show up as an index we never reached.
   if (expectedIndex <= input.headIndex) return fail(undefined, 'chain_break');
   if (highest && highest.index > input.headIndex) return fail(undefined, 'truncated', { watermark: highest });
-  return { valid: true, entries_checked: checked, head_hash: headHash, head_index: headIndex, signers };
+  if (checkpointFailure) return checkpointFailure;
+  return {
+    valid: true,
+    entries_checked: checked,
+    head_hash: headHash,
+    head_index: headIndex,
+    signers,
+    checkpoints_checked: checkpoints?.checked() ?? 0,
+    ...(checkpoints?.last() ? { checkpoint: checkpoints.last() } : {}),
+  };
+}
+
+interface FailedCheckpoint {
+  row: CheckpointRow;
+  reason: 'bad_signature' | 'rewritten';
+}
+
+type CheckpointWalk = ReturnType<typeof checkpointWalk>;
+
+/**
+ * Follows a walk from genesis with the Merkle tree of the entries it passed, held as its right edge
+ * (the roots of its complete subtrees: O(log n) hashes), and checks each stored checkpoint when the
+ * tree reaches its size: its signature, then its root.
+ */
+function checkpointWalk(source: CheckpointSource) {
+  const edge: { width: number; hash: Uint8Array }[] = [];
+  let size = 0;
+  let pending: CheckpointRow[] = [];
+  let readAfter = 0;
+  let ended = false;
+  let checked = 0;
+  let last: CheckpointPoint | undefined;
+  let covered: ChainPoint | undefined;
+
+  const next = async (): Promise<CheckpointRow | undefined> => {
+    if (pending.length === 0 && !ended) {
+      pending = await source.readPage(readAfter);
+      ended = pending.length === 0;
+      readAfter = pending.at(-1)?.treeSize ?? readAfter;
+    }
+    return pending[0];
+  };
+  const root = () =>
+    edge
+      .slice(0, -1)
+      .reduceRight((right, left) => nodeHash(left.hash, right), (edge.at(-1) as { hash: Uint8Array }).hash);
+
+  return {
+    checked: () => checked,
+    last: () => last,
+    /** The newest entry a verified checkpoint covers. */
+    covered: () => covered,
+    /** Adds the entry's leaf (entries come in index order); the first checkpoint of this size that fails. */
+    async add(entry: LedgerEntry): Promise<FailedCheckpoint | undefined> {
+      let node = { width: 1, hash: leafHash(hexToBytes(entry.entry_hash)) };
+      for (let left = edge.at(-1); left?.width === node.width; left = edge.at(-1)) {
+        edge.pop();
+        node = { width: node.width * 2, hash: nodeHash(left.hash, node.hash) };
+      }
+      edge.push(node);
+      size++;
+      for (let row = await next(); row && row.treeSize <= size; row = await next()) {
+        pending.shift();
+        if (!(await source.signed(row))) return { row, reason: 'bad_signature' };
+        const rootHash = bytesToHex(root());
+        if (bytesToHex(row.rootHash) !== rootHash) return { row, reason: 'rewritten' };
+        checked++;
+        last = { tree_size: row.treeSize, root_hash: rootHash };
+        covered = { index: entry.index, hash: entry.entry_hash };
+      }
+      return undefined;
+    },
+  };
+}
+
+/**
+ * Whether a checkpoint row's note is signed by one of `keys` under its origin (the key name) and says
+ * what the row says: a row edited after signing fails here.
+ */
+export async function checkpointSigned(row: CheckpointRow, keys: Iterable<PublicKey>): Promise<boolean> {
+  const origin = row.note.slice(0, row.note.indexOf('\n'));
+  for (const key of keys) {
+    try {
+      const { body } = await openNote(row.note, {
+        name: origin,
+        keyHash: noteKeyHash(origin, key.raw),
+        publicKey: key.raw,
+      });
+      const signed = parseCheckpoint(body);
+      return signed.size === row.treeSize && bytesToHex(signed.rootHash) === bytesToHex(row.rootHash);
+    } catch (err) {
+      // Another key's signature is not this key's failure: try the next one.
+      if (!(err instanceof NoteError && err.reason === 'unknown_key')) return false;
+    }
+  }
+  return false;
 }
 
 /** The starting point and the watermarks, without repeats, lowest first. */

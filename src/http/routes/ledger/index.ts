@@ -55,6 +55,14 @@ const VerificationSchema = z
     signers: z
       .record(z.string(), z.number().int())
       .openapi({ description: 'Key id → index of the first checked entry it signed' }),
+    checkpoints_checked: z
+      .number()
+      .int()
+      .openapi({ description: 'Stored checkpoints whose signature and Merkle root verified' }),
+    checkpoint: z
+      .object({ tree_size: z.number().int(), root_hash: z.string() })
+      .optional()
+      .openapi({ description: 'The newest of them (root hash in hex)' }),
     first_invalid: z
       .object({
         index: z.number().int().openapi({ description: 'For truncated: the first missing index' }),
@@ -67,6 +75,14 @@ const VerificationSchema = z
             'an entry verified or committed before',
         }),
         key_id: z.string().optional().openapi({ description: 'unknown_key: the untrusted key id' }),
+        checkpoint: z
+          .object({ tree_size: z.number().int() })
+          .optional()
+          .openapi({
+            description:
+              'bad_signature, rewritten, truncated: the stored checkpoint that failed (its note is not validly signed, ' +
+              'its root differs from the tree of the entries, or its tree is bigger than the chain)',
+          }),
         watermark: ChainPointSchema.optional().openapi({
           description:
             'truncated, rewritten: the entry this service had verified or committed, which the chain no longer holds',
