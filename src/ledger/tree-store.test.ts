@@ -116,6 +116,30 @@ describe.each(backends())('the ledger’s Merkle tree on $name', (backend) => {
     }
   });
 
+  it('keeps one tree when 8 instances each append 50 decisions at once: every receipt verifies, every checkpoint extends the one before', async () => {
+    const instances = [openLedger()];
+    for (let i = 1; i < 8; i++) instances.push(openLedger({}, (await tdb.openInstance()).db));
+    const appended = await Promise.all(
+      instances.flatMap((ledger, n) => range(50).map((i) => ledger.append(decision(`dec_${n}_${i}`)))),
+    );
+
+    expect(new Set(appended.map((a) => a.entry.index)).size).toBe(400);
+    for (const { entry, receipt } of appended) await expectReceiptVerifies(instances[0] as Ledger, entry, receipt);
+    await expectTreeOverEveryEntry(instances[0] as Ledger);
+    // Consistency between neighbours chains to every pair: each checkpoint extends all before it.
+    const stored = await checkpoints();
+    for (const [i, newer] of stored.entries()) {
+      const older = stored[i - 1];
+      if (!older) continue;
+      const ledger = instances[i % instances.length] as Ledger;
+      const [oldRoot, newRoot] = await Promise.all(
+        [older, newer].map(async (c) => (await openCheckpoint(ledger, c.note)).rootHash),
+      );
+      const proof = (await ledger.consistencyProof(older.size, newer.size)).hashes.map((h) => hexToBytes(h));
+      expect(verifyConsistency(older.size, newer.size, oldRoot as Uint8Array, newRoot as Uint8Array, proof)).toBe(true);
+    }
+  });
+
   it('proves any entry in any checkpointed tree size from the stored hashes', async () => {
     const ledger = openLedger();
     await ledger.ensureGenesis();
