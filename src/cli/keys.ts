@@ -2,10 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { importPublicKey, type PublicKey, toBase64 } from '../ledger/crypto';
 import {
   type Checkpoint,
-  NoteError,
   type NoteVerifier,
-  noteKeyHash,
-  openNote,
+  openCheckpoint as openSignedCheckpoint,
   parseCheckpoint,
   parseVerifierKey,
 } from '../ledger/note';
@@ -73,21 +71,11 @@ export function keysById(keys: readonly TrustedKey[]): Map<string, PublicKey> {
  * checkpoint names) and reads its body. Throws NoteError when no key verifies it.
  */
 export async function openCheckpoint(note: string, keys: readonly TrustedKey[]): Promise<SignedCheckpoint> {
-  const origin = note.slice(0, note.indexOf('\n'));
-  let problem: unknown = new NoteError('unknown_key', 'no key given');
-  for (const key of keys) {
-    const raw = key.publicKey.raw;
-    try {
-      const { body } = await openNote(
-        note,
-        key.verifier ?? { name: origin, keyHash: noteKeyHash(origin, raw), publicKey: raw },
-      );
-      return { ...parseCheckpoint(body), note };
-    } catch (error) {
-      problem = error;
-    }
-  }
-  throw problem;
+  const checkpoint = await openSignedCheckpoint(
+    note,
+    keys.map((key) => key.verifier ?? key.publicKey.raw),
+  );
+  return { ...checkpoint, note };
 }
 
 /** The checkpoint in `note` when a key verifies it, else the verdict that says it does not. */

@@ -3,7 +3,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { type PublicKey, toHex } from '../ledger/crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry } from '../ledger/entry';
-import { leafHash } from '../ledger/merkle';
+import { createTreeRoot, leafHash } from '../ledger/merkle';
 import { type Command, FORMAT_HELP, FORMAT_OPTION, outputFormat, UsageError } from './command';
 import { parseExportLine } from './export-file';
 import { fromHex } from './hex';
@@ -18,7 +18,6 @@ import {
   verifiedCheckpoint,
 } from './keys';
 import { createProgress, type Progress } from './progress';
-import { createTreeRoot } from './tree-root';
 import { type Failure, failed, failure, printVerdict, type Verdict } from './verdict';
 
 /** Signature checks in flight at once: WebCrypto answers them off the main thread. */

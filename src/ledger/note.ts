@@ -250,3 +250,26 @@ function decodeBase64(text: string): Bytes | undefined {
 function malformed(message: string): NoteError {
   return new NoteError('malformed', message);
 }
+
+/**
+ * Opens a checkpoint with whichever of `keys` signed it and reads its body. A raw 32-byte Ed25519 key
+ * signs under the name the checkpoint's origin line gives; a verifier names itself. Another key's
+ * signature is not a failure (the next key is tried); any other refusal is. Throws NoteError:
+ * `unknown_key` when no key signed it.
+ */
+export async function openCheckpoint(
+  note: string,
+  keys: Iterable<NoteVerifier | Uint8Array>,
+): Promise<Checkpoint & { rootHash: Bytes }> {
+  const origin = note.slice(0, note.indexOf('\n'));
+  for (const key of keys) {
+    try {
+      const verifier =
+        key instanceof Uint8Array ? { name: origin, keyHash: noteKeyHash(origin, key), publicKey: key } : key;
+      return parseCheckpoint((await openNote(note, verifier)).body);
+    } catch (err) {
+      if (!(err instanceof NoteError && err.reason === 'unknown_key')) throw err;
+    }
+  }
+  throw new NoteError('unknown_key', 'no key given signed this checkpoint');
+}

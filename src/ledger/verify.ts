@@ -1,8 +1,8 @@
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import type { PublicKey, Sha256Hex } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry } from './entry';
-import { leafHash, nodeHash } from './merkle';
-import { NoteError, noteKeyHash, openNote, parseCheckpoint } from './note';
+import { createTreeRoot, leafHash } from './merkle';
+import { openCheckpoint } from './note';
 
 /** Why verification stopped at an entry (see verifyChain). */
 export const INVALID_REASONS = [
@@ -244,8 +244,7 @@ type CheckpointWalk = ReturnType<typeof checkpointWalk>;
  * tree reaches its size: its signature, then its root.
  */
 function checkpointWalk(source: CheckpointSource) {
-  const edge: { width: number; hash: Uint8Array }[] = [];
-  let size = 0;
+  const tree = createTreeRoot();
   let pending: CheckpointRow[] = [];
   let readAfter = 0;
   let ended = false;
@@ -261,11 +260,6 @@ function checkpointWalk(source: CheckpointSource) {
     }
     return pending[0];
   };
-  const root = () =>
-    edge
-      .slice(0, -1)
-      .reduceRight((right, left) => nodeHash(left.hash, right), (edge.at(-1) as { hash: Uint8Array }).hash);
-
   return {
     checked: () => checked,
     last: () => last,
@@ -273,17 +267,11 @@ function checkpointWalk(source: CheckpointSource) {
     covered: () => covered,
     /** Adds the entry's leaf (entries come in index order); the first checkpoint of this size that fails. */
     async add(entry: LedgerEntry): Promise<FailedCheckpoint | undefined> {
-      let node = { width: 1, hash: leafHash(hexToBytes(entry.entry_hash)) };
-      for (let left = edge.at(-1); left?.width === node.width; left = edge.at(-1)) {
-        edge.pop();
-        node = { width: node.width * 2, hash: nodeHash(left.hash, node.hash) };
-      }
-      edge.push(node);
-      size++;
-      for (let row = await next(); row && row.treeSize <= size; row = await next()) {
+      tree.add(leafHash(hexToBytes(entry.entry_hash)));
+      for (let row = await next(); row && row.treeSize <= tree.size; row = await next()) {
         pending.shift();
         if (!(await source.signed(row))) return { row, reason: 'bad_signature' };
-        const rootHash = bytesToHex(root());
+        const rootHash = bytesToHex(tree.root());
         if (bytesToHex(row.rootHash) !== rootHash) return { row, reason: 'rewritten' };
         checked++;
         last = { tree_size: row.treeSize, root_hash: rootHash };
@@ -299,22 +287,15 @@ function checkpointWalk(source: CheckpointSource) {
  * what the row says: a row edited after signing fails here.
  */
 export async function checkpointSigned(row: CheckpointRow, keys: Iterable<PublicKey>): Promise<boolean> {
-  const origin = row.note.slice(0, row.note.indexOf('\n'));
-  for (const key of keys) {
-    try {
-      const { body } = await openNote(row.note, {
-        name: origin,
-        keyHash: noteKeyHash(origin, key.raw),
-        publicKey: key.raw,
-      });
-      const signed = parseCheckpoint(body);
-      return signed.size === row.treeSize && bytesToHex(signed.rootHash) === bytesToHex(row.rootHash);
-    } catch (err) {
-      // Another key's signature is not this key's failure: try the next one.
-      if (!(err instanceof NoteError && err.reason === 'unknown_key')) return false;
-    }
+  try {
+    const signed = await openCheckpoint(
+      row.note,
+      Array.from(keys, (key) => key.raw),
+    );
+    return signed.size === row.treeSize && bytesToHex(signed.rootHash) === bytesToHex(row.rootHash);
+  } catch {
+    return false;
   }
-  return false;
 }
 
 /** The starting point and the watermarks, without repeats, lowest first. */

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { leafHash, rootOf } from '../ledger/merkle';
-import { createTreeRoot } from './tree-root';
+import { createTreeRoot, leafHash, rootOf } from './merkle';
 
 const leaf = (i: number) => leafHash(Uint8Array.of(i & 0xff, i >> 8));
 
