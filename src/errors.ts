@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   DATABASE_UNAVAILABLE: 503,
   SERVICE_UNAVAILABLE: 503,
+  /** The ledger's entries end before what it already signed or committed: appends stop until they are restored. */
+  LEDGER_TRUNCATED: 503,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

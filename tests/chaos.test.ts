@@ -456,7 +456,7 @@ describe.runIf(postgresTemplate)('chaos on PostgreSQL: the process and its calle
     await largeReads('postgres', env());
   });
 
-  it('reports a deleted tail as a truncated ledger in verify, /health and the integrity metric, and keeps deciding', async () => {
+  it('reports a deleted tail in verify, /health and the integrity metric, refuses to fork the signed tree, and resumes once the rows are back', async () => {
     const { env, superuser } = await fixture('tail');
     const witness = createWitness();
     const service = await spawnLexecon(env({ LEXECON_LEDGER_VERIFY_INTERVAL_MS: '1000' }));
@@ -469,9 +469,11 @@ describe.runIf(postgresTemplate)('chaos on PostgreSQL: the process and its calle
       result: 'failure',
     });
 
-    // The newest three entries disappear behind the database's back (triggers bypassed).
+    // The newest three entries disappear behind the database's back (triggers bypassed); their
+    // leaves stay in the signed tree. A copy is kept to restore them later.
     await superuser.begin(async (sql) => {
       await sql`set local session_replication_role = replica`;
+      await sql`create table ledger_tail_copy as select * from ledger_entries where seq > ${head - 3}`;
       await sql`delete from ledger_entries where seq > ${head - 3}`;
     });
     const firstMissing = head - 2;
@@ -491,23 +493,50 @@ describe.runIf(postgresTemplate)('chaos on PostgreSQL: the process and its calle
         : undefined,
     );
 
-    // The service keeps deciding; the loss stays reported and no new, legitimate entry is blamed.
-    for (let i = 0; i < 5; i++) expect((await witness.decide(service)).status).toBe(200);
-    const later = (await freshRequest(service.port, 'GET', '/api/ledger/verify')).body;
-    expect(later.valid).toBe(false);
-    expect(['truncated', 'rewritten']).toContain(later.first_invalid.reason);
-    expect(later.first_invalid.index).toBeLessThanOrEqual(head);
-    // Every answered decision is in the chain, or was cut off at or after the index reported.
+    // Chaining onto the survivors would sign a second tree of a size already signed: every decision
+    // is refused, with its own code and error metric, and readiness says the instance cannot write.
+    for (let i = 0; i < 3; i++) {
+      const refused = await witness.decide(service);
+      expect(refused).toMatchObject({ status: 503, code: 'LEDGER_TRUNCATED' });
+    }
+    expect(
+      metricValue(await scrape(service), 'lexecon_errors_total', {
+        error_type: 'LEDGER_TRUNCATED',
+        severity: 'critical',
+        component: 'ledger',
+      }),
+    ).toBeGreaterThanOrEqual(3);
+    const notReady = await waitFor('readiness to report the refused appends', async () => {
+      const res = await freshRequest(service.port, 'GET', '/health/ready', { key: null });
+      return res.status === 503 ? res : undefined;
+    });
+    expect(JSON.stringify(notReady.body)).toContain('LEDGER_TRUNCATED');
+    expect(witness.anomalies).toEqual([]);
+
+    // The rows come back: the service writes again without a restart, and nothing answered is lost.
+    await superuser.begin(async (sql) => {
+      await sql`set local session_replication_role = replica`;
+      await sql`
+        insert into ledger_entries (seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id)
+        select seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id from ledger_tail_copy`;
+      await sql`drop table ledger_tail_copy`;
+    });
+    await waitFor('decisions to be answered again', async () =>
+      (await witness.decide(service)).status === 200 ? true : undefined,
+    );
+    await waitFor('readiness to recover', async () =>
+      (await freshRequest(service.port, 'GET', '/health/ready', { key: null })).status === 200 ? true : undefined,
+    );
+    const restored = (await freshRequest(service.port, 'GET', '/api/ledger/verify')).body;
+    expect(restored).toMatchObject({ valid: true });
     const audit = await auditChain(service, witness);
-    const lost = [...witness.answered.values()].filter((d) => audit.missing.includes(d.decision_id));
-    expect(lost.length).toBe(3);
-    for (const decision of lost) expect(decision.index).toBeGreaterThanOrEqual(firstMissing);
+    expect(audit.missing).toEqual([]);
     reportCase({
-      fault: 'tail deletion (3 entries, triggers bypassed)',
+      fault: 'tail deletion (3 entries, triggers bypassed), then restored',
       backend: 'postgres',
       answered: witness.answered.size,
       in_chain: audit.answeredFound,
-      deleted_and_reported: lost.length,
+      refused_while_truncated: 3,
       reason: truncated.first_invalid.reason,
       index: truncated.first_invalid.index,
     });

@@ -13,9 +13,11 @@ import { silentLogger } from '../telemetry/logger';
 import { noopTelemetry } from '../telemetry/telemetry';
 import { createLedgerAuditor, type LedgerAuditor, type LedgerAuditorOptions } from './auditor';
 import { generateSigningKey } from './crypto';
+import { storedHashIndex } from './merkle';
 import { createLedger, type Ledger } from './store';
 
 const MINUTE = 60_000;
+const event = (id: string) => ({ eventType: 'decision' as const, data: { decision_id: id } });
 
 /** An attacker with superuser rights: switches the append-only triggers off around one statement. */
 async function tamper(tdb: TestDatabase, statement: string) {
@@ -146,7 +148,15 @@ describe.each(backends())('background ledger verification on $name', (backend) =
     const verified = await auditor.run('incremental');
     const head = { index: verified?.head_index as number, hash: (await t.services.ledger.head())?.entry_hash };
 
-    await tamper(tdb, `delete from ledger_entries where seq > ${head.index - 2}`);
+    // A thorough cut: the entries, their leaves and the checkpoints over them.
+    await tamper(
+      tdb,
+      `set session_replication_role = replica;
+       delete from ledger_entries where seq > ${head.index - 2};
+       delete from ledger_tree_hashes where stored_index >= ${storedHashIndex(0, head.index - 1)};
+       delete from ledger_checkpoints where tree_size > ${head.index - 1};
+       set session_replication_role = origin`,
+    );
     const cut = await auditor.run('incremental');
     expect(cut).toMatchObject({
       valid: false,
@@ -154,8 +164,15 @@ describe.each(backends())('background ledger verification on $name', (backend) =
       first_invalid: { index: head.index - 1, entry_id: null, reason: 'truncated', watermark: head },
     });
 
-    // Legitimate decisions grow the chain past where the old head was: still the cut is named.
-    await decide(4);
+    // This instance committed past the cut, so it refuses to write over it; an instance that never
+    // saw the old head grows the chain past it with legitimate decisions: still the cut is named.
+    await expect(t.services.ledger.append(event('refused'))).rejects.toMatchObject({ code: 'LEDGER_TRUNCATED' });
+    const unaware = createLedger({
+      db: (await tdb.openInstance()).db,
+      signingKey: t.signingKey,
+      telemetry: noopTelemetry,
+    });
+    for (let i = 0; i < 4; i++) await unaware.append(event(`unaware_${i}`));
     const truncated = { valid: false, first_invalid: { index: head.index, entry_id: null, reason: 'truncated' } };
     expect(await auditor.run('incremental')).toMatchObject(truncated);
     expect(await auditor.run('full')).toMatchObject(truncated);

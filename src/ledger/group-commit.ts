@@ -1,5 +1,6 @@
 import { isDatabaseUnavailable } from '../db/errors';
 import { noopTracing, type TraceContext, type Tracing } from '../telemetry/telemetry';
+import { LedgerTruncatedError } from './errors';
 
 export interface Head {
   index: number;
@@ -73,8 +74,8 @@ export function createGroupCommitWriter<E, G extends Group<unknown, H>, H extend
       return settle(batch, await stages.appendLocked(batch.map((w) => w.event)));
     } catch (err) {
       knownHead = undefined;
-      // One bad event must not fail its neighbours: retry them one by one unless the database is gone.
-      if (batch.length > 1 && !isDatabaseUnavailable(err)) {
+      // One bad event must not fail its neighbours: retry them one by one unless the ledger cannot write at all.
+      if (batch.length > 1 && !isDatabaseUnavailable(err) && !(err instanceof LedgerTruncatedError)) {
         for (const waiter of batch) await commitLocked([waiter]);
         return knownHead;
       }

@@ -8,6 +8,7 @@ import type { Telemetry } from '../telemetry/telemetry';
 import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
 import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
+import { LedgerTruncatedError } from './errors';
 import { createGroupCommitWriter, type Group, type Head } from './group-commit';
 import { verifyConsistency } from './merkle';
 import {
@@ -15,7 +16,6 @@ import {
   catchUp,
   checkpointEdge,
   consistencyProof,
-  EMPTY_EDGE,
   growTree,
   growthRows,
   type InclusionProof,
@@ -258,9 +258,15 @@ export function createLedger(options: LedgerOptions): Ledger {
   async function buildLocked(tx: Tx, events: LedgerEvent[]): Promise<BuiltGroup> {
     await lock(tx);
     const head = await readHead(tx);
-    watermarks.observeHead(head);
+    const lostWatermark = watermarks.observeHead(head);
     // Entries another instance's older build appended have no tree hashes yet: they get them here.
-    const edge = head ? await catchUp(tx, head.index, treeFillPageSize) : EMPTY_EDGE;
+    const edge = await catchUp(tx, head?.index ?? -1, treeFillPageSize);
+    const entries = head ? head.index + 1 : 0;
+    // A tree with more leaves than entries was signed over rows since deleted: chaining onto the
+    // survivors would sign a second tree of the same size, a fork of what receipts already prove.
+    if (edge.size > entries || lostWatermark) {
+      throw new LedgerTruncatedError(entries, Math.max(edge.size, (watermarks.local()?.index ?? -1) + 1));
+    }
     return build(head, edge, events, tx);
   }
 

@@ -200,6 +200,45 @@ describe.each(backends())('the ledger’s Merkle tree on $name', (backend) => {
     await expectTreeOverEveryEntry(current);
   });
 
+  it('refuses to chain onto entries deleted from under its signed tree, on a fresh instance too, and appends again once they are back', async () => {
+    const ledger = openLedger();
+    await ledger.ensureGenesis();
+    for (const i of range(6)) await ledger.append(decision(`dec_${i}`));
+    const signed = await ledger.checkpoint();
+    await tdb.superuser(
+      `set session_replication_role = replica;
+       create table ledger_tail_copy as select * from ledger_entries where seq > 4;
+       delete from ledger_entries where seq > 4;
+       set session_replication_role = origin;`,
+    );
+
+    // Appending at index 5 again would sign a second tree of 7 leaves: a fork of the one signed.
+    const fresh = openLedger();
+    for (const writer of [ledger, fresh]) {
+      await expect(writer.append(decision('after_the_cut'))).rejects.toMatchObject({
+        code: 'LEDGER_TRUNCATED',
+        status: 503,
+        details: { entries: 5, expected: 7 },
+      });
+    }
+    expect(await ledger.checkpoint()).toEqual(signed);
+    expect(await fresh.probeWrite()).toBe(false);
+    expect(fresh.writeFailure()).toMatchObject({ error: 'LEDGER_TRUNCATED' });
+
+    await tdb.superuser(
+      `set session_replication_role = replica;
+       insert into ledger_entries (seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id)
+       select seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id from ledger_tail_copy;
+       drop table ledger_tail_copy;
+       set session_replication_role = origin;`,
+    );
+    expect(await fresh.probeWrite()).toBe(true);
+    const { entry, receipt } = await fresh.append(decision('after_the_restore'));
+    expect(entry.index).toBe(7);
+    await expectReceiptVerifies(fresh, entry, receipt);
+    await expectTreeOverEveryEntry(fresh);
+  });
+
   it('signs checkpoints through the signBytes a runtime provides', async () => {
     let signed = 0;
     const ledger = openLedger({

@@ -19,8 +19,9 @@ export interface Watermarks {
   /**
    * The head as read under the writers' lock: below the local watermark, or another entry at its
    * index, means the chain lost what this instance knew, and the local watermark stays as evidence.
+   * Returns whether it lost it.
    */
-  observeHead(head: ChainPoint | undefined): void;
+  observeHead(head: ChainPoint | undefined): boolean;
   /** Keeps the local watermark where it is (a verification found the chain does not hold it). */
   freeze(): void;
   /** The highest watermark any instance has published. */
@@ -43,9 +44,11 @@ export function createWatermarks(db: Db, instanceId: string): Watermarks {
       if (!frozen && (!local || point.index > local.index)) local = { index: point.index, hash: point.hash };
     },
     observeHead(head) {
-      if (local && (!head || head.index < local.index || (head.index === local.index && head.hash !== local.hash))) {
-        frozen = true;
-      }
+      const lost =
+        local !== undefined &&
+        (!head || head.index < local.index || (head.index === local.index && head.hash !== local.hash));
+      if (lost) frozen = true;
+      return lost;
     },
     freeze() {
       frozen = true;

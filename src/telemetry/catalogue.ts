@@ -399,6 +399,7 @@ export const ERROR_CLASSIFICATION: Record<ErrorCode, { severity: Severity; compo
   INTERNAL: { severity: 'critical', component: 'http' },
   DATABASE_UNAVAILABLE: { severity: 'critical', component: 'database' },
   SERVICE_UNAVAILABLE: { severity: 'critical', component: 'policy' },
+  LEDGER_TRUNCATED: { severity: 'critical', component: 'ledger' },
 };
 
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
