@@ -138,7 +138,7 @@ async function main(): Promise<void> {
 function bootstrapReport(config: Config, signingKey: SigningKey, logger: Logger): BootstrapReport {
   return {
     untrustedHead: (head) =>
-      `the ledger head (entry ${head.index}) is signed by key ${head.key_id}, but this instance signs with ${signingKey.keyId}. ` +
+      `the ledger head (entry ${head.index}) is signed by ${head.signer}, but this instance signs with key ${signingKey.keyId}. ` +
       'Every instance sharing a database must use the same LEXECON_SIGNING_KEY; add retired keys to LEXECON_TRUSTED_PUBLIC_KEYS.',
     adminKey(result) {
       if (result === 'revoked')

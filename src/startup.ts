@@ -90,7 +90,7 @@ export function appSettings(config: Config, runtime: RuntimeSettings): AppSettin
 /** What a runtime says while it bootstraps; each keeps its own lines. */
 export interface BootstrapReport {
   /** The message startup stops with when the ledger head was signed by a key this instance does not trust. */
-  untrustedHead(head: Pick<LedgerEntry, 'index' | 'key_id'>): string;
+  untrustedHead(head: { index: number; signer: string }): string;
   adminKey?(result: Awaited<ReturnType<Services['apiKeys']['ensureBootstrapAdmin']>>): void;
   adminUser?(username: string, result: Awaited<ReturnType<Services['users']['ensureBootstrapAdmin']>>): void;
   policyApplied?(result: LoadResult): void;
@@ -112,8 +112,8 @@ export interface BootstrapOptions {
  */
 export async function bootstrap({ config, services, policy, report }: BootstrapOptions): Promise<void> {
   await services.ledger.ensureGenesis();
-  const head = await services.ledger.head();
-  if (head && !services.ledger.trusts(head.key_id)) throw new StartupError(report.untrustedHead(head));
+  const untrusted = await services.ledger.untrustedHead();
+  if (untrusted) throw new StartupError(report.untrustedHead(untrusted));
   // Each step's result is taken first: `report.x?.(await step())` would skip the step when x is absent.
   if (config.bootstrapAdminKey) {
     const result = await services.apiKeys.ensureBootstrapAdmin(config.bootstrapAdminKey);

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateSigningKey, portableSha256Hex } from '../src/ledger/crypto';
 import { computeEntryHash, type LedgerEntry } from '../src/ledger/entry';
+import { noteKeyId } from '../src/ledger/note';
 import { createLedger, fromRow, type Ledger } from '../src/ledger/store';
 import { type LogFields, type Logger, silentLogger } from '../src/telemetry/logger';
 import { noopTelemetry } from '../src/telemetry/telemetry';
@@ -99,7 +100,7 @@ describe.each(backends())('ledger integrity on $name', (backend) => {
     expect(result.head_hash).toBe(entry.previous_hash);
   });
 
-  it('names the exact entry whose data and hash were rewritten consistently (bad_signature)', async () => {
+  it('names the exact entry whose data and hash were rewritten consistently, as no signed checkpoint holds it (rewritten)', async () => {
     const target = await decideAndGetIndex(t);
     await decideAndGetIndex(t);
     const [row] = await tdb.superuser(`select * from ledger_entries where seq = ${target}`);
@@ -114,7 +115,12 @@ describe.each(backends())('ledger integrity on $name', (backend) => {
     );
 
     const result = (await t.request('GET', '/api/ledger/verify')).body;
-    expect(result.first_invalid).toEqual({ index: target, entry_id: forged.entry_id, reason: 'bad_signature' });
+    expect(result.first_invalid).toEqual({
+      index: target,
+      entry_id: forged.entry_id,
+      reason: 'rewritten',
+      checkpoint: { tree_size: target + 1 },
+    });
   });
 
   it('names the entry after a deleted one (chain_break)', async () => {
@@ -126,9 +132,10 @@ describe.each(backends())('ledger integrity on $name', (backend) => {
     expect(result.first_invalid).toMatchObject({ index: next, reason: 'chain_break' });
   });
 
-  it('names entries signed by a key the service does not trust as unknown_key, with the key id, and that signer cannot decide', async () => {
+  it('names entries signed by a key the service does not trust as unknown_key, with the checkpoint key, and that signer cannot decide', async () => {
     const headBefore = (await t.services.ledger.head())?.index as number;
-    // A misconfigured instance with its own key: creating its API keys appends entries it signs.
+    // A misconfigured instance with its own key: creating its API keys appends entries, and the
+    // checkpoints of their group commits are signed with its key under its own origin.
     const other = await createTestApp(await tdb.openInstance(), { signingKey: await generateSigningKey() });
     const result = (await t.request('GET', '/api/ledger/verify')).body;
     expect(result.valid).toBe(false);
@@ -136,7 +143,8 @@ describe.each(backends())('ledger integrity on $name', (backend) => {
       index: headBefore + 1,
       entry_id: expect.any(String),
       reason: 'unknown_key',
-      key_id: other.signingKey.keyId,
+      key_id: noteKeyId(other.services.ledger.logOrigin, other.signingKey.raw),
+      checkpoint: { tree_size: expect.any(Number) },
     });
     // It cannot verify the signed policy_loaded entry either, so it refuses to decide at all.
     const refused = await other.request('POST', '/api/decide', { key: other.keys.agent, body: decisionRequest() });

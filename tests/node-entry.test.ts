@@ -112,7 +112,9 @@ describe('the Node entry (npm start) on embedded PGlite', () => {
       LEXECON_SIGNING_KEY: Buffer.alloc(32, 7).toString('base64'),
     });
     expect(await exited).toBe(1);
-    expect(logs.join('\n')).toMatch(/signed by key [0-9a-f]{16}.*same LEXECON_SIGNING_KEY/);
+    expect(logs.join('\n')).toMatch(
+      /signed by the checkpoint key named "lexecon\/[0-9a-f]{16}".*same LEXECON_SIGNING_KEY/,
+    );
   });
 });
 

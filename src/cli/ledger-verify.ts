@@ -125,13 +125,18 @@ function createEntryWalk(checkpoint: SignedCheckpoint, keys: ReadonlyMap<string,
       if (computeEntryHash(entry, sha256Hex) !== entry.entry_hash) {
         return at(entry, 'hash_mismatch', 'entry_hash is not the hash of the entry’s contents');
       }
-      if (entry.signature) {
-        const key = keys.get(entry.key_id);
+      if (entry.signature === null && entry.key_id === null) {
+        // Signed only by a checkpoint: the export's must hold it.
+        if (entry.index >= checkpoint.size) {
+          return at(entry, 'bad_signature', 'no signature of its own, and beyond the checkpoint’s tree');
+        }
+      } else {
+        const key = keys.get(entry.key_id ?? '');
         if (!key)
           return at(entry, 'unknown_key', `signed by key ${entry.key_id}, not given with --key`, {
-            key_id: entry.key_id,
+            key_id: entry.key_id ?? undefined,
           });
-        signatures.push({ entry, valid: key.verify(entry.entry_hash, entry.signature).catch(() => false) });
+        signatures.push({ entry, valid: key.verify(entry.entry_hash, entry.signature ?? '').catch(() => false) });
       }
       if (entry.index < checkpoint.size) tree.add(leafHash(fromHex(entry.entry_hash)));
       previousHash = entry.entry_hash;

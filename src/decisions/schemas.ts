@@ -201,7 +201,6 @@ export const DecisionResponseSchema = z
     policy_version_hash: z.string().nullable(),
     ledger_entry_index: z.number().int(),
     ledger_entry_hash: z.string(),
-    signature: z.string().meta({ description: 'Ed25519 signature (base64) of ledger_entry_hash' }),
     timestamp: z.string(),
     capability_token: CapabilityTokenSchema.optional(),
     receipt: ReceiptSchema,
@@ -221,7 +220,8 @@ export const VerifyRequestSchema = z
     reason: z.string().max(20_000).optional(),
     risk_level: z.string().max(16).optional(),
     policy_version_hash: z.string().max(64).nullable().optional(),
-    signature: z.string().max(200).optional(),
+    /** A response from before the Merkle tree carried its entry's signature. */
+    signature: z.string().max(200).nullable().optional(),
     timestamp: z.string().max(64).optional(),
     capability_token: z.unknown().optional(),
     violations: z.unknown().optional(),

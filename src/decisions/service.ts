@@ -123,8 +123,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       policy_version: active?.summary.version ?? null,
       policy_version_hash: policyHash,
     };
-    // The ledger entry carries the whole request and outcome; its signature signs the decision
-    // and the capability token together, so neither needs a signature of its own. The outcome's
+    // The ledger entry carries the whole request and outcome; the checkpoint signed over it signs
+    // the decision and the capability token together, so neither needs a signature of its own. The outcome's
     // request_id, risk_level and policy_mode replace the request's; what was asked is kept as requested_*.
     const { entry, receipt } = await telemetry.inSpan('ledger.append', { event_type: 'decision' }, () =>
       ledger.append({
@@ -154,7 +154,6 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       ...decided,
       ledger_entry_index: entry.index,
       ledger_entry_hash: entry.entry_hash,
-      signature: entry.signature,
       timestamp: entry.timestamp,
       ...(capability ? { capability_token: capability } : {}),
       receipt,

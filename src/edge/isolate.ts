@@ -152,7 +152,7 @@ export async function prepareIsolate(isolate: Isolate, services: Services, datab
 function bootstrapReport(logger: Logger): BootstrapReport {
   return {
     untrustedHead: (head) =>
-      `the ledger head (entry ${head.index}) is signed by key ${head.key_id}, which is neither LEXECON_SIGNING_KEY nor in LEXECON_TRUSTED_PUBLIC_KEYS`,
+      `the ledger head (entry ${head.index}) is signed by ${head.signer}, which is neither LEXECON_SIGNING_KEY nor in LEXECON_TRUSTED_PUBLIC_KEYS`,
     policyApplied(result) {
       if (result.status === 'loaded') logger.info('policy binding applied', { version: result.policy.version });
     },

@@ -115,31 +115,33 @@ export function createHealthChecks(deps: HealthCheckDeps): HealthCheck[] {
         // write path, so readiness returns as soon as a write succeeds, with no traffic needed.
         if (deps.ledger.writeFailure() && !(await within(deps.ledger.probeWrite(), deps.writeProbeWaitMs))) {
           const writes = deps.ledger.writeFailure();
+          // What the auditor found stays visible (a truncation is why appends stop), unless the
+          // database that holds the shared passes is what fails.
+          const integrity = await deps.auditor.status().then(lowestFailure, () => undefined);
           return {
             status: 'unhealthy',
-            details: { writes, message: `ledger appends are failing (${writes?.error}): decisions cannot be recorded` },
+            details: {
+              writes,
+              message: `ledger appends are failing (${writes?.error}): decisions cannot be recorded`,
+              ...(integrity ? { integrity } : {}),
+            },
           };
         }
         const head = await deps.ledger.head();
         if (!head) return { status: 'unhealthy', details: { error: 'ledger not initialised' } };
-        const { shared, here } = await deps.auditor.status();
-        // The lowest failing index this instance knows of, its own or the shared passes'.
-        const failures = [
-          ...(here ? [{ ...here, found_by: 'this instance' }] : []),
-          ...Object.values(shared).flatMap((record) =>
-            record?.first_invalid ? [{ ...record, found_by: 'the shared background verification' }] : [],
-          ),
-        ].sort((a, b) => (a.first_invalid?.index ?? 0) - (b.first_invalid?.index ?? 0));
-        const integrity = failures[0];
+        const status = await deps.auditor.status();
+        const integrity = lowestFailure(status);
         const details = {
           head_index: head.index,
           head_hash: head.entry_hash,
-          last_verification: shared,
-          ...(integrity?.first_invalid ? { integrity: describeIntegrity(integrity.first_invalid, integrity) } : {}),
+          last_verification: status.shared,
+          ...(integrity ? { integrity } : {}),
         };
-        // An integrity failure is a security incident for people (the alert, this check), not a
-        // reason to stop deciding: every replica shares the ledger, so failing readiness would
-        // stop them all and record nothing more, while the evidence is already in the database.
+        // An integrity failure is a security incident for people (the alert, this check), not by
+        // itself a reason to stop deciding: every replica shares the ledger, so failing readiness
+        // would stop them all and record nothing more, while the evidence is already in the
+        // database. Only appending over lost entries would sign a fork; the writer refuses that
+        // on its own (LEDGER_TRUNCATED), which the branch above reports.
         return integrity ? { status: 'degraded', details } : ok(details);
       },
     },
@@ -204,4 +206,16 @@ function integrityMessage(found: FirstInvalid): string {
     default:
       return `entry ${found.index} failed verification (${found.reason})`;
   }
+}
+
+/** The lowest failing index this instance knows of, its own or the shared passes', described. */
+function lowestFailure({ shared, here }: Awaited<ReturnType<LedgerAuditor['status']>>) {
+  const failures = [
+    ...(here ? [{ ...here, found_by: 'this instance' }] : []),
+    ...Object.values(shared).flatMap((record) =>
+      record?.first_invalid ? [{ ...record, found_by: 'the shared background verification' }] : [],
+    ),
+  ].sort((a, b) => (a.first_invalid?.index ?? 0) - (b.first_invalid?.index ?? 0));
+  const integrity = failures[0];
+  return integrity?.first_invalid ? describeIntegrity(integrity.first_invalid, integrity) : undefined;
 }

@@ -14,6 +14,7 @@ import { noopTelemetry } from '../telemetry/telemetry';
 import { createLedgerAuditor, type LedgerAuditor, type LedgerAuditorOptions } from './auditor';
 import { generateSigningKey } from './crypto';
 import { storedHashIndex } from './merkle';
+import { noteKeyId } from './note';
 import { createLedger, type Ledger } from './store';
 
 const MINUTE = 60_000;
@@ -279,8 +280,16 @@ describe.each(backends())('ledger verification by instances with different signi
     const res = await app.request('POST', '/api/decide', { key: app.keys.agent, body: decisionRequest() });
     expect(res.status).toBe(200);
   };
-  const firstSignedBy = async (keyId: string) =>
-    Number((await tdb.superuser(`select min(seq) as seq from ledger_entries where key_id = '${keyId}'`))[0]?.seq);
+  /** The first entry a checkpoint signed by `app`'s key adds to the tree, and that key's note id. */
+  const signedBy = async (app: TestApp) => {
+    const origin = app.services.ledger.logOrigin;
+    const [row] = await tdb.superuser(
+      `select coalesce(max(tree_size), 0) as seq from ledger_checkpoints
+       where tree_size < (select min(tree_size) from ledger_checkpoints where note like '${origin}
+%')`,
+    );
+    return { index: Number(row?.seq), key_id: noteKeyId(origin, app.signingKey.raw) };
+  };
   // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON fields
   const ledgerCheck = async (app: TestApp): Promise<any> =>
     (await app.request('GET', '/health', { key: null })).body.checks.find((c: { name: string }) => c.name === 'ledger');
@@ -321,9 +330,8 @@ describe.each(backends())('ledger verification by instances with different signi
     }
 
     const unknownKey = {
-      index: await firstSignedBy(a.signingKey.keyId),
+      ...(await signedBy(a)),
       reason: 'unknown_key',
-      key_id: a.signingKey.keyId,
     };
     expect(await ledgerCheck(b)).toMatchObject({
       status: 'degraded',
@@ -362,9 +370,8 @@ describe.each(backends())('ledger verification by instances with different signi
     const third = await tdb.openInstance();
     const c = await createTestApp(third, { signingKey: b.signingKey, metrics, logger });
     const unknownKey = {
-      index: await firstSignedBy(a.signingKey.keyId),
+      ...(await signedBy(a)),
       reason: 'unknown_key',
-      key_id: a.signingKey.keyId,
     };
     expect(await ledgerCheck(c)).toMatchObject({ status: 'degraded', details: { integrity: unknownKey } });
 
@@ -385,7 +392,7 @@ describe.each(backends())('ledger verification by instances with different signi
 
   it('has every instance report entries signed by a key none of them trusts, and publishes no verdict over them', async () => {
     const forger = await createTestApp(await tdb.openInstance(), { signingKey: await generateSigningKey() });
-    const forged = await firstSignedBy(forger.signingKey.keyId);
+    const forged = await signedBy(forger);
     for (const app of [a, b]) {
       for (const kind of ['incremental', 'full'] as const) {
         expect(await app.services.auditor.run(kind)).toMatchObject({
@@ -397,11 +404,11 @@ describe.each(backends())('ledger verification by instances with different signi
     expect(await a.services.auditor.lastResults()).toEqual({});
     expect(await ledgerCheck(a)).toMatchObject({
       status: 'degraded',
-      details: { integrity: { index: forged, reason: 'unknown_key', key_id: forger.signingKey.keyId } },
+      details: { integrity: { ...forged, reason: 'unknown_key' } },
     });
     expect(await ledgerCheck(b)).toMatchObject({
       status: 'degraded',
-      details: { integrity: { reason: 'unknown_key', key_id: a.signingKey.keyId } },
+      details: { integrity: { reason: 'unknown_key', key_id: (await signedBy(a)).key_id } },
     });
   });
 });

@@ -31,8 +31,12 @@ export interface LedgerEntry {
   data: Record<string, unknown>;
   previous_hash: string;
   entry_hash: string;
-  signature: string;
-  key_id: string;
+  /**
+   * Ed25519 (base64) over entry_hash, and its key's id, on entries written before the Merkle tree.
+   * Null on newer ones: the checkpoint signed for their group commit covers them (docs/ledger.md).
+   */
+  signature: string | null;
+  key_id: string | null;
 }
 
 export type UnsignedEntry = Pick<
@@ -42,8 +46,8 @@ export type UnsignedEntry = Pick<
 
 /**
  * entry_hash = lowercase hex SHA-256 of the RFC 8785 canonical JSON of
- * {index, entry_id, event_type, timestamp, data, previous_hash}. The signature is Ed25519 over the
- * UTF-8 bytes of that hex string. docs/ledger.md shows how to check both without this service.
+ * {index, entry_id, event_type, timestamp, data, previous_hash}. An older entry's signature is Ed25519
+ * over the UTF-8 bytes of that hex string. docs/ledger.md shows how to check both without this service.
  */
 export function computeEntryHash(entry: UnsignedEntry, sha256Hex: Sha256Hex): string {
   return sha256Hex(

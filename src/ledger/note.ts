@@ -247,6 +247,28 @@ function decodeBase64(text: string): Bytes | undefined {
   return toBase64(bytes) === text ? bytes : undefined;
 }
 
+/**
+ * Who signed a note, as `<name>+<8 hex key hash>` per signature line (how a verifier key begins), or
+ * nothing when the note is malformed. Says nothing about whether the signatures verify.
+ */
+export function noteSignerIds(note: string): string[] {
+  try {
+    return splitNote(note).signatures.map((line) => `${line.name}+${toHex(line.keyHash)}`);
+  } catch {
+    return [];
+  }
+}
+
+/** `<name>+<8 hex key hash>`: how a signature line names its key, and how a verifier key begins. */
+export const noteKeyId = (name: string, publicKey: Uint8Array) => `${name}+${toHex(noteKeyHash(name, publicKey))}`;
+
+/** Whether `id` (`<name>+<8 hex key hash>`) names `publicKey` under that name. */
+export function isNoteKeyId(id: string, publicKey: Uint8Array): boolean {
+  const plus = id.lastIndexOf('+');
+  const name = id.slice(0, plus);
+  return plus > 0 && isKeyName(name) && toHex(noteKeyHash(name, publicKey)) === id.slice(plus + 1);
+}
+
 function malformed(message: string): NoteError {
   return new NoteError('malformed', message);
 }

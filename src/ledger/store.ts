@@ -10,7 +10,8 @@ import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerE
 import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
 import { LedgerTruncatedError } from './errors';
 import { createGroupCommitWriter, type Group, type Head } from './group-commit';
-import { verifyConsistency } from './merkle';
+import { leafHash, verifyConsistency, verifyInclusion } from './merkle';
+import { isNoteKeyId, noteSignerIds } from './note';
 import {
   type CheckpointSigner,
   catchUp,
@@ -30,8 +31,10 @@ import {
   type ChainVerification,
   type CheckpointPoint,
   type CheckpointRow,
+  checkCheckpoint,
   checkpointSigned,
   type FirstInvalid,
+  settleUnsigned,
   verifyChain,
 } from './verify';
 import { createWatermarks } from './watermark';
@@ -82,10 +85,21 @@ export interface Ledger {
    * full verification asked for while one runs gets that run's result instead of walking again.
    */
   verify(options?: VerifyOptions): Promise<ChainVerification>;
-  /** Recomputes one entry's hash and checks its signature (no chain walk). */
+  /**
+   * Recomputes one entry's hash and checks what signs it (no chain walk): its own signature, or for
+   * an entry without one, an inclusion proof in the newest checkpoint and that checkpoint's signature.
+   */
   verifyEntry(entry: LedgerEntry): Promise<{ hashValid: boolean; signatureValid: boolean }>;
-  /** Whether entries signed by this key id verify on this instance (its key or a trusted one). */
+  /**
+   * Whether what this key id signed verifies on this instance (its key or a trusted one): an entry's
+   * key id, or a checkpoint signer's `<name>+<key hash>`.
+   */
   trusts(keyId: string): boolean;
+  /**
+   * What signed the head, when this instance does not trust it: the head's own key, or for an
+   * unsigned head the newest checkpoint's origin (its key's name).
+   */
+  untrustedHead(): Promise<{ index: number; signer: string } | undefined>;
   /** This instance's last failed verification, kept until a whole-chain verification passes. */
   integrityFailure(): IntegrityFailure | undefined;
   /** Shares the highest entry this instance committed or verified with the other instances. */
@@ -200,12 +214,15 @@ export function createLedger(options: LedgerOptions): Ledger {
     return row;
   }
 
-  /** Chains events onto `head` (a genesis entry first if the ledger is empty), hashed and signed. */
+  /**
+   * Chains events onto `head` (a genesis entry first if the ledger is empty), hashed. No entry is
+   * signed on its own: the group's checkpoint signs the tree that holds them all.
+   */
   async function buildEntries(head: Head | undefined, events: LedgerEvent[]): Promise<LedgerEntry[]> {
     let index = head ? head.index + 1 : 0;
     let previousHash = head ? head.hash : GENESIS_PREVIOUS_HASH;
     const pending = head ? events : [genesisEvent(now()), ...events];
-    const unsigned: Omit<LedgerEntry, 'signature' | 'key_id'>[] = [];
+    const entries: LedgerEntry[] = [];
     for (const event of pending) {
       const entry = {
         index,
@@ -218,13 +235,11 @@ export function createLedger(options: LedgerOptions): Ledger {
       // Synchronous on purpose: an await per entry would hand the event loop back between links
       // while the group's commit is still ahead, stretching every group commit.
       const entryHash = computeEntryHash(entry, sha256);
-      unsigned.push({ ...entry, entry_hash: entryHash });
+      entries.push({ ...entry, entry_hash: entryHash, signature: null, key_id: null });
       previousHash = entryHash;
       index++;
     }
-    // Signatures do not depend on each other, so they run concurrently off the main thread.
-    const signatures = await Promise.all(unsigned.map((e) => signingKey.sign(e.entry_hash)));
-    return unsigned.map((e, i) => ({ ...e, signature: signatures[i] as string, key_id: signingKey.keyId }));
+    return entries;
   }
 
   /**
@@ -254,11 +269,28 @@ export function createLedger(options: LedgerOptions): Ledger {
     };
   }
 
+  /**
+   * Whether the chain, below `head`, still holds the entry this instance committed or verified at
+   * its watermark: another entry there means the ledger was rolled back and grown again (a fork), and
+   * the checkpoints signed on it would contradict those signed before.
+   */
+  async function holdsWatermark(q: Tx, head: Head | undefined): Promise<boolean> {
+    const local = watermarks.local();
+    if (!local || !head || head.index <= local.index) return true;
+    const [row] = await q
+      .select({ hash: ledgerEntries.entryHash })
+      .from(ledgerEntries)
+      .where(eq(ledgerEntries.seq, local.index));
+    if (row?.hash === local.hash) return true;
+    watermarks.freeze();
+    return false;
+  }
+
   /** Under the writers' lock: reads the head, brings the tree up to it, builds the group on both. */
   async function buildLocked(tx: Tx, events: LedgerEvent[]): Promise<BuiltGroup> {
     await lock(tx);
     const head = await readHead(tx);
-    const lostWatermark = watermarks.observeHead(head);
+    const lostWatermark = watermarks.observeHead(head) || !(await holdsWatermark(tx, head));
     // Entries another instance's older build appended have no tree hashes yet: they get them here.
     const edge = await catchUp(tx, head?.index ?? -1, treeFillPageSize);
     const entries = head ? head.index + 1 : 0;
@@ -371,6 +403,35 @@ export function createLedger(options: LedgerOptions): Ledger {
     return true;
   }
 
+  /** An entry's own signature, or for one without, its leaf in the checkpoint of its group commit. */
+  async function signed(entry: LedgerEntry): Promise<boolean> {
+    if (entry.signature !== null || entry.key_id !== null) {
+      const key = keys.get(entry.key_id ?? '');
+      return key ? key.verify(entry.entry_hash, entry.signature ?? '') : false;
+    }
+    return inItsCheckpoint(entry);
+  }
+
+  /**
+   * Whether the first checkpoint whose tree holds the entry (the one signed for its group commit)
+   * is signed by a trusted key and proves it: its signer vouched for it, not whoever signed later.
+   */
+  async function inItsCheckpoint(entry: LedgerEntry): Promise<boolean> {
+    const [first] = await readCheckpoints(entry.index, 1);
+    if (!first || !(await checkpointSigned(first, keys.values()))) return false;
+    const proof = await inclusionProof(db, entry.index, first.treeSize).catch(() => undefined);
+    return (
+      proof !== undefined &&
+      verifyInclusion(
+        entry.index,
+        first.treeSize,
+        leafHash(hexToBytes(entry.entry_hash)),
+        proof.hashes.map(hexToBytes),
+        first.rootHash,
+      )
+    );
+  }
+
   let fullVerification: Promise<ChainVerification> | undefined;
 
   function verifyInSpan(options: VerifyOptions): Promise<ChainVerification> {
@@ -403,13 +464,16 @@ export function createLedger(options: LedgerOptions): Ledger {
         return (await readEntryPage(db, where, 'asc', { rows: verifyPageSize, bytes: ENTRY_PAGE_BYTES })).entries;
       },
       entryAt: async (index) => (await readEntries(eq(ledgerEntries.seq, index), 'asc', 1))[0],
+      covered: inItsCheckpoint,
       checkpoints: {
         readPage: (afterSize) => readCheckpoints(afterSize, verifyPageSize),
-        signed: (row) => checkpointSigned(row, keys.values()),
+        signed: (row) => checkCheckpoint(row, keys.values()),
       },
-    }).then((walked) =>
-      walked.valid ? checkLatestCheckpoint(walked, walked.checkpoint ?? options.checkpoint) : walked,
-    );
+    })
+      .then((walked) =>
+        walked.valid ? checkLatestCheckpoint(walked, walked.checkpoint ?? options.checkpoint) : walked,
+      )
+      .then((checked) => settleUnsigned(checked, inItsCheckpoint));
     telemetry.ledgerVerified(result.valid);
     if (result.first_invalid?.reason === 'truncated' || result.first_invalid?.reason === 'rewritten') {
       watermarks.freeze();
@@ -450,21 +514,27 @@ export function createLedger(options: LedgerOptions): Ledger {
   }
 
   /**
-   * After a valid walk: the newest checkpoint is signed, its tree is no bigger than the chain (else the
-   * tail was cut), and it extends `since`, the newest checkpoint verified before (a consistency proof
-   * over the stored hashes: O(log n) reads).
+   * After a valid walk: every checkpoint since `since` (the newest verified before) is signed, the
+   * newest one's tree is no bigger than the chain (else the tail was cut), and it extends `since` (a
+   * consistency proof over the stored hashes: O(log n) reads).
    */
   async function checkLatestCheckpoint(result: ChainVerification, since?: CheckpointPoint): Promise<ChainVerification> {
     const newest = await latestCheckpoint(db);
     if (!newest) return result;
     // Read after the checkpoint: the entries it covers were committed with it.
     const chainSize = ((await readHead(db))?.index ?? -1) + 1;
-    const fail = (index: number, reason: FirstInvalid['reason']): ChainVerification => ({
+    const fail = (index: number, reason: FirstInvalid['reason'], extra = {}, size = newest.treeSize) => ({
       ...result,
       valid: false,
-      first_invalid: { index, entry_id: null, reason, checkpoint: { tree_size: newest.treeSize } },
+      first_invalid: { index, entry_id: null, reason, ...extra, checkpoint: { tree_size: size } },
     });
-    if (!(await checkpointSigned(newest, keys.values()))) return fail(newest.treeSize - 1, 'bad_signature');
+    const unsigned = await firstUnsignedCheckpoint(result, since?.tree_size ?? newest.treeSize - 1, newest.treeSize);
+    if (unsigned) {
+      const { row, check, firstIndex } = unsigned;
+      return check.reason === 'unknown_key'
+        ? fail(firstIndex, 'unknown_key', { key_id: check.key_id }, row.treeSize)
+        : fail(row.treeSize - 1, 'bad_signature', {}, row.treeSize);
+    }
     if (newest.treeSize > chainSize) return fail(chainSize, 'truncated');
     if (since && newest.treeSize < since.tree_size) return fail(newest.treeSize, 'truncated');
     // Nothing to prove when the walk's own last checkpoint is the newest one: it checked that one's root.
@@ -475,6 +545,25 @@ export function createLedger(options: LedgerOptions): Ledger {
       checkpoints_checked: result.checkpoints_checked + 1,
       checkpoint: { tree_size: newest.treeSize, root_hash: bytesToHex(newest.rootHash) },
     };
+  }
+
+  /**
+   * The first checkpoint of a size in (afterSize, upTo] whose signature fails, a page at a time (a
+   * minute of group commits is a few thousand); records each valid one's signer in `result.signers`.
+   */
+  async function firstUnsignedCheckpoint(result: ChainVerification, afterSize: number, upTo: number) {
+    for (let after = afterSize; after < upTo; ) {
+      const rows = (await readCheckpoints(after, verifyPageSize)).filter((row) => row.treeSize <= upTo);
+      if (rows.length === 0) return undefined;
+      const checks = await Promise.all(rows.map((row) => checkCheckpoint(row, keys.values())));
+      for (const [i, check] of checks.entries()) {
+        const row = rows[i] as CheckpointRow;
+        if (!check.ok) return { row, check, firstIndex: after };
+        for (const id of noteSignerIds(row.note)) result.signers[id] ??= after;
+        after = row.treeSize;
+      }
+    }
+    return undefined;
   }
 
   async function extendsCheckpoint(older: CheckpointPoint, newer: StoredCheckpoint): Promise<boolean> {
@@ -529,7 +618,17 @@ export function createLedger(options: LedgerOptions): Ledger {
       return entries;
     },
     lock,
-    trusts: (keyId) => keys.has(keyId),
+    trusts: (keyId) => keys.has(keyId) || [...keys.values()].some((key) => isNoteKeyId(keyId, key.raw)),
+    async untrustedHead() {
+      const head = await readEntries(undefined, 'desc', 1).then((rows) => rows[0]);
+      if (!head) return undefined;
+      if (head.key_id !== null)
+        return keys.has(head.key_id) ? undefined : { index: head.index, signer: `key ${head.key_id}` };
+      const newest = await latestCheckpoint(db);
+      if (!newest || (await checkpointSigned(newest, keys.values()))) return undefined;
+      const origin = newest.note.slice(0, newest.note.indexOf('\n'));
+      return { index: newest.treeSize - 1, signer: `the checkpoint key named ${JSON.stringify(origin)}` };
+    },
     integrityFailure: () => integrityFailure,
     publishWatermark: () => watermarks.publish(),
     writeFailure: () => writes.current(),
@@ -601,9 +700,7 @@ export function createLedger(options: LedgerOptions): Ledger {
 
     async verifyEntry(entry) {
       const hashValid = computeEntryHash(entry, sha256) === entry.entry_hash;
-      const key = keys.get(entry.key_id);
-      const signatureValid = key ? await key.verify(entry.entry_hash, entry.signature) : false;
-      return { hashValid, signatureValid };
+      return { hashValid, signatureValid: await signed(entry) };
     },
   };
 }

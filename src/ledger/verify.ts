@@ -2,7 +2,7 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import type { PublicKey, Sha256Hex } from './crypto';
 import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry } from './entry';
 import { createTreeRoot, leafHash } from './merkle';
-import { openCheckpoint } from './note';
+import { NoteError, noteSignerIds, openCheckpoint } from './note';
 
 /** Why verification stopped at an entry (see verifyChain). */
 export const INVALID_REASONS = [
@@ -61,6 +61,8 @@ export interface ChainVerification {
   /** The newest of them. */
   checkpoint?: CheckpointPoint;
   first_invalid?: FirstInvalid;
+  /** Internal to a walk: its last entries, which nothing it passed signs (see settleUnsigned). */
+  awaiting_signature?: { first: LedgerEntry; last: LedgerEntry };
 }
 
 export interface VerifyChainInput {
@@ -83,20 +85,28 @@ export interface VerifyChainInput {
   betweenPages?(): Promise<void>;
   /** Stored checkpoints to check against the tree of the entries walked (a walk from genesis only). */
   checkpoints?: CheckpointSource;
+  /**
+   * Whether a validly signed checkpoint holds `entry`'s leaf (an inclusion proof): what signs an
+   * entry that carries no signature of its own, and with it, through the hash chain, every entry before it.
+   */
+  covered(entry: LedgerEntry): Promise<boolean>;
 }
 
 export interface CheckpointSource {
   /** Checkpoints of trees bigger than `afterSize`, smallest first; an empty page ends them. */
   readPage(afterSize: number): Promise<CheckpointRow[]>;
   /** Whether the row's note is signed by a trusted key and says what the row says. */
-  signed(row: CheckpointRow): Promise<boolean>;
+  signed(row: CheckpointRow): Promise<CheckpointCheck>;
 }
 
 /**
  * Walks the chain page by page (bounded memory) and stops at the first entry that fails, checking
  * in order: its position and link to the previous entry (chain_break), its own hash
  * (hash_mismatch), that its key is trusted (unknown_key), that it is the entry remembered at that
- * index, then its signature (bad_signature).
+ * index, then its signature (bad_signature). An entry without a signature of its own (all entries
+ * since the Merkle tree) is signed by the first signed thing after it: a later signed entry, whose
+ * hash chains to it, or a verified checkpoint holding its leaf or a later one. Entries the walk
+ * passed with neither are left to settleUnsigned, once the newest checkpoint is checked.
  *
  * Remembered entries (the starting point, the watermarks) were in the chain, and an append-only
  * chain keeps them. A chain that ends before one was cut off (truncated, at the first index it
@@ -118,10 +128,15 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
   let headIndex: number | null = input.after?.index ?? null;
   const signers: Record<string, number> = {};
   const points = knownPoints(input);
-  const remembered = new Map(points.map((p) => [p.index, p]));
+  // The first of the entries walked that nothing signed yet, and the last entry walked.
+  let firstUnsigned: LedgerEntry | undefined;
+  let last: LedgerEntry | undefined;
+  // Instances may remember different entries at one index (a fork): each is checked.
+  const remembered = new Map<number, ChainPoint[]>();
+  for (const p of points) remembered.set(p.index, [...(remembered.get(p.index) ?? []), p]);
   const highest = points.at(-1);
 
-  let checkpoints = input.checkpoints && !input.after ? checkpointWalk(input.checkpoints) : undefined;
+  let checkpoints = input.checkpoints && !input.after ? checkpointWalk(input.checkpoints, signers) : undefined;
   // A checkpoint that fails does not stop the walk: an entry this instance remembers, further on,
   // names a cut tail better than the checkpoint's range can.
   let checkpointFailure: ChainVerification | undefined;
@@ -141,8 +156,8 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
   /** What the first failing checkpoint says, the tree being verified up to the previous checkpoint. */
   const checkpointFailed = async (walk: CheckpointWalk, failed: FailedCheckpoint): Promise<ChainVerification> => {
     const covered = walk.covered();
-    // A root that differs could differ anywhere after the last checkpoint that matched.
-    const index = failed.reason === 'rewritten' ? (covered ? covered.index + 1 : 0) : failed.row.treeSize - 1;
+    // A root that differs, or a key not trusted, may concern anything after the last checkpoint that verified.
+    const index = failed.reason === 'bad_signature' ? failed.row.treeSize - 1 : covered ? covered.index + 1 : 0;
     const entry = await input.entryAt(index);
     return {
       valid: false,
@@ -155,20 +170,29 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
         index,
         entry_id: entry?.entry_id ?? null,
         reason: failed.reason,
+        ...(failed.key_id ? { key_id: failed.key_id } : {}),
         checkpoint: { tree_size: failed.row.treeSize },
       },
     };
   };
+  /** An unsigned entry counts as signed here; whatever signs it later is checked after the walk. */
   const signedByTrustedKey = (entry: LedgerEntry) =>
-    input.keys
-      .get(entry.key_id)
-      ?.verify(entry.entry_hash, entry.signature)
-      .catch(() => false) ?? Promise.resolve(false);
+    entry.signature === null && entry.key_id === null
+      ? Promise.resolve(true)
+      : (input.keys
+          .get(entry.key_id ?? '')
+          ?.verify(entry.entry_hash, entry.signature ?? '')
+          .catch(() => false) ?? Promise.resolve(false));
+  const untrustedKey = (entry: LedgerEntry) =>
+    (entry.signature !== null || entry.key_id !== null) && !input.keys.has(entry.key_id ?? '');
   /** The chain holds another entry where `point` was. */
-  const replaced = (entry: LedgerEntry, point: ChainPoint, signed: boolean): ChainVerification => {
+  const replaced = async (entry: LedgerEntry, point: ChainPoint, signed: boolean): Promise<ChainVerification> => {
     expectedIndex = entry.index;
-    if (!input.keys.has(entry.key_id)) return fail(entry, 'unknown_key', { key_id: entry.key_id });
-    const genuine = signed && computeEntryHash(entry, input.sha256) === entry.entry_hash;
+    if (untrustedKey(entry)) return fail(entry, 'unknown_key', { key_id: entry.key_id });
+    const genuine =
+      signed &&
+      computeEntryHash(entry, input.sha256) === entry.entry_hash &&
+      (entry.signature !== null || (await input.covered(entry)));
     return genuine
       ? fail(undefined, 'truncated', { watermark: point })
       : fail(entry, 'rewritten', { watermark: point });
@@ -197,12 +221,18 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
     for (const [i, entry] of page.entries()) {
       if (entry.index !== expectedIndex || entry.previous_hash !== previousHash) return fail(entry, 'chain_break');
       if (computeEntryHash(entry, input.sha256) !== entry.entry_hash) return fail(entry, 'hash_mismatch');
-      if (!input.keys.has(entry.key_id)) return fail(entry, 'unknown_key', { key_id: entry.key_id });
+      if (untrustedKey(entry)) return fail(entry, 'unknown_key', { key_id: entry.key_id });
       const signed = await (signatureChecks[i] as Promise<boolean>);
-      const point = remembered.get(entry.index);
-      if (point && point.hash !== entry.entry_hash) return replaced(entry, point, signed);
+      const point = remembered.get(entry.index)?.find((p) => p.hash !== entry.entry_hash);
+      if (point) return replaced(entry, point, signed);
       if (!signed) return fail(entry, 'bad_signature');
-      signers[entry.key_id] ??= entry.index;
+      if (entry.key_id === null) firstUnsigned ??= entry;
+      else {
+        // Its signature covers, through the chain, the unsigned entries before it.
+        firstUnsigned = undefined;
+        signers[entry.key_id] ??= entry.index;
+      }
+      last = entry;
       previousHash = entry.entry_hash;
       headHash = entry.entry_hash;
       headIndex = entry.index;
@@ -213,6 +243,7 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
         checkpointFailure = await checkpointFailed(checkpoints, failed);
         checkpoints = undefined;
       }
+      if (firstUnsigned && (checkpoints?.covered()?.index ?? -1) >= firstUnsigned.index) firstUnsigned = undefined;
     }
     await input.betweenPages?.();
   }
@@ -228,12 +259,35 @@ export async function verifyChain(input: VerifyChainInput): Promise<ChainVerific
     signers,
     checkpoints_checked: checkpoints?.checked() ?? 0,
     ...(checkpoints?.last() ? { checkpoint: checkpoints.last() } : {}),
+    ...(firstUnsigned && last ? { awaiting_signature: { first: firstUnsigned, last } } : {}),
+  };
+}
+
+/**
+ * The end of a valid walk, whose last entries nothing signed yet: a validly signed checkpoint must
+ * hold the last one's leaf (`covered`), else the first of them is bad_signature.
+ */
+export async function settleUnsigned(
+  result: ChainVerification,
+  covered: (entry: LedgerEntry) => Promise<boolean>,
+): Promise<ChainVerification> {
+  const { awaiting_signature: awaiting, ...rest } = result;
+  if (!awaiting || !rest.valid || (await covered(awaiting.last))) return rest;
+  const { first, last } = awaiting;
+  return {
+    ...rest,
+    valid: false,
+    entries_checked: rest.entries_checked - (last.index - first.index),
+    head_index: first.index > 0 ? first.index - 1 : null,
+    head_hash: first.index > 0 ? first.previous_hash : null,
+    first_invalid: { index: first.index, entry_id: first.entry_id, reason: 'bad_signature' },
   };
 }
 
 interface FailedCheckpoint {
   row: CheckpointRow;
-  reason: 'bad_signature' | 'rewritten';
+  reason: 'bad_signature' | 'rewritten' | 'unknown_key';
+  key_id?: string;
 }
 
 type CheckpointWalk = ReturnType<typeof checkpointWalk>;
@@ -241,9 +295,10 @@ type CheckpointWalk = ReturnType<typeof checkpointWalk>;
 /**
  * Follows a walk from genesis with the Merkle tree of the entries it passed, held as its right edge
  * (the roots of its complete subtrees: O(log n) hashes), and checks each stored checkpoint when the
- * tree reaches its size: its signature, then its root.
+ * tree reaches its size: its signature, then its root. Each signer is recorded in `signers` under its
+ * note key id (`<name>+<key hash>`).
  */
-function checkpointWalk(source: CheckpointSource) {
+function checkpointWalk(source: CheckpointSource, signers: Record<string, number>) {
   const tree = createTreeRoot();
   let pending: CheckpointRow[] = [];
   let readAfter = 0;
@@ -270,10 +325,13 @@ function checkpointWalk(source: CheckpointSource) {
       tree.add(leafHash(hexToBytes(entry.entry_hash)));
       for (let row = await next(); row && row.treeSize <= tree.size; row = await next()) {
         pending.shift();
-        if (!(await source.signed(row))) return { row, reason: 'bad_signature' };
+        const signature = await source.signed(row);
+        if (!signature.ok) return { row, ...signature };
         const rootHash = bytesToHex(tree.root());
         if (bytesToHex(row.rootHash) !== rootHash) return { row, reason: 'rewritten' };
         checked++;
+        // A checkpoint's signer signs the entries it adds to the tree: the first of them is its first.
+        for (const id of noteSignerIds(row.note)) signers[id] ??= covered ? covered.index + 1 : 0;
         last = { tree_size: row.treeSize, root_hash: rootHash };
         covered = { index: entry.index, hash: entry.entry_hash };
       }
@@ -284,19 +342,32 @@ function checkpointWalk(source: CheckpointSource) {
 
 /**
  * Whether a checkpoint row's note is signed by one of `keys` under its origin (the key name) and says
- * what the row says: a row edited after signing fails here.
+ * what the row says: a row edited after signing fails here (bad_signature). A note that none of them
+ * signed is unknown_key, naming its signer as `<name>+<key hash>`.
  */
-export async function checkpointSigned(row: CheckpointRow, keys: Iterable<PublicKey>): Promise<boolean> {
+export async function checkCheckpoint(row: CheckpointRow, keys: Iterable<PublicKey>): Promise<CheckpointCheck> {
   try {
     const signed = await openCheckpoint(
       row.note,
       Array.from(keys, (key) => key.raw),
     );
-    return signed.size === row.treeSize && bytesToHex(signed.rootHash) === bytesToHex(row.rootHash);
-  } catch {
-    return false;
+    const same = signed.size === row.treeSize && bytesToHex(signed.rootHash) === bytesToHex(row.rootHash);
+    return same ? { ok: true } : { ok: false, reason: 'bad_signature' };
+  } catch (err) {
+    const signer = noteSignerIds(row.note)[0];
+    return err instanceof NoteError && err.reason === 'unknown_key' && signer
+      ? { ok: false, reason: 'unknown_key', key_id: signer }
+      : { ok: false, reason: 'bad_signature' };
   }
 }
+
+export type CheckpointCheck =
+  | { ok: true }
+  | { ok: false; reason: 'bad_signature' }
+  | { ok: false; reason: 'unknown_key'; key_id: string };
+
+export const checkpointSigned = async (row: CheckpointRow, keys: Iterable<PublicKey>) =>
+  (await checkCheckpoint(row, keys)).ok;
 
 /** The starting point and the watermarks, without repeats, lowest first. */
 function knownPoints(input: VerifyChainInput): ChainPoint[] {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, check, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /**
  * The one append-only chain. `seq` is the entry's index (0 = genesis); the primary key and the
@@ -16,8 +16,12 @@ export const ledgerEntries = pgTable(
     data: jsonb('data').$type<Record<string, unknown>>().notNull(),
     previousHash: text('previous_hash').notNull(),
     entryHash: text('entry_hash').notNull(),
-    signature: text('signature').notNull(),
-    keyId: text('key_id').notNull(),
+    /**
+     * Ed25519 over entry_hash, and its key's id: entries written before the Merkle tree were signed
+     * one by one; newer ones are null, signed by their group commit's checkpoint instead.
+     */
+    signature: text('signature'),
+    keyId: text('key_id'),
     /**
      * Size of `data` as the JSON text the database sends, kept by the database itself, so a page
      * can be cut by bytes before any `data` leaves it (src/ledger/entry-page.ts).
@@ -25,6 +29,7 @@ export const ledgerEntries = pgTable(
     dataBytes: integer('data_bytes').notNull().generatedAlwaysAs(sql`octet_length(data::text)`),
   },
   (t) => [
+    check('ledger_entries_signed_with_key', sql`(${t.signature} is null) = (${t.keyId} is null)`),
     uniqueIndex('ledger_entries_entry_id_key').on(t.entryId),
     uniqueIndex('ledger_entries_entry_hash_key').on(t.entryHash),
     index('ledger_entries_event_type_seq_idx').on(t.eventType, t.seq),

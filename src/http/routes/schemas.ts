@@ -38,7 +38,9 @@ export function errorResponses(authenticated: boolean, hasBody: boolean) {
         }
       : {}),
     500: errorContent('Unexpected failure (INTERNAL); details are logged, never returned'),
-    503: errorContent('A dependency is unavailable (DATABASE_UNAVAILABLE, SERVICE_UNAVAILABLE, LEDGER_TRUNCATED); retry'),
+    503: errorContent(
+      'A dependency is unavailable (DATABASE_UNAVAILABLE, SERVICE_UNAVAILABLE, LEDGER_TRUNCATED); retry',
+    ),
   };
 }
 

@@ -1,8 +1,10 @@
-import { createPublicKey, verify } from 'node:crypto';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, decisionRequest, samplePolicy, type TestApp } from '../../../../tests/support/app';
 import { backends, type TestDatabase } from '../../../../tests/support/databases';
 import { DecisionResponseSchema } from '../../../decisions/schemas';
+import { leafHash, verifyInclusion } from '../../../ledger/merkle';
+import { openCheckpoint, parseVerifierKey } from '../../../ledger/note';
 
 describe.each(backends())('POST /api/decide on $name', (backend) => {
   let tdb: TestDatabase;
@@ -30,7 +32,7 @@ describe.each(backends())('POST /api/decide on $name', (backend) => {
     expect(entry.data.decision_id).toBe(res.body.decision_id);
   });
 
-  it('permits what the policy permits, with a capability token and a signature anyone can check', async () => {
+  it('permits what the policy permits, with a capability token and a receipt anyone can check', async () => {
     expect((await t.request('POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
     const res = await decide(decisionRequest({ request_id: 'req-1' }));
     expect(res.status).toBe(200);
@@ -53,14 +55,17 @@ describe.each(backends())('POST /api/decide on $name', (backend) => {
     });
     expect(Date.parse(res.body.capability_token.expiry) - Date.parse(res.body.timestamp)).toBe(5 * 60_000);
 
-    const { public_key_pem } = (await t.request('GET', '/api/ledger/public-key')).body;
-    const valid = verify(
-      null,
-      Buffer.from(res.body.ledger_entry_hash),
-      createPublicKey(public_key_pem),
-      Buffer.from(res.body.signature, 'base64'),
-    );
-    expect(valid).toBe(true);
+    // Its receipt proves, with the published key alone, that the signed tree holds its entry.
+    const { note_verifier_key } = (await t.request('GET', '/api/ledger/public-key')).body;
+    const { receipt } = res.body;
+    const checkpoint = await openCheckpoint(receipt.checkpoint, [parseVerifierKey(note_verifier_key)]);
+    expect(receipt).toMatchObject({ index: res.body.ledger_entry_index, tree_size: checkpoint.size });
+    const leaf = leafHash(hexToBytes(res.body.ledger_entry_hash));
+    expect(bytesToHex(leaf)).toBe(receipt.leaf_hash);
+    const proof = receipt.inclusion_proof.map(hexToBytes);
+    expect(verifyInclusion(receipt.index, checkpoint.size, leaf, proof, checkpoint.rootHash)).toBe(true);
+    expect(verifyInclusion(receipt.index, checkpoint.size, leafHash(leaf), proof, checkpoint.rootHash)).toBe(false);
+    expect(res.body).not.toHaveProperty('signature');
   });
 
   it('denies with HTTP 200 and allowed false when nothing permits the action', async () => {

@@ -39,8 +39,11 @@ export const LedgerEntrySchema = z
     data: z.record(z.string(), z.unknown()),
     previous_hash: z.string(),
     entry_hash: z.string(),
-    signature: z.string(),
-    key_id: z.string(),
+    signature: z.string().nullable().openapi({
+      description:
+        'Ed25519 (base64) over entry_hash, on entries written before the Merkle tree; null on newer ones, which the checkpoint of their group commit signs',
+    }),
+    key_id: z.string().nullable().openapi({ description: 'The key id of `signature`; null when it is null' }),
   })
   .openapi('LedgerEntry');
 

@@ -43,6 +43,26 @@ const recomputeHash = (e: Entry) =>
       previous_hash: e.previous_hash,
     }),
   );
+/** RFC 9162 §2.1.1 with node:crypto alone: MTH over leaves whose data is each entry_hash's 32 bytes. */
+const digest = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+function merkleRoot(leaves: Buffer[]): Buffer {
+  if (leaves.length === 1) return digest(Buffer.from([0]), leaves[0] as Buffer);
+  let split = 1;
+  while (split * 2 < leaves.length) split *= 2;
+  return digest(Buffer.from([1]), merkleRoot(leaves.slice(0, split)), merkleRoot(leaves.slice(split)));
+}
+
+/** A C2SP signed note's body and its one Ed25519 signature line, read with node:crypto alone. */
+function noteSignatureVerifies(note: string, publicKeyPem: string): boolean {
+  const split = note.lastIndexOf('\n\n');
+  const [, , signature = ''] = note
+    .slice(split + 2)
+    .trimEnd()
+    .split(' ');
+  const bytes = Buffer.from(signature, 'base64');
+  return verify(null, Buffer.from(note.slice(0, split + 1)), createPublicKey(publicKeyPem), bytes.subarray(4));
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const indexes = (entries: Entry[]) => entries.map((e) => e.index);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -194,7 +214,7 @@ describe.each(backends())('ledger routes on $name', (backend) => {
     expect(genesis.entry_hash).toBe(recomputeHash(genesis));
   });
 
-  it('publishes a public key with which an outsider verifies every signature, hash and link', async () => {
+  it('publishes a public key with which an outsider verifies every hash and link, and the signed checkpoint over them all', async () => {
     const published = await get('/api/ledger/public-key');
     expect(published).toMatchObject({ algorithm: 'Ed25519', key_id: expect.stringMatching(/^[0-9a-f]{16}$/) });
 
@@ -212,19 +232,31 @@ describe.each(backends())('ledger routes on $name', (backend) => {
         index: entry.index,
         hash: recomputeHash(entry) === entry.entry_hash,
         link: entry.previous_hash === previousHash,
-        signature: verify(null, Buffer.from(entry.entry_hash), key, Buffer.from(entry.signature, 'base64')),
-        key_id: entry.key_id === published.key_id,
+        // Signed by the checkpoint of their group commit, not one by one.
+        signature: entry.signature,
+        key_id: entry.key_id,
       };
-      expect(checks).toEqual({ index: entry.index, hash: true, link: true, signature: true, key_id: true });
+      expect(checks).toEqual({ index: entry.index, hash: true, link: true, signature: null, key_id: null });
       previousHash = entry.entry_hash;
     }
 
-    // The same checks fail for an altered entry, so passing them means something.
+    // The newest checkpoint signs the Merkle root over every entry.
+    const note = (await t.request('GET', '/api/ledger/checkpoint')).body as string;
+    expect(noteSignatureVerifies(note, published.public_key_pem)).toBe(true);
+    const [origin, size, root] = note.split('\n');
+    expect(origin).toBe(published.note_verifier_key.split('+')[0]);
+    expect(Number(size)).toBe(entries.length);
+    expect(root).toBe(merkleRoot(entries.map((e) => Buffer.from(e.entry_hash, 'hex'))).toString('base64'));
+
+    // The same checks fail for an altered entry or note, so passing them means something.
     const decision = entries[5] as Entry;
     const altered = { ...decision, data: { ...decision.data, allowed: !decision.data.allowed } };
     expect(recomputeHash(altered)).not.toBe(decision.entry_hash);
-    const otherSignature = Buffer.from((entries[6] as Entry).signature, 'base64');
-    expect(verify(null, Buffer.from(decision.entry_hash), key, otherSignature)).toBe(false);
+    const leaves = entries.map((e) => Buffer.from(e === decision ? recomputeHash(altered) : e.entry_hash, 'hex'));
+    expect(merkleRoot(leaves).toString('base64')).not.toBe(root);
+    expect(
+      noteSignatureVerifies(note.replace(`\n${size}\n`, `\n${Number(size) + 1}\n`), published.public_key_pem),
+    ).toBe(false);
   });
 
   it('refuses ledger reads without a key (401) and to agents (403)', async () => {
