@@ -3,6 +3,7 @@ import { generateSigningKey, portableSha256Hex } from '../src/ledger/crypto';
 import { computeEntryHash, type LedgerEntry } from '../src/ledger/entry';
 import { noteKeyId } from '../src/ledger/note';
 import { createLedger, fromRow, type Ledger } from '../src/ledger/store';
+import { INVALID_REASONS } from '../src/ledger/verify';
 import { type LogFields, type Logger, silentLogger } from '../src/telemetry/logger';
 import { noopTelemetry } from '../src/telemetry/telemetry';
 import {
@@ -284,7 +285,48 @@ describe.each(backends())('a cut-off or replaced ledger tail on $name', (backend
     });
     expect((await t.request('GET', '/health/ready', { key: null })).status).toBe(200);
   });
+
+  it('exports the tree size of the newest checkpoint and the checkpoints signed, and names the reason of a tamper verification found in the integrity failure metric', async () => {
+    const before = ledgerMetrics(await metrics.render());
+    expect(before.failing).toEqual({});
+    const head = await decideTimes(3);
+    const checkpoint = await t.request('GET', '/api/ledger/checkpoint', { key: t.keys.auditor });
+    expect(checkpoint.status).toBe(200);
+    // The note's second line is the tree size (C2SP tlog-checkpoint).
+    const treeSize = Number(String(checkpoint.body).split('\n')[1]);
+    expect(treeSize).toBe(head.index + 1);
+    const after = ledgerMetrics(await metrics.render());
+    expect(after.treeSize).toBe(treeSize);
+    // One decision after another: one group commit, hence one signed checkpoint, each.
+    expect(after.checkpoints).toBe(before.checkpoints + 3);
+
+    await tamper(tdb, `delete from ledger_entries where seq > ${head.index - 2}`);
+    expect(await t.services.auditor.run('incremental')).toMatchObject({
+      valid: false,
+      first_invalid: { reason: 'truncated' },
+    });
+    const tampered = ledgerMetrics(await metrics.render());
+    expect(tampered.failing).toEqual({ truncated: 1 });
+    expect(tampered.reasons.sort()).toEqual([...INVALID_REASONS].sort());
+    expect(tampered.treeSize).toBe(treeSize);
+  });
 });
+
+/** The verifiable log's metrics in an exposition: reasons with a non-zero failure, and every reason exposed. */
+function ledgerMetrics(exposition: string) {
+  const lines = exposition.split('\n');
+  const value = (line: string | undefined) =>
+    line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+  const failures = lines
+    .filter((l) => l.startsWith('lexecon_ledger_integrity_failure{'))
+    .map((l) => [/reason="([^"]*)"/.exec(l)?.[1] as string, value(l) as number] as const);
+  return {
+    treeSize: value(lines.find((l) => l.startsWith('lexecon_ledger_tree_size '))),
+    checkpoints: value(lines.find((l) => l.startsWith('lexecon_ledger_checkpoints_total '))) as number,
+    failing: Object.fromEntries(failures.filter(([, v]) => v !== 0)),
+    reasons: failures.map(([reason]) => reason),
+  };
+}
 
 function integrityChecks(exposition: string, result: 'success' | 'failure'): number {
   const line = exposition

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { INVALID_REASONS } from '../src/ledger/verify';
 import {
   ALL_METRICS,
   METRICS,
@@ -321,7 +322,8 @@ async function runScenario(call: Call, fail?: () => Promise<{ status: number }>)
  * Metrics the scenario makes non-zero (response sizes too, when detailed). The rest are not the
  * scenario's: concurrent requests, active connections and active sessions are 0 at rest, nothing
  * fails in the database or recovers, no flag value is broken, no MFA user signs in, nobody is rate
- * limited (the auth, rate-limit and flag suites drive those), and the flag evaluation is the Node
+ * limited (the auth, rate-limit and flag suites drive those), the ledger is intact (the ledger
+ * suites tamper with it), and the flag evaluation is the Node
  * entry's (checked on the real process below). They are exposed all the same, at zero.
  */
 const EXERCISED: readonly MetricDefinition[] = [
@@ -349,6 +351,8 @@ const EXERCISED: readonly MetricDefinition[] = [
   METRICS.riskAssessments,
   METRICS.ledgerEntries,
   METRICS.ledgerIntegrityChecks,
+  METRICS.ledgerTreeSize,
+  METRICS.ledgerCheckpoints,
   METRICS.policyLoads,
   METRICS.activePolicies,
   METRICS.uptime,
@@ -364,6 +368,7 @@ const NOT_BY_THE_SCENARIO: readonly MetricDefinition[] = [
   METRICS.mfaVerifications,
   METRICS.activeSessions,
   METRICS.rateLimitHits,
+  METRICS.ledgerIntegrityFailure,
 ];
 
 describe('the catalogue split for the scenario', () => {
@@ -437,6 +442,13 @@ describe.each(backends())('GET /metrics after the scenario on $name', (backend) 
       expect(sampleValue(families, METRICS.dbConnectionsActive.name)).toBe(0);
       expect(find(families, METRICS.dbErrors.name).samples.map((s) => s.value)).toEqual([0, 0, 0, 0]);
       expect(find(families, METRICS.errorRecoveries.name).samples.map((s) => s.value)).toEqual([0]);
+    });
+
+    it('reports every ledger integrity failure reason at zero on an intact ledger', () => {
+      const failure = find(families, METRICS.ledgerIntegrityFailure.name).samples;
+      expect(Object.fromEntries(failure.map((s) => [s.labels.reason, s.value]))).toEqual(
+        Object.fromEntries(INVALID_REASONS.map((reason) => [reason, 0])),
+      );
     });
 
     it('labels the scenario by route template, matched actor term and error code', () => {

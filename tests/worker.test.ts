@@ -220,6 +220,9 @@ describe('the Workers build in workerd, against PostgreSQL and a collector', () 
       METRICS.decisions,
       METRICS.decisionEvaluation,
       METRICS.ledgerEntries,
+      METRICS.ledgerCheckpoints,
+      METRICS.ledgerTreeSize,
+      METRICS.ledgerIntegrityFailure,
       METRICS.dbQueryDuration,
       METRICS.authAttempts,
     ]) {
@@ -229,6 +232,9 @@ describe('the Workers build in workerd, against PostgreSQL and a collector', () 
       (p) => p.metric === METRICS.httpRequests.name && p.attributes.endpoint === '/api/decide',
     );
     expect(decideRequests.some((p) => p.attributes.method === 'POST' && p.attributes.status === '200')).toBe(true);
+    // The decision's group commit signed a checkpoint in the isolate that answered it.
+    const treeSizes = points.filter((p) => p.metric === METRICS.ledgerTreeSize.name).map((p) => p.value);
+    expect(Math.max(...treeSizes)).toBeGreaterThan(1);
   });
 
   it('keeps answering while the collector fails, and counts what the failed push lost', async () => {

@@ -314,6 +314,7 @@ export function createLedger(options: LedgerOptions): Ledger {
       tree_size: checkpoint.treeSize,
       root_hash: bytesToHex(checkpoint.rootHash),
     });
+    telemetry.ledgerCheckpointed(checkpoint.treeSize);
   }
 
   /**
@@ -366,10 +367,16 @@ export function createLedger(options: LedgerOptions): Ledger {
         if (!head) return true;
         const edge = await catchUp(tx, head.index, treeFillPageSize, 1);
         if (edge.size <= head.index) return false;
-        await checkpointEdge(tx, edge, checkpointSigner);
+        if (await checkpointEdge(tx, edge, checkpointSigner)) telemetry.ledgerCheckpointed(edge.size);
         return true;
       });
     }
+  }
+
+  /** Tells the metrics the newest stored checkpoint, which this instance may not have signed. */
+  async function reportNewestCheckpoint(): Promise<void> {
+    const newest = await latestCheckpoint(db);
+    if (newest) telemetry.ledgerCheckpointSeen(newest.treeSize);
   }
 
   /** Reports an append's outcome: a committed one raises the watermark. */
@@ -492,6 +499,8 @@ export function createLedger(options: LedgerOptions): Ledger {
     } else if (!options.after) {
       integrityFailure = undefined;
     }
+    telemetry.ledgerIntegrity(integrityFailure?.first_invalid.reason);
+    if (result.checkpoint) telemetry.ledgerCheckpointSeen(result.checkpoint.tree_size);
     if (result.valid && result.head_index !== null && result.head_hash !== null) {
       watermarks.raise({ index: result.head_index, hash: result.head_hash });
       await watermarks.publish();
@@ -643,6 +652,7 @@ export function createLedger(options: LedgerOptions): Ledger {
       const existing = await this.entryByIndex(0);
       if (existing) {
         await fillTree();
+        await reportNewestCheckpoint();
         return existing;
       }
       await db.transaction((tx) => appendInTransaction(tx, []));

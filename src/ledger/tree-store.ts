@@ -231,15 +231,16 @@ export async function catchUp(q: Q, headIndex: number, pageLeaves: number, pages
   return edge;
 }
 
-/** Signs and stores a checkpoint of the stored tree when the newest one is of a smaller tree. */
-export async function checkpointEdge(q: Q, edge: TreeEdge, signer: CheckpointSigner): Promise<void> {
+/** Signs and stores a checkpoint of the stored tree when the newest one is of a smaller tree; says whether it did. */
+export async function checkpointEdge(q: Q, edge: TreeEdge, signer: CheckpointSigner): Promise<boolean> {
   const latest = await latestCheckpoint(q);
-  if (edge.size === 0 || (latest && latest.treeSize >= edge.size)) return;
+  if (edge.size === 0 || (latest && latest.treeSize >= edge.size)) return false;
   const rootHash = await treeHash(edge.size, readerOver(new Map(edge.hashes)));
   const note = await signCheckpoint(signer, edge.size, rootHash);
   await q.execute(sql`
     insert into ledger_checkpoints (tree_size, root_hash, note)
     values (${edge.size}, decode(${bytesToHex(rootHash)}, 'hex'), ${note})`);
+  return true;
 }
 
 export async function latestCheckpoint(q: Q): Promise<StoredCheckpoint | undefined> {

@@ -287,6 +287,27 @@ export const METRICS = {
     help: 'Whole-chain verifications by result',
     labels: ['result'],
   }),
+  ledgerTreeSize: define({
+    name: 'lexecon_ledger_tree_size',
+    kind: 'gauge',
+    unit: '{leaf}',
+    help: 'Leaves in the newest signed checkpoint this instance knows (0 before any); not in the spec',
+    labels: [],
+  }),
+  ledgerCheckpoints: define({
+    name: 'lexecon_ledger_checkpoints_total',
+    kind: 'counter',
+    unit: '{checkpoint}',
+    help: 'Checkpoints this instance signed and stored; not in the spec',
+    labels: [],
+  }),
+  ledgerIntegrityFailure: define({
+    name: 'lexecon_ledger_integrity_failure',
+    kind: 'gauge',
+    unit: '1',
+    help: "1 for the reason of this instance's standing ledger integrity failure, 0 for every other; not in the spec",
+    labels: ['reason'],
+  }),
   policyLoads: define({
     name: 'lexecon_policy_loads_total',
     kind: 'counter',

@@ -121,6 +121,8 @@ function recordOneOfEverything(telemetry: MetricsRecorder) {
   telemetry.decisionMade(outcome({ actorTerm: 'actor:model', violations: [{ type: 'GDPR', severity: 'high' }] }));
   telemetry.ledgerAppended([{ event_type: 'decision' }]);
   telemetry.ledgerVerified(true);
+  telemetry.ledgerCheckpointed(2);
+  telemetry.ledgerIntegrity('truncated');
   telemetry.dbQuery('insert', 'ledger_entries', 0.003);
   telemetry.dbFailed('timeout');
   telemetry.dbTransaction(0.004);

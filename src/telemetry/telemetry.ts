@@ -5,6 +5,7 @@ import type { DbOperation } from '../db/instrument';
 import type { ErrorCode } from '../errors';
 import type { FlagErrorType } from '../flags/definitions';
 import type { RiskLevel } from '../governance/risk';
+import type { InvalidReason } from '../ledger/verify';
 import type { Limiter } from '../rate-limit/settings';
 
 /**
@@ -80,6 +81,12 @@ export interface DecisionOutcome {
 export interface LedgerMetrics {
   ledgerAppended(entries: readonly { event_type: string }[]): void;
   ledgerVerified(valid: boolean): void;
+  /** A checkpoint this instance signed and stored, over `treeSize` leaves. */
+  ledgerCheckpointed(treeSize: number): void;
+  /** A stored checkpoint this instance learnt of without signing it: read at start, or verified. */
+  ledgerCheckpointSeen(treeSize: number): void;
+  /** After each verification: the reason of this instance's standing integrity failure, or undefined. */
+  ledgerIntegrity(failure: InvalidReason | undefined): void;
 }
 
 export const POLICY_LOAD_RESULTS = ['loaded', 'unchanged', 'invalid'] as const;
@@ -197,6 +204,9 @@ export const noopMetrics: MetricsRecorder = {
   policyLoaded: ignore,
   ledgerAppended: ignore,
   ledgerVerified: ignore,
+  ledgerCheckpointed: ignore,
+  ledgerCheckpointSeen: ignore,
+  ledgerIntegrity: ignore,
   dbQuery: ignore,
   dbFailed: ignore,
   dbTransaction: ignore,
