@@ -211,7 +211,10 @@ async function healthNaming(service: LexeconProcess, expected: { index: number; 
 function integrityMetricShows(scrape: { before: string; after: string }, reason: InvalidReason): boolean {
   const failures = (exposition: string) =>
     metricValue(exposition, 'lexecon_ledger_integrity_checks_total', { result: 'failure' });
-  return failures(scrape.after) > failures(scrape.before);
+  return (
+    failures(scrape.after) > failures(scrape.before) &&
+    metricValue(scrape.after, 'lexecon_ledger_integrity_failure', { reason }) === 1
+  );
 }
 
 async function metricShowing(service: LexeconProcess, before: string, reason: InvalidReason): Promise<void> {
@@ -323,14 +326,14 @@ describe.each(backends)(
         expect(refused.status).toBe(503);
         expect(refused.body.error.code).toBe('LEDGER_TRUNCATED');
         expect(refused.body.decision_id).toBeUndefined();
-        // From then on the ledger check reports the refused appends (unhealthy, so not ready); it
-        // shows those instead of the integrity details while they last.
+        // From then on the ledger check reports the refused appends (unhealthy, so not ready), with
+        // the integrity finding that explains them.
         const ready = await fetch(`${site.service.url}/health/ready`);
         expect(ready.status).toBe(503);
         expect(await ready.text()).toContain('LEDGER_TRUNCATED');
         expect(await ledgerCheck(site.service)).toMatchObject({
           status: 'unhealthy',
-          details: { writes: { error: 'LEDGER_TRUNCATED' } },
+          details: { writes: { error: 'LEDGER_TRUNCATED' }, integrity: { reason: 'truncated' } },
         });
         const { exported, verified } = await exportAndVerify(site.service, key);
         expect(exported.code).toBe(1);
@@ -442,10 +445,8 @@ describe.each(backends)(
         if (site.live) {
           // The first process remembers the head it wrote at index size - 1; another, validly signed,
           // entry is there now: to it the entries it wrote were cut off there and others appended.
-          // It is asked once the second branch is longer than the first: while the shared watermark
-          // (the second process's head) names the same index as its own, the walk keeps one point per
-          // index, the shared one, and finds nothing. /health names what this process found itself;
-          // the shared passes are run by either process, so their record says what the last one found.
+          // /health names what this process found itself; the shared passes are run by either
+          // process, so their record says what the last one found.
           first.child.kill('SIGCONT');
           const expected = { index: size - 1, reason: 'truncated' } as const;
           expect(await verifyOf(first)).toMatchObject({
@@ -458,6 +459,13 @@ describe.each(backends)(
           });
           expect(health.status).toBe('degraded');
           await metricShowing(first, firstBefore, expected.reason);
+          // Appending on the second branch would sign checkpoints contradicting those it signed on
+          // the first: it refuses, and says why.
+          const refused = await first.call('POST', '/api/decide', decisionRequest());
+          expect({ status: refused.status, code: refused.body.error?.code }).toEqual({
+            status: 503,
+            code: 'LEDGER_TRUNCATED',
+          });
         }
       } finally {
         await site.close();
