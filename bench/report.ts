@@ -24,6 +24,8 @@ export interface ResultRow {
   root: LoadResult;
   decide: LoadResult;
   ledger: LedgerCheck;
+  /** Server CPU seconds per answered decision, and Ed25519 signatures per 1,000 entries appended. */
+  cost: { cpuPerDecision: number; signaturesPer1000: number };
 }
 
 export interface BackendReport {
@@ -76,9 +78,9 @@ export function renderReport(run: RunDescription, backends: BackendReport[]): st
     '   cost of HTTP, routing and JSON with no work behind it.',
     `3. \`POST /api/decide\` for ${run.durationSeconds} s at each connection count, with \`Authorization: Bearer\``,
     '   and a JSON body; each connection cycles through the request mix. Every answer comes after its decision',
-    '   is hashed, Ed25519-signed and committed to the ledger (group commit: concurrent decisions share a',
-    '   transaction).',
-    '4. After each decide run, `GET /api/ledger/verify` walks the whole chain (hashes, links, signatures). The',
+    '   is hashed and committed to the ledger with the Merkle tree hashes it adds and the Ed25519-signed',
+    '   checkpoint of its group (group commit: concurrent decisions share a transaction and one signature).',
+    '4. After each decide run, `GET /api/ledger/verify` walks the whole chain (hashes, links, checkpoints). The',
     '   run passes only if the chain is valid and it grew by at least the number of 2xx decisions (none lost)',
     '   and at most the number of requests sent minus non-2xx answers (requests still in flight when the',
     '   client stopped may be recorded without being counted).',
@@ -101,6 +103,10 @@ export function renderReport(run: RunDescription, backends: BackendReport[]): st
     '  runs only at similar load.',
     '- **Ledger** must say `valid`; anything else means the benchmark lost or corrupted decisions and its',
     '  throughput numbers do not count.',
+    '- **server CPU µs / decision** is the server process’s user + system time (every thread, from',
+    '  `/proc/<pid>/stat`) over the decide run and its settling second, divided by the 2xx decisions.',
+    '  **signatures / 1,000 entries** counts the checkpoints the server signed in that time',
+    '  (`lexecon_ledger_checkpoints_total`) per 1,000 entries the ledger grew by: one per group commit.',
     '- PGlite writes each commit into its data directory through Node’s file system (it survives a process',
     '  crash), but its Node file system layer does not fsync, so a power loss can lose recent commits.',
     '  PostgreSQL’s durability is its own `fsync` and `synchronous_commit` settings, listed below.',
@@ -136,8 +142,8 @@ function renderBackend(backend: BackendReport): string[] {
   lines.push(
     headline(backend.rows),
     '',
-    '| Connections | GET / req/s | GET / p50 / p99 ms | decide req/s | decide p50 ms | decide p99 ms | decide non-2xx / errors | Ledger | decide ÷ GET / |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+    '| Connections | GET / req/s | GET / p50 / p99 ms | decide req/s | decide p50 ms | decide p99 ms | decide non-2xx / errors | Ledger | server CPU µs / decision | signatures / 1,000 entries | decide ÷ GET / |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
     ...backend.rows.map(renderRow),
     '',
   );
@@ -160,7 +166,7 @@ function headline(rows: ResultRow[]): string {
   );
 }
 
-function renderRow({ root, decide, ledger }: ResultRow): string {
+function renderRow({ root, decide, ledger, cost }: ResultRow): string {
   const ledgerCell = ledger.ok
     ? `valid, +${ledger.grew}`
     : `**${ledger.valid ? 'count off' : 'INVALID'}**: +${ledger.grew}, ${ledger.acknowledged}–${ledger.atMost} expected`;
@@ -173,6 +179,8 @@ function renderRow({ root, decide, ledger }: ResultRow): string {
     ms(decide.p99),
     `${decide.non2xx} / ${decide.errors}`,
     ledgerCell,
+    (cost.cpuPerDecision * 1e6).toFixed(0),
+    cost.signaturesPer1000.toFixed(1),
     percent(decide.rps / root.rps),
   ].join(' | ')} |`;
 }

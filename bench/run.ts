@@ -298,16 +298,26 @@ async function measure(service: ServiceProcess, settings: Settings, rows: Result
   await sleep(SETTLE_MS);
   let entries = (await verifyLedger(service)).entries_checked;
   for (const [i, connections] of settings.connections.entries()) {
+    const cpuBefore = service.cpuSeconds();
+    const signedBefore = await checkpointsSigned(service);
     const run = await load(service, decideRequests(), connections, settings.durationSeconds);
     await sleep(SETTLE_MS);
+    const cpuSeconds = service.cpuSeconds() - cpuBefore;
+    const signatures = (await checkpointsSigned(service)) - signedBefore;
     const verification = await verifyLedger(service);
     const ledger = checkLedger(run, verification, entries);
     entries = verification.entries_checked;
     const decide = summarize('POST /api/decide', run);
+    // Entries carry no signature of their own: each group commit's checkpoint is the only one.
+    const cost = {
+      cpuPerDecision: cpuSeconds / Math.max(1, run.result['2xx']),
+      signaturesPer1000: (signatures * 1000) / Math.max(1, ledger.grew),
+    };
     console.log(
-      `  ledger ${ledger.ok ? 'ok' : 'PROBLEM'}: valid=${ledger.valid}, +${ledger.grew} (${ledger.acknowledged}–${ledger.atMost} expected)`,
+      `  ledger ${ledger.ok ? 'ok' : 'PROBLEM'}: valid=${ledger.valid}, +${ledger.grew} (${ledger.acknowledged}–${ledger.atMost} expected); ` +
+        `${(cost.cpuPerDecision * 1e6).toFixed(0)} µs server CPU/decision, ${cost.signaturesPer1000.toFixed(1)} signatures/1,000 entries`,
     );
-    rows.push({ root: roots[i] as LoadResult, decide, ledger });
+    rows.push({ root: roots[i] as LoadResult, decide, ledger, cost });
   }
 }
 
@@ -360,6 +370,14 @@ function summarize(label: string, { connections, result }: LoadRun): LoadResult 
 interface ChainVerification {
   valid: boolean;
   entries_checked: number;
+}
+
+/** Checkpoints the server signed so far, from its lexecon_ledger_checkpoints_total. */
+async function checkpointsSigned(service: ServiceProcess): Promise<number> {
+  const res = await fetch(`${service.baseUrl}/metrics`);
+  if (!res.ok) throw new Error(`GET /metrics answered ${res.status}`);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith('lexecon_ledger_checkpoints_total'));
+  return Number(line?.split(' ').at(-1) ?? Number.NaN);
 }
 
 async function verifyLedger(service: ServiceProcess): Promise<ChainVerification> {
