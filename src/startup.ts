@@ -4,7 +4,6 @@ import { DEFAULT_SESSION_SETTINGS } from './auth/sessions';
 import type { Config } from './config';
 import { type ClientIpOptions, createClientIpResolver } from './http/client-ip';
 import type { AppSettings } from './http/context';
-import type { LedgerEntry } from './ledger/entry';
 import type { LoadResult } from './policies/store';
 import type { RateLimitSettings } from './rate-limit';
 import type { ServiceDeps, Services } from './services';

@@ -202,12 +202,9 @@ async function healthNaming(service: LexeconProcess, expected: { index: number; 
 }
 
 /**
- * THE one place these cases read the integrity metric. Today that is the counter of failed
- * checks, which says that a check failed, not why: `reason` is not in it. When the gauge
- * lexecon_ledger_integrity_failure{reason} exists, check it here as well (it should be 1 for
- * `reason` in `scrape.after`), and every case checks it.
+ * The one place these cases read the integrity metrics: the counter of failed checks grew, and the
+ * gauge by reason says which failure this instance holds.
  */
-// biome-ignore lint/correctness/noUnusedFunctionParameters: the gauge by reason will read it (see above)
 function integrityMetricShows(scrape: { before: string; after: string }, reason: InvalidReason): boolean {
   const failures = (exposition: string) =>
     metricValue(exposition, 'lexecon_ledger_integrity_checks_total', { result: 'failure' });
