@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon, { type Request, type Result } from 'autocannon';
 import { checkLedger, verifyLedger } from './ledger-check';
+import { monotonicMicros, type ProfileWindow, stagesIn } from './profile';
 import type { MetricsCheck, OverheadLedgerCheck, OverheadSample, TelemetryMode, Variant } from './report';
 import type { Runtime } from './runtimes';
 import {
@@ -164,6 +165,8 @@ async function benchServer(
   console.log(`\nround ${round}, ${plan.variant}, ${runtime.label}`);
   const database = plan.postgres ? await scratchDatabase(setup, out) : undefined;
   if (plan.postgres && !database) return;
+  const profileDir = join(setup.work, 'profiles', name);
+  const profiled: { sample: OverheadSample; window: ProfileWindow }[] = [];
   const service = await startService({
     root: setup.root,
     env: {
@@ -174,7 +177,7 @@ async function benchServer(
     logFile: join(setup.work, `${name}-server.log`),
     node: runtime.binary,
     ...(plan.bare ? { entry: 'bench/bare-hono.ts', readyPath: '/' } : {}),
-    nodeFlags: setup.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${join(setup.work, 'profiles', name)}`] : [],
+    nodeFlags: setup.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
   });
   try {
     const decides = plan.endpoints.some((e) => e.path === '/api/decide');
@@ -184,11 +187,15 @@ async function benchServer(
       const warmUp = await load(service, endpoint, setup.connections, setup.warmUpSeconds);
       const cpuBefore = service.cpuSeconds();
       const dbBefore = database && (await backendCpuSeconds(database.admin, database.name));
+      const startUs = monotonicMicros();
       const run = await load(service, endpoint, setup.connections, setup.durationSeconds);
+      const endUs = monotonicMicros();
       const cpu = service.cpuSeconds() - cpuBefore;
       const dbAfter = database && (await backendCpuSeconds(database.admin, database.name));
       const dbCpu = dbBefore && dbAfter ? backendCpuBetween(dbBefore, dbAfter) : undefined;
-      out.samples.push(sample(endpoint, plan.variant, runtime, round, run, cpu, dbCpu));
+      const measured = sample(endpoint, plan.variant, runtime, round, run, cpu, dbCpu);
+      out.samples.push(measured);
+      profiled.push({ sample: measured, window: { startUs, endUs, requests: run['2xx'] + run.non2xx } });
       traffic.push({ endpoint, runs: [warmUp, run] });
     }
     await sleep(SETTLE_MS);
@@ -209,6 +216,8 @@ async function benchServer(
     out.serverProblems.push(...service.problems().map((line) => `${name}: ${line}`));
     await database?.drop();
   }
+  // The profile is written when the process exits.
+  if (setup.cpuProfile) for (const { sample, window } of profiled) sample.stages = stagesIn(profileDir, window);
 }
 
 /** A new database for one server, or undefined (and PostgreSQL skipped from then on) if the server is unreachable. */

@@ -217,6 +217,8 @@ export interface OverheadSample {
   /** 99th percentile latency seen by the client, in milliseconds. */
   p99Ms: number;
   failed: number;
+  /** With BENCH_CPU_PROF=1: µs of server CPU per request by stage, from the profile of the measured run. */
+  stages?: Record<string, number>;
 }
 
 export interface MetricsCheck {
@@ -444,8 +446,58 @@ export function renderOverhead(run: OverheadRun): string {
       ),
     ),
     '',
+    ...renderStages(run),
     ...renderChecks(run),
   ].join('\n');
+}
+
+const PROFILED: Series[] = [
+  BARE,
+  { endpoint: ROOT, variant: 'off' },
+  { endpoint: ROOT, variant: 'traced10' },
+  { endpoint: DECIDE, variant: 'off' },
+  { endpoint: DECIDE, variant: 'off-postgres' },
+];
+
+/** With BENCH_CPU_PROF=1, µs per request by stage (medians over rounds), one table per runtime. */
+function renderStages(run: OverheadRun): string[] {
+  if (!run.samples.some((s) => s.stages)) return [];
+  const lines = [
+    '### Where the time goes (CPU profile)',
+    '',
+    'From `node --cpu-prof` (BENCH_CPU_PROF=1) over each measured run: µs of server CPU per request by',
+    'stage, medians over the rounds. A sample counts for the innermost frame of the service’s own code on its',
+    'stack (a write under the request log counts as the logger), else the innermost library frame, else',
+    'Node’s own code. A profile samples the main thread’s time on its stack, including time it waited for a',
+    'core or in a synchronous system call, and the profiler costs CPU itself: totals differ from the',
+    '`/proc` CPU above (more so on a loaded machine); read the stages as shares.',
+    '',
+  ];
+  for (const runtime of run.runtimes) {
+    const columns = PROFILED.filter((series) => samplesOf(run.samples, runtime, series).some((s) => s.stages));
+    const cell = (series: Series, stage: string) =>
+      median(samplesOf(run.samples, runtime, series).map((s) => s.stages?.[stage] ?? 0));
+    const stages = [...new Set(run.samples.flatMap((s) => (s.runtime === runtime ? Object.keys(s.stages ?? {}) : [])))]
+      .map((stage) => ({ stage, most: Math.max(...columns.map((series) => cell(series, stage))) }))
+      .filter(({ most }) => most >= 0.5)
+      .sort((a, b) => b.most - a.most);
+    lines.push(
+      `| ${runtime}: µs per request | ${columns.map((c) => `\`${c.endpoint}\` ${VARIANT_NAMES[c.variant]}`).join(' | ')} |`,
+      `| --- | ${columns.map(() => '---:').join(' | ')} |`,
+      ...stages.map(({ stage }) => `| ${stage} | ${columns.map((c) => cell(c, stage).toFixed(1)).join(' | ')} |`),
+      `| **total** | ${columns
+        .map((c) =>
+          median(samplesOf(run.samples, runtime, c).map((s) => sumOf(Object.values(s.stages ?? {})))).toFixed(1),
+        )
+        .join(' | ')} |`,
+      '',
+    );
+  }
+  return lines;
+}
+
+function sumOf(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
 }
 
 function renderTarget(target: TargetResult): string {

@@ -25,7 +25,8 @@
  *                        (default postgres://postgres@127.0.0.1:5432/postgres)
  *   BENCH_ROUNDS         --overhead: rounds of the five configurations (default 5)
  *   BENCH_OVERHEAD_CONNECTIONS   --overhead: connections of every run (default 50)
- *   BENCH_CPU_PROF       set to 1 to run the server with --cpu-prof; profiles stay in the work dir
+ *   BENCH_CPU_PROF       set to 1 to run the server with --cpu-prof; profiles stay in the work dir, and
+ *                        --overhead condenses them into µs per request per stage (bench/profile.ts)
  *   BENCH_NODE           a Node binary, as --node <path>
  */
 import { randomBytes } from 'node:crypto';
