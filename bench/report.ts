@@ -202,23 +202,32 @@ function percent(ratio: number): string {
 }
 
 export type TelemetryMode = 'off' | 'on' | 'detailed' | 'traced10' | 'traced100';
+/** What a server of the overhead rounds runs: bare Hono, the service on PGlite per telemetry mode, or decide on PostgreSQL. */
+export type Variant = 'bare-hono' | TelemetryMode | 'off-postgres';
 
 export interface OverheadSample {
   endpoint: string;
-  telemetry: TelemetryMode;
+  variant: Variant;
+  /** The Node the server ran under, e.g. `Node 20.20.2`. */
+  runtime: string;
   round: number;
   /** Successful (2xx) responses per second of wall time. */
   rps: number;
   /** Seconds of server CPU (user + system, every thread) during the measured run, per response served. */
   cpuPerRequest: number;
+  /** On PostgreSQL: seconds of CPU in the database's backends per response served, when visible. */
+  databaseCpuPerRequest?: number;
   /** 99th percentile latency seen by the client, in milliseconds. */
   p99Ms: number;
   failed: number;
+  /** With BENCH_CPU_PROF=1: µs of server CPU per request by stage, from the profile of the measured run. */
+  stages?: Record<string, number>;
 }
 
 export interface MetricsCheck {
   round: number;
-  telemetry: TelemetryMode;
+  variant: Variant;
+  runtime: string;
   endpoint: string;
   metric: string;
   counted: number;
@@ -229,133 +238,380 @@ export interface MetricsCheck {
   ok: boolean;
 }
 
+export interface OverheadLedgerCheck extends LedgerCheck {
+  round: number;
+  variant: Variant;
+  runtime: string;
+}
+
 export interface OverheadRun {
   date: string;
   machine: string[];
-  node: string;
+  /** Every runtime the servers ran under, the benchmark's own first. */
+  runtimes: string[];
   rounds: number;
   connections: number;
   durationSeconds: number;
   warmUpSeconds: number;
   samples: OverheadSample[];
   checks: MetricsCheck[];
+  ledgerChecks: OverheadLedgerCheck[];
   serverProblems: string[];
+  postgres: { description?: string; skipped?: string };
 }
 
 /** `GET /` throughput with every HTTP metric on, as a share of the same build with telemetry off. */
 export const OVERHEAD_TARGET = 0.85;
-const OVERHEAD_HEADING = '## Telemetry overhead';
+const OVERHEAD_HEADING = '## Overhead: the service against bare Hono, telemetry on and off';
+// What the section was called before bare Hono joined it, so that an older file's section is replaced too.
+const OLD_OVERHEAD_HEADING = '## Telemetry overhead';
 const MODES: readonly TelemetryMode[] = ['off', 'on', 'detailed', 'traced10', 'traced100'];
-/** `GET /` throughput with every metric on and 10 % of traces sampled, as a share of telemetry off. */
+/** The production profile (every metric, tracing at 10 %) on `GET /`, as a share of telemetry off. */
 export const TRACING_OVERHEAD_TARGET = 0.8;
+/** The service's `GET /` with telemetry off, as a share of bare Hono's hello-world. */
+export const SHELL_TARGET = 0.7;
+/** A durable decision's throughput as a share of bare Hono's hello-world (and at most 1 ÷ this its CPU). */
+export const DECIDE_TARGET = 0.1;
+
+const ROOT = 'GET /';
+const DECIDE = 'POST /api/decide';
+interface Series {
+  endpoint: string;
+  variant: Variant;
+}
+const BARE: Series = { endpoint: ROOT, variant: 'bare-hono' };
+const ROWS: Series[] = [
+  BARE,
+  ...MODES.map((variant) => ({ endpoint: ROOT, variant })),
+  ...MODES.map((variant) => ({ endpoint: DECIDE, variant })),
+  { endpoint: DECIDE, variant: 'off-postgres' },
+];
+const VARIANT_NAMES: Record<Variant, string> = {
+  'bare-hono': 'bare Hono',
+  off: 'off',
+  on: 'on',
+  detailed: 'detailed',
+  traced10: 'traced10',
+  traced100: 'traced100',
+  'off-postgres': 'off, PostgreSQL',
+};
+
+/** The median ratio, and the lowest and highest ratio within one round (its two servers ran close together). */
+export interface Measured {
+  median: number;
+  low: number;
+  high: number;
+}
+
+/**
+ * A target stated on throughput, `a ÷ b ≥ goal`, and its CPU counterpart, a's CPU per request at most
+ * 1 ÷ goal times b's: client and server share the cores, so throughput is partly the client's limit
+ * and CPU per request is the figure that carries over.
+ */
+export interface TargetResult {
+  runtime: string;
+  name: string;
+  goal: number;
+  rps: Measured;
+  cpu: Measured;
+  rpsMet: boolean;
+  cpuMet: boolean;
+  /** Why the target cannot count even where the ratios say met. */
+  blocked?: string;
+}
+
+/** Every target of the overhead run, per runtime, as ratios of medians from the same interleaved rounds. */
+export function overheadTargets(run: OverheadRun): TargetResult[] {
+  return run.runtimes.flatMap((runtime) => {
+    const of = (series: Series) => samplesOf(run.samples, runtime, series);
+    const metricsOk = run.checks.filter((c) => c.runtime === runtime).every((c) => c.ok);
+    const ledgerOk = (variant: Variant) =>
+      run.ledgerChecks.filter((c) => c.runtime === runtime && c.variant === variant).every((c) => c.ok);
+    const off = { endpoint: ROOT, variant: 'off' as const };
+    const target = (name: string, a: Series, b: Series, goal: number, blocked?: string): TargetResult => {
+      const rps = ratio(of(a), of(b), (s) => s.rps);
+      // CPU of a request in every process it touches: the server's, plus PostgreSQL's backends'.
+      const cpu = ratio(of(a), of(b), totalCpu);
+      return {
+        runtime,
+        name,
+        goal,
+        rps,
+        cpu,
+        rpsMet: rps.median >= goal && blocked === undefined,
+        cpuMet: cpu.median <= 1 / goal && blocked === undefined,
+        ...(blocked ? { blocked } : {}),
+      };
+    };
+    const ledger = (variant: Variant) => (ledgerOk(variant) ? undefined : 'the ledger check failed');
+    return [
+      target('the HTTP shell: `GET /` telemetry off ÷ bare Hono', off, BARE, SHELL_TARGET),
+      target(
+        'every HTTP metric: `GET /` detailed ÷ off',
+        { endpoint: ROOT, variant: 'detailed' },
+        off,
+        OVERHEAD_TARGET,
+        metricsOk ? undefined : 'the metrics check failed',
+      ),
+      target(
+        'the production profile: `GET /` detailed + traced 10 % ÷ off',
+        { endpoint: ROOT, variant: 'traced10' },
+        off,
+        TRACING_OVERHEAD_TARGET,
+      ),
+      target(
+        'decide on PGlite ÷ bare Hono `GET /`',
+        { endpoint: DECIDE, variant: 'off' },
+        BARE,
+        DECIDE_TARGET,
+        ledger('off'),
+      ),
+      target(
+        'decide on PostgreSQL ÷ bare Hono `GET /`',
+        { endpoint: DECIDE, variant: 'off-postgres' },
+        BARE,
+        DECIDE_TARGET,
+        ledger('off-postgres'),
+      ),
+    ];
+  });
+}
 
 export function renderOverhead(run: OverheadRun): string {
-  const endpoints = [...new Set(run.samples.map((s) => s.endpoint))];
+  const postgres = run.postgres.description ?? `not measured: ${run.postgres.skipped ?? 'no run reached it'}`;
   return [
     OVERHEAD_HEADING,
     '',
     `_Generated by \`npm run bench -- --overhead\`, which refreshes only this section, on ${run.date}._`,
     '',
     ...run.machine.map((line) => `- ${line}`),
-    `- Node ${run.node}`,
+    `- Servers ran under ${run.runtimes.join(' and ')}`,
+    `- Decide on PostgreSQL: ${postgres}`,
     '',
-    overheadHeadline(run),
+    '### Targets',
     '',
-    'Three configurations of the same build, each a fresh server process (`node --import tsx src/node.ts`)',
+    'Each target is stated on throughput (a ÷ b ≥ target); its CPU counterpart is a’s CPU per request at most',
+    '1 ÷ target times b’s (for decide on PostgreSQL, PostgreSQL’s CPU included). Ratios of medians over the',
+    'rounds; in brackets the lowest and highest ratio within a single round (its servers ran minutes apart at',
+    'most): the noise to read the median against. Client and server share the cores, so throughput is partly',
+    'the client’s limit; CPU per request is the figure that carries over to another machine.',
+    '',
+    '| Runtime | Comparison | req/s ratio | target | | CPU/request ratio | target | |',
+    '| --- | --- | ---: | ---: | --- | ---: | ---: | --- |',
+    ...overheadTargets(run).map(renderTarget),
+    '',
+    '### Method',
+    '',
+    '**bare Hono** is a hello-world (`GET /` answers `Hello Hono!`, `bench/bare-hono.ts`) on the same Node',
+    'adapter (`@hono/node-server`) and Node, started the same way as the service, with no middleware: the floor.',
+    'Then the service, each configuration a fresh server process (`node --import tsx src/node.ts`)',
     'with a fresh PGlite data directory: **off** is `OTEL_SDK_DISABLED=true` (no SDK, no-op telemetry), **on**',
     'the default lean metrics, **detailed** adds `FEATURE_FLAG_METRICS_DETAILED=true` (response sizes and',
     'per-endpoint summary series: every HTTP metric on), **traced10** and **traced100** add tracing',
     '(`TRACING_ENABLED=true`, `OTEL_SAMPLE_RATE` 0.1 and 1) exporting over OTLP/HTTP through the batch',
-    `processor to a sink in the benchmark process that answers 200 like a healthy collector. ${run.rounds} round(s),`,
-    'interleaved (off, on, detailed, traced10, traced100, off, …) so that drift in the machine’s load falls on',
-    'all five alike. In each server, each endpoint gets',
+    'processor to a sink in the benchmark process that answers 200 like a healthy collector. Last,',
+    '**off, PostgreSQL**: telemetry off, decide only, on a newly created PostgreSQL database (dropped after).',
+    `${run.rounds} round(s), interleaved (bare Hono, off, on, detailed, traced10, traced100, off on PostgreSQL,`,
+    'bare Hono, …) so that drift in the machine’s load falls on all of them alike; with two runtimes, each',
+    'server runs under one, then at once under the other. In each server, each endpoint gets',
     `a ${run.warmUpSeconds} s warm-up, then ${run.durationSeconds} s measured at ${run.connections} connections:`,
     '`GET /` first, then `POST /api/decide` with the request mix above.',
     '',
     '- **req/s** counts 2xx answers over the wall time of the run. Client and server share two cores, so',
     '  throughput is partly the client’s limit; **server CPU per request** is the honest overhead figure: the',
     '  server process’s user + system time (every thread, `/proc/<pid>/stat`) over the measured run, divided',
-    '  by the responses it served. **× off** compares medians; **by round** shows the spread.',
+    '  by the responses it served. On PostgreSQL the CPU of the database’s backends (`pg_stat_activity` for',
+    '  the benchmark’s database, `/proc/<pid>/stat`) is added after a `+`; PostgreSQL’s shared background',
+    '  processes (WAL writer, checkpointer) are not counted, and the sum is what **µs by round**, **× off**',
+    '  and **× bare Hono** use. Those compare medians; **by round** shows the spread.',
     '- A load average above the core count means other processes competed for the cores: throughput then',
-    '  says more about them than about telemetry, while CPU per request is hurt less (contention still costs',
+    '  says more about them than about the service, while CPU per request is hurt less (contention still costs',
     '  cache misses and context switches).',
-    '- PGlite only: `GET /` never touches the database, so the target does not depend on the backend. For',
-    '  decide, PGlite runs in the server process and its CPU dilutes telemetry’s share of a request (with',
+    '- `GET /` never touches the database, so its figures do not depend on the backend. For decide,',
+    '  PGlite runs in the server process and its CPU dilutes telemetry’s share of a request (with',
     '  PostgreSQL that work is in another process); the added µs per request is the figure that carries over.',
-    '- After the runs of every telemetry-on server, one scrape of `/metrics` checks that the metrics were',
-    '  recorded: `lexecon_http_requests_total` for the endpoint (and, detailed, the count of',
+    '- Every decide server checks its ledger at the end: `GET /api/ledger/verify` must find a valid chain',
+    '  that grew by at least the 2xx decisions and at most the requests sent (warm-up included). After the',
+    '  runs of every telemetry-on server, one scrape of `/metrics` checks that the metrics were recorded:',
+    '  `lexecon_http_requests_total` for the endpoint (and, detailed, the count of',
     '  `lexecon_api_response_size_bytes`) must lie between the responses autocannon received and the requests',
     '  it sent, warm-up included (requests in flight when a run stops may be served but not received).',
-    '',
     '- **p99** is the client’s 99th percentile latency (median over rounds): exporting spans runs on the',
     '  event loop, so the tail is where tracing shows first.',
     '',
-    '| Endpoint | Telemetry | req/s | req/s by round | × off | p99 ms | server CPU µs/request | µs by round | × off |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...endpoints.flatMap((endpoint) => MODES.map((mode) => overheadRow(run.samples, endpoint, mode))),
+    '### Results',
     '',
+    '| Runtime | Endpoint | Server | req/s | req/s by round | × off | ÷ bare Hono | p99 ms | server CPU µs/request | µs by round | × off | × bare Hono |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...run.runtimes.flatMap((runtime) =>
+      ROWS.filter((series) => samplesOf(run.samples, runtime, series).length > 0).map((series) =>
+        overheadRow(run.samples, runtime, series),
+      ),
+    ),
+    '',
+    ...renderStages(run),
     ...renderChecks(run),
   ].join('\n');
 }
 
-function overheadHeadline(run: OverheadRun): string {
-  const detailed = throughputRatio(run.samples, 'GET /', 'detailed');
-  const lean = throughputRatio(run.samples, 'GET /', 'on');
-  const recorded = run.checks.length > 0 && run.checks.every((c) => c.ok);
-  const met = detailed >= OVERHEAD_TARGET && recorded;
-  const traced = throughputRatio(run.samples, 'GET /', 'traced10');
-  const p99 = (mode: TelemetryMode) =>
-    median(run.samples.filter((s) => s.endpoint === 'GET /' && s.telemetry === mode).map((s) => s.p99Ms)).toFixed(1);
-  return (
-    `With every HTTP metric on (detailed), \`GET /\` reaches **${times(detailed)}** the telemetry-off throughput ` +
-    `(lean: ${times(lean)}): target ≥ ${times(OVERHEAD_TARGET)} ${met ? '**met**' : '**not met**'}` +
-    (recorded ? '.' : ', and the metrics check failed (below).') +
-    ` With tracing at 10 % on top, **${times(traced)}**: target ≥ ${times(TRACING_OVERHEAD_TARGET)} ` +
-    `${traced >= TRACING_OVERHEAD_TARGET ? '**met**' : '**not met**'}; p99 ${p99('off')} ms off, ${p99('traced10')} ms at 10 %, ` +
-    `${p99('traced100')} ms at 100 %.`
-  );
+const PROFILED: Series[] = [
+  BARE,
+  { endpoint: ROOT, variant: 'off' },
+  { endpoint: ROOT, variant: 'traced10' },
+  { endpoint: DECIDE, variant: 'off' },
+  { endpoint: DECIDE, variant: 'off-postgres' },
+];
+
+/** With BENCH_CPU_PROF=1, µs per request by stage (medians over rounds), one table per runtime. */
+function renderStages(run: OverheadRun): string[] {
+  if (!run.samples.some((s) => s.stages)) return [];
+  const lines = [
+    '### Where the time goes (CPU profile)',
+    '',
+    'From `node --cpu-prof` (BENCH_CPU_PROF=1) over each measured run: µs of server CPU per request by',
+    'stage, medians over the rounds. A sample counts for the innermost frame of the service’s own code on its',
+    'stack (a write under the request log counts as the logger), else the innermost library frame, else',
+    'Node’s own code. A profile samples the main thread’s time on its stack, including time it waited for a',
+    'core or in a synchronous system call, and the profiler costs CPU itself: totals differ from the',
+    '`/proc` CPU above (more so on a loaded machine); read the stages as shares.',
+    '',
+  ];
+  for (const runtime of run.runtimes) {
+    const columns = PROFILED.filter((series) => samplesOf(run.samples, runtime, series).some((s) => s.stages));
+    const cell = (series: Series, stage: string) =>
+      median(samplesOf(run.samples, runtime, series).map((s) => s.stages?.[stage] ?? 0));
+    const stages = [...new Set(run.samples.flatMap((s) => (s.runtime === runtime ? Object.keys(s.stages ?? {}) : [])))]
+      .map((stage) => ({ stage, most: Math.max(...columns.map((series) => cell(series, stage))) }))
+      .filter(({ most }) => most >= 0.5)
+      .sort((a, b) => b.most - a.most);
+    lines.push(
+      `| ${runtime}: µs per request | ${columns.map((c) => `\`${c.endpoint}\` ${VARIANT_NAMES[c.variant]}`).join(' | ')} |`,
+      `| --- | ${columns.map(() => '---:').join(' | ')} |`,
+      ...stages.map(({ stage }) => `| ${stage} | ${columns.map((c) => cell(c, stage).toFixed(1)).join(' | ')} |`),
+      `| **total** | ${columns
+        .map((c) =>
+          median(samplesOf(run.samples, runtime, c).map((s) => sumOf(Object.values(s.stages ?? {})))).toFixed(1),
+        )
+        .join(' | ')} |`,
+      '',
+    );
+  }
+  return lines;
 }
 
-function overheadRow(samples: OverheadSample[], endpoint: string, mode: TelemetryMode): string {
-  const rounds = samples.filter((s) => s.endpoint === endpoint && s.telemetry === mode);
-  const off = samples.filter((s) => s.endpoint === endpoint && s.telemetry === 'off');
-  const rps = median(rounds.map((s) => s.rps));
-  const cpu = median(rounds.map((s) => s.cpuPerRequest));
-  const offCpu = median(off.map((s) => s.cpuPerRequest));
-  const failed = rounds.reduce((total, s) => total + s.failed, 0);
+function sumOf(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function renderTarget(target: TargetResult): string {
+  const verdict = (met: boolean) => (met ? '**met**' : `**not met**${target.blocked ? ` (${target.blocked})` : ''}`);
   const cells = [
-    `\`${endpoint}\``,
-    mode,
-    failed > 0 ? `${number(rps)} (${failed} failed)` : number(rps),
-    rounds.map((s) => number(s.rps)).join(' · '),
-    mode === 'off' ? '' : times(rps / median(off.map((s) => s.rps))),
-    median(rounds.map((s) => s.p99Ms)).toFixed(1),
-    micro(cpu),
-    rounds.map((s) => micro(s.cpuPerRequest)).join(' · '),
-    mode === 'off' ? '' : `${times(cpu / offCpu)} (${cpu >= offCpu ? '+' : '−'}${micro(Math.abs(cpu - offCpu))} µs)`,
+    target.runtime,
+    target.name,
+    measured(target.rps),
+    `≥ ${times(target.goal)}`,
+    verdict(target.rpsMet),
+    measured(target.cpu),
+    `≤ ${times(1 / target.goal)}`,
+    verdict(target.cpuMet),
   ];
   return `| ${cells.join(' | ')} |`;
+}
+
+function measured({ median: m, low, high }: Measured): string {
+  return Number.isNaN(m) ? 'not measured' : `${times(m)} (${times(low)}–${times(high)})`;
+}
+
+function overheadRow(samples: OverheadSample[], runtime: string, series: Series): string {
+  const rounds = samplesOf(samples, runtime, series);
+  // The service with telemetry off on the same backend; decide on PostgreSQL has nothing to compare with.
+  const off = series.variant === 'off-postgres' ? [] : samplesOf(samples, runtime, { ...series, variant: 'off' });
+  const bare = samplesOf(samples, runtime, BARE);
+  const rps = median(rounds.map((s) => s.rps));
+  const cpu = median(rounds.map(totalCpu));
+  const offCpu = median(off.map(totalCpu));
+  const failed = rounds.reduce((total, s) => total + s.failed, 0);
+  const compared = series.variant !== 'off' && series.variant !== 'bare-hono' && off.length > 0;
+  const cells = [
+    runtime,
+    `\`${series.endpoint}\``,
+    VARIANT_NAMES[series.variant],
+    failed > 0 ? `${number(rps)} (${failed} failed)` : number(rps),
+    rounds.map((s) => number(s.rps)).join(' · '),
+    compared ? times(rps / median(off.map((s) => s.rps))) : '',
+    series.variant === 'bare-hono' || bare.length === 0 ? '' : times(rps / median(bare.map((s) => s.rps))),
+    median(rounds.map((s) => s.p99Ms)).toFixed(1),
+    cpuCell(rounds),
+    rounds.map((s) => micro(totalCpu(s))).join(' · '),
+    compared ? `${times(cpu / offCpu)} (${cpu >= offCpu ? '+' : '−'}${micro(Math.abs(cpu - offCpu))} µs)` : '',
+    series.variant === 'bare-hono' || bare.length === 0 ? '' : times(cpu / median(bare.map(totalCpu))),
+  ];
+  return `| ${cells.join(' | ')} |`;
+}
+
+/** The median server CPU, and on PostgreSQL the median database CPU after a `+`. */
+function cpuCell(rounds: OverheadSample[]): string {
+  const server = micro(median(rounds.map((s) => s.cpuPerRequest)));
+  const database = rounds.flatMap((s) => (s.databaseCpuPerRequest === undefined ? [] : [s.databaseCpuPerRequest]));
+  return database.length > 0 ? `${server} + ${micro(median(database))}` : server;
+}
+
+function totalCpu(sample: OverheadSample): number {
+  return sample.cpuPerRequest + (sample.databaseCpuPerRequest ?? 0);
+}
+
+function samplesOf(samples: OverheadSample[], runtime: string, { endpoint, variant }: Series): OverheadSample[] {
+  return samples.filter((s) => s.runtime === runtime && s.endpoint === endpoint && s.variant === variant);
+}
+
+/** The ratio of medians of `a` to `b`, and the range of the ratio within single rounds. */
+function ratio(a: OverheadSample[], b: OverheadSample[], value: (s: OverheadSample) => number) {
+  const perRound = a.flatMap((x) => {
+    const y = b.find((s) => s.round === x.round);
+    return y ? [value(x) / value(y)] : [];
+  });
+  return {
+    median: median(a.map(value)) / median(b.map(value)),
+    low: Math.min(...perRound),
+    high: Math.max(...perRound),
+  };
 }
 
 /** One line when every check passed; the failures in a table otherwise. */
 function renderChecks(run: OverheadRun): string[] {
   const failed = run.checks.filter((c) => !c.ok);
-  const example = run.checks.find((c) => c.telemetry === 'detailed') ?? run.checks[0];
+  const example = run.checks.find((c) => c.variant === 'detailed') ?? run.checks[0];
   const lines = example
     ? [
         `**Metrics check:** ${run.checks.length - failed.length} of ${run.checks.length} passed; for example round ` +
-          `${example.round}, ${example.telemetry}, \`${example.endpoint}\`: \`${example.metric}\` ${number(example.counted)}, ` +
+          `${example.round}, ${example.runtime}, ${example.variant}, \`${example.endpoint}\`: \`${example.metric}\` ${number(example.counted)}, ` +
           `autocannon received ${number(example.answered)} and sent ${number(example.sent)}.`,
         '',
       ]
     : ['**Metrics check:** none ran.', ''];
   if (failed.length > 0) {
     lines.push(
-      '| Round | Telemetry | Endpoint | Metric | Counted | Received–sent |',
-      '| ---: | --- | --- | --- | ---: | ---: |',
+      '| Round | Runtime | Server | Endpoint | Metric | Counted | Received–sent |',
+      '| ---: | --- | --- | --- | --- | ---: | ---: |',
       ...failed.map(
         (c) =>
-          `| ${c.round} | ${c.telemetry} | \`${c.endpoint}\` | \`${c.metric}\` | ${c.counted} | ${c.answered}–${c.sent} |`,
+          `| ${c.round} | ${c.runtime} | ${c.variant} | \`${c.endpoint}\` | \`${c.metric}\` | ${c.counted} | ${c.answered}–${c.sent} |`,
+      ),
+      '',
+    );
+  }
+  const ledgerFailed = run.ledgerChecks.filter((c) => !c.ok);
+  lines.push(
+    `**Ledger check:** ${run.ledgerChecks.length - ledgerFailed.length} of ${run.ledgerChecks.length} decide servers ` +
+      'ended with a valid chain holding every acknowledged decision.',
+    '',
+  );
+  if (ledgerFailed.length > 0) {
+    lines.push(
+      '| Round | Runtime | Server | Valid | Grew by | Expected |',
+      '| ---: | --- | --- | --- | ---: | ---: |',
+      ...ledgerFailed.map(
+        (c) => `| ${c.round} | ${c.runtime} | ${c.variant} | ${c.valid} | ${c.grew} | ${c.acknowledged}–${c.atMost} |`,
       ),
       '',
     );
@@ -365,13 +621,6 @@ function renderChecks(run: OverheadRun): string[] {
     lines.push(...run.serverProblems.slice(0, 5).map((line) => line.slice(0, 400)), '```', '');
   }
   return lines;
-}
-
-/** Median throughput with telemetry `mode` as a share of the median with telemetry off. */
-export function throughputRatio(samples: OverheadSample[], endpoint: string, mode: TelemetryMode): number {
-  const rps = (m: TelemetryMode) =>
-    median(samples.filter((s) => s.endpoint === endpoint && s.telemetry === m).map((s) => s.rps));
-  return rps(mode) / rps('off');
 }
 
 function median(values: number[]): number {
@@ -407,7 +656,8 @@ export function overheadSectionOf(markdown: string): string | undefined {
 }
 
 function findOverheadSection(markdown: string): { start: number; end: number } | undefined {
-  const at = markdown.indexOf(`\n${OVERHEAD_HEADING}\n`);
+  const current = markdown.indexOf(`\n${OVERHEAD_HEADING}\n`);
+  const at = current >= 0 ? current : markdown.indexOf(`\n${OLD_OVERHEAD_HEADING}\n`);
   if (at < 0) return undefined;
   const start = at + 1;
   const next = markdown.indexOf('\n## ', start);

@@ -3,11 +3,16 @@
  * against the real service in its own process; verifies the ledger after every decide run and
  * writes docs/benchmarks.md. docs/benchmarks.md explains the method.
  *
- * `npm run bench -- --overhead`: what telemetry costs instead. The same endpoints on PGlite with
- * telemetry off (OTEL_SDK_DISABLED=true), on (lean) and detailed (FEATURE_FLAG_METRICS_DETAILED=true),
- * in interleaved rounds of fresh servers: throughput and server CPU per request, ratios against off,
- * and a check that the HTTP metrics counted the load. Rewrites only the overhead section of
- * docs/benchmarks.md; a run without --overhead keeps that section as it was.
+ * `npm run bench -- --overhead`: the service against a bare Hono hello-world, and what telemetry costs.
+ * Bare Hono, the same endpoints on PGlite with telemetry off (OTEL_SDK_DISABLED=true), on (lean), detailed
+ * (FEATURE_FLAG_METRICS_DETAILED=true) and traced, and decide on PostgreSQL, in interleaved rounds of fresh
+ * servers (bench/overhead.ts): throughput and server CPU per request, ratios against off and against bare
+ * Hono, the issue's targets as met or not, and checks that the metrics and the ledger counted the load.
+ * Rewrites only the overhead section of docs/benchmarks.md; a run without --overhead keeps it as it was.
+ *
+ * `--node 24` (or `--node x.y.z`, `--node <path>`, BENCH_NODE=<path>): with --overhead, every server of
+ * every round runs under that Node too, next to the one running the benchmark, and the report shows both;
+ * without it, the servers run under that Node instead. A version is fetched once into .cache/ (bench/runtimes.ts).
  *
  * `npm run bench -- --sign-in-flood`: decide latency quiet and under a flood of 400 sign-ins
  * (bench/sign-in-flood.ts, results in bench/sign-in-flood.md). `npm run bench -- --large-reads`: peak
@@ -20,7 +25,9 @@
  *                        (default postgres://postgres@127.0.0.1:5432/postgres)
  *   BENCH_ROUNDS         --overhead: rounds of the five configurations (default 5)
  *   BENCH_OVERHEAD_CONNECTIONS   --overhead: connections of every run (default 50)
- *   BENCH_CPU_PROF       set to 1 to run the server with --cpu-prof; profiles stay in the work dir
+ *   BENCH_CPU_PROF       set to 1 to run the server with --cpu-prof; profiles stay in the work dir, and
+ *                        --overhead condenses them into µs per request per stage (bench/profile.ts)
+ *   BENCH_NODE           a Node binary, as --node <path>
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,20 +37,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Request, type Result } from 'autocannon';
 import type { DecisionResponse } from '../src/decisions/schemas';
+import { checkLedger, verifyLedger } from './ledger-check';
 import { benchOverhead, type Endpoint } from './overhead';
 import {
   type BackendReport,
-  type LedgerCheck,
   type LoadResult,
-  OVERHEAD_TARGET,
+  type Measured,
+  type OverheadRun,
   overheadSectionOf,
+  overheadTargets,
   type ResultRow,
   renderOverhead,
   renderReport,
   replaceOverheadSection,
   TARGET_RATIO,
-  throughputRatio,
 } from './report';
+import { currentRuntime, type Runtime, resolveRuntime } from './runtimes';
 import { createScratchDatabase, type ScratchDatabase, type ServiceProcess, startService } from './server';
 import { BENCH_POLICY, DECISION_REQUESTS } from './workload';
 
@@ -71,6 +80,8 @@ interface Settings {
   rounds: number;
   overheadConnections: number;
   cpuProfile: boolean;
+  /** Another Node to run the servers under (--node, BENCH_NODE), if any. */
+  otherNode?: string;
 }
 
 interface Backend {
@@ -81,6 +92,7 @@ interface Backend {
 
 async function main(): Promise<void> {
   const settings = readSettings(process.env, process.argv.slice(2));
+  const other = settings.otherNode ? resolveRuntime(settings.otherNode, ROOT) : undefined;
   const machine = describeMachine();
   const work = mkdtempSync(join(tmpdir(), 'lexecon-bench-'));
   const policyFile = join(work, 'policy.json');
@@ -94,8 +106,8 @@ async function main(): Promise<void> {
   };
 
   const clean = settings.overhead
-    ? await runOverhead(settings, work, common, machine)
-    : await runBackends(settings, work, common, machine);
+    ? await runOverhead(settings, work, common, machine, other ? [currentRuntime(), other] : [currentRuntime()])
+    : await runBackends(settings, work, common, machine, other ?? currentRuntime());
   if (clean && !settings.cpuProfile) rmSync(work, { recursive: true, force: true });
   else console.log(`kept ${work} (server logs${settings.cpuProfile ? ', CPU profiles' : ''})`);
   if (!clean) process.exitCode = 1;
@@ -107,6 +119,7 @@ async function runBackends(
   work: string,
   common: Record<string, string>,
   machine: string[],
+  runtime: Runtime,
 ): Promise<boolean> {
   const requestMix: string[] = [];
   const pglite: Backend = {
@@ -114,15 +127,19 @@ async function runBackends(
     storage: `Embedded PGlite ${packageVersion('@electric-sql/pglite')} (Postgres compiled to WebAssembly, running on the server's main thread) in a fresh data directory on local disk.`,
     env: { ...common, DATABASE_URL: undefined, LEXECON_DATA_DIR: join(work, 'pglite-data') },
   };
-  const pgliteReport = await benchBackend(pglite, settings, work, requestMix);
-  const postgresRun = await benchPostgres(settings, work, common, requestMix);
+  const pgliteReport = await benchBackend(pglite, settings, work, requestMix, runtime);
+  const postgresRun = await benchPostgres(settings, work, common, requestMix, runtime);
   const reports = [pgliteReport, postgresRun.report];
 
   const report = renderReport(
     {
       date: new Date().toISOString(),
       machine,
-      versions: { Node: process.version, PostgreSQL: postgresRun.version ?? 'not reached', ...packageVersions() },
+      versions: {
+        Node: runtime.label.replace(/^Node /, 'v'),
+        PostgreSQL: postgresRun.version ?? 'not reached',
+        ...packageVersions(),
+      },
       durationSeconds: settings.durationSeconds,
       warmUpSeconds: WARM_UP_SECONDS,
       connections: settings.connections,
@@ -136,17 +153,18 @@ async function runBackends(
   return reports.every(isClean);
 }
 
-/** --overhead: telemetry off, on, detailed and traced at 10 % and 100 % on PGlite; rewrites only the overhead section. */
+/** --overhead: bare Hono, telemetry off to traced on PGlite, decide on PostgreSQL; rewrites only the overhead section. */
 async function runOverhead(
   settings: Settings,
   work: string,
   common: Record<string, string>,
   machine: string[],
+  runtimes: Runtime[],
 ): Promise<boolean> {
-  const endpoints: Endpoint[] = [
-    { label: 'GET /', method: 'GET', path: '/', requests: rootRequest() },
-    { label: 'POST /api/decide', method: 'POST', path: '/api/decide', requests: decideRequests() },
-  ];
+  const endpoints = {
+    root: { label: 'GET /', method: 'GET', path: '/', requests: rootRequest() },
+    decide: { label: 'POST /api/decide', method: 'POST', path: '/api/decide', requests: decideRequests() },
+  } satisfies Record<string, Endpoint>;
   const date = new Date().toISOString();
   const run = {
     rounds: settings.rounds,
@@ -159,31 +177,34 @@ async function runOverhead(
     root: ROOT,
     work,
     env: { ...common, DATABASE_URL: undefined },
+    adminKey: ADMIN_KEY,
     endpoints,
+    runtimes,
+    postgresUrl: settings.postgresUrl,
     cpuProfile: settings.cpuProfile,
   });
-  writeFileSync(
-    REPORT_FILE,
-    replaceOverheadSection(
-      readReport(),
-      renderOverhead({
-        ...run,
-        ...result,
-        date,
-        machine: [...machine, `Load average (1 min) when the run ended: ${loadavg()[0]?.toFixed(2)}`],
-        node: process.version,
-      }),
-    ),
-  );
-  console.log('\nwrote the overhead section of docs/benchmarks.md');
-  for (const { label } of endpoints) {
-    const on = throughputRatio(result.samples, label, 'on').toFixed(2);
-    const detailed = throughputRatio(result.samples, label, 'detailed').toFixed(2);
-    console.log(`${label}: on ÷ off ${on}×, detailed ÷ off ${detailed}× (target on GET / ≥ ${OVERHEAD_TARGET}×)`);
+  const report: OverheadRun = {
+    ...run,
+    ...result,
+    date,
+    machine: [...machine, `Load average (1 min) when the run ended: ${loadavg()[0]?.toFixed(2)}`],
+    runtimes: runtimes.map((r) => r.label),
+  };
+  writeFileSync(REPORT_FILE, replaceOverheadSection(readReport(), renderOverhead(report)));
+  console.log('\nwrote the overhead section of docs/benchmarks.md\n');
+  const ratio = ({ median, low, high }: Measured) =>
+    `${median.toFixed(2)}× (rounds ${low.toFixed(2)}–${high.toFixed(2)})`;
+  for (const t of overheadTargets(report)) {
+    const verdict = (met: boolean) => (met ? 'met' : `NOT MET${t.blocked ? ` (${t.blocked})` : ''}`);
+    console.log(
+      `${t.runtime}: ${t.name.replaceAll('`', '')}: req/s ${ratio(t.rps)}, target ≥ ${t.goal.toFixed(2)}× ${verdict(t.rpsMet)}; ` +
+        `CPU/request ${ratio(t.cpu)}, target ≤ ${(1 / t.goal).toFixed(2)}× ${verdict(t.cpuMet)}`,
+    );
   }
   for (const line of result.serverProblems.slice(0, 20)) console.log(`  server: ${line}`);
   const failed = result.samples.some((s) => s.failed > 0);
-  return !failed && result.serverProblems.length === 0 && result.checks.every((c) => c.ok);
+  const checked = result.checks.every((c) => c.ok) && result.ledgerChecks.every((c) => c.ok);
+  return !failed && result.serverProblems.length === 0 && checked;
 }
 
 function readReport(): string {
@@ -201,16 +222,19 @@ function readSettings(env: Record<string, string | undefined>, args: string[]): 
   const connections = (env.BENCH_CONNECTIONS ?? '10,50,100').split(',').map(Number);
   const rounds = Number(env.BENCH_ROUNDS ?? 5);
   const overheadConnections = Number(env.BENCH_OVERHEAD_CONNECTIONS ?? 50);
-  const unknown = args.find((arg) => arg !== '--overhead');
-  if (unknown !== undefined) fail(`unknown argument ${unknown}; the only one is --overhead`);
+  const { overhead, node, unknown } = readArgs(args);
+  if (unknown !== undefined)
+    fail(`unknown argument ${unknown}; the arguments are --overhead and --node <24|x.y.z|path>`);
   if (!Number.isInteger(durationSeconds) || durationSeconds < 1)
     fail('BENCH_DURATION must be a whole number of seconds ≥ 1');
   if (connections.some((c) => !Number.isInteger(c) || c < 1)) fail('BENCH_CONNECTIONS must be like 10,50,100');
   if (!Number.isInteger(rounds) || rounds < 1) fail('BENCH_ROUNDS must be a whole number ≥ 1');
   if (!Number.isInteger(overheadConnections) || overheadConnections < 1)
     fail('BENCH_OVERHEAD_CONNECTIONS must be a whole number ≥ 1');
+  const otherNode = node ?? env.BENCH_NODE;
   return {
-    overhead: args.includes('--overhead'),
+    overhead,
+    ...(otherNode ? { otherNode } : {}),
     durationSeconds,
     connections,
     postgresUrl: env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -218,6 +242,19 @@ function readSettings(env: Record<string, string | undefined>, args: string[]): 
     overheadConnections,
     cpuProfile: env.BENCH_CPU_PROF === '1',
   };
+}
+
+/** --overhead, and --node <value> or --node=<value>; the first argument that is neither, if any. */
+function readArgs(args: string[]): { overhead: boolean; node?: string; unknown?: string } {
+  const read: { overhead: boolean; node?: string; unknown?: string } = { overhead: false };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--overhead') read.overhead = true;
+    else if (arg === '--node' && args[i + 1] !== undefined) read.node = args[++i];
+    else if (arg.startsWith('--node=')) read.node = arg.slice('--node='.length);
+    else read.unknown ??= arg;
+  }
+  return read;
 }
 
 function fail(message: string): never {
@@ -230,6 +267,7 @@ async function benchBackend(
   settings: Settings,
   work: string,
   requestMix: string[],
+  runtime: Runtime,
 ): Promise<BackendReport> {
   const slug = backend.name.toLowerCase();
   const profileDir = join(work, `${slug}-profiles`);
@@ -242,6 +280,7 @@ async function benchBackend(
       root: ROOT,
       env: backend.env,
       logFile: join(work, `${slug}-server.log`),
+      node: runtime.binary,
       nodeFlags: settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
     });
     const mix = await sampleOutcomes(service);
@@ -272,6 +311,7 @@ async function benchPostgres(
   work: string,
   common: Record<string, string>,
   requestMix: string[],
+  runtime: Runtime,
 ): Promise<{ report: BackendReport; version?: string }> {
   const database = await createDatabase(settings.postgresUrl);
   if ('skipped' in database) {
@@ -282,7 +322,7 @@ async function benchPostgres(
   try {
     const env = { ...common, DATABASE_URL: database.url, LEXECON_DATA_DIR: join(work, 'postgres-data') };
     const backend = { name: 'PostgreSQL', storage: database.storage, env };
-    return { report: await benchBackend(backend, settings, work, requestMix), version: database.version };
+    return { report: await benchBackend(backend, settings, work, requestMix, runtime), version: database.version };
   } finally {
     await database.drop();
   }
@@ -296,7 +336,7 @@ async function measure(service: ServiceProcess, settings: Settings, rows: Result
     roots.push(summarize('GET /', await load(service, rootRequest(), connections, settings.durationSeconds)));
   }
   await sleep(SETTLE_MS);
-  let entries = (await verifyLedger(service)).entries_checked;
+  let entries = (await verifyLedger(service.baseUrl, ADMIN_KEY)).entries_checked;
   for (const [i, connections] of settings.connections.entries()) {
     const cpuBefore = service.cpuSeconds();
     const signedBefore = await checkpointsSigned(service);
@@ -304,8 +344,8 @@ async function measure(service: ServiceProcess, settings: Settings, rows: Result
     await sleep(SETTLE_MS);
     const cpuSeconds = service.cpuSeconds() - cpuBefore;
     const signatures = (await checkpointsSigned(service)) - signedBefore;
-    const verification = await verifyLedger(service);
-    const ledger = checkLedger(run, verification, entries);
+    const verification = await verifyLedger(service.baseUrl, ADMIN_KEY);
+    const ledger = checkLedger([run.result], verification, entries);
     entries = verification.entries_checked;
     const decide = summarize('POST /api/decide', run);
     // Entries carry no signature of their own: each group commit's checkpoint is the only one.
@@ -367,33 +407,12 @@ function summarize(label: string, { connections, result }: LoadRun): LoadResult 
   return summary;
 }
 
-interface ChainVerification {
-  valid: boolean;
-  entries_checked: number;
-}
-
 /** Checkpoints the server signed so far, from its lexecon_ledger_checkpoints_total. */
 async function checkpointsSigned(service: ServiceProcess): Promise<number> {
   const res = await fetch(`${service.baseUrl}/metrics`);
   if (!res.ok) throw new Error(`GET /metrics answered ${res.status}`);
   const line = (await res.text()).split('\n').find((l) => l.startsWith('lexecon_ledger_checkpoints_total'));
   return Number(line?.split(' ').at(-1) ?? Number.NaN);
-}
-
-async function verifyLedger(service: ServiceProcess): Promise<ChainVerification> {
-  const res = await fetch(`${service.baseUrl}/api/ledger/verify`, {
-    headers: { authorization: `Bearer ${ADMIN_KEY}` },
-  });
-  if (!res.ok) throw new Error(`GET /api/ledger/verify answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as ChainVerification;
-}
-
-function checkLedger({ result }: LoadRun, verification: ChainVerification, entriesBefore: number): LedgerCheck {
-  const grew = verification.entries_checked - entriesBefore;
-  const acknowledged = result['2xx'];
-  const atMost = (result.requests.sent ?? acknowledged) - result.non2xx;
-  const ok = verification.valid && grew >= acknowledged && grew <= atMost;
-  return { valid: verification.valid, grew, acknowledged, atMost, ok };
 }
 
 /** One answer per request of the mix, so the report shows which outcomes the load exercises. */

@@ -22,11 +22,18 @@ export interface StartOptions {
   env: Record<string, string | undefined>;
   logFile: string;
   nodeFlags?: string[];
+  /** The Node binary to run (default: the one running the benchmark). */
+  node?: string;
+  /** The script to run, relative to root (default: the service's Node entry, src/node.ts). */
+  entry?: string;
+  /** The path that answers 200 once the server is ready (default /health). */
+  readyPath?: string;
 }
 
 /** A new, empty database on the server `adminUrl` reaches, for one run, and how to drop it. */
 export interface ScratchDatabase {
   readonly url: string;
+  readonly name: string;
   /** The administrative connection it was created on (for questions about the server). */
   readonly admin: postgres.Sql;
   drop(): Promise<void>;
@@ -46,6 +53,7 @@ export async function createScratchDatabase(adminUrl: string, prefix: string): P
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
+    name,
     admin,
     async drop() {
       await admin.unsafe(`drop database if exists ${name} with (force)`);
@@ -62,7 +70,8 @@ const STOP_TIMEOUT_MS = 15_000;
 export async function startService(options: StartOptions): Promise<ServiceProcess> {
   const port = await freePort();
   const log = openSync(options.logFile, 'w');
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', 'src/node.ts'], {
+  const entry = options.entry ?? 'src/node.ts';
+  const child = spawn(options.node ?? process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', entry], {
     cwd: options.root,
     env: { ...process.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', log, log],
@@ -77,7 +86,7 @@ export async function startService(options: StartOptions): Promise<ServiceProces
     problems: () => readProblems(options.logFile),
   };
   try {
-    await waitUntilHealthy(baseUrl, child);
+    await waitUntilReady(`${baseUrl}${options.readyPath ?? '/health'}`, child);
   } catch (err) {
     await service.stop();
     throw new Error(`${(err as Error).message}; server log: ${options.logFile}`);
@@ -98,18 +107,18 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitUntilHealthy(baseUrl: string, child: ChildProcess): Promise<void> {
+async function waitUntilReady(url: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode} during start`);
-    const status = await fetch(`${baseUrl}/health`).then(
+    const status = await fetch(url).then(
       (res) => res.status,
       () => 0,
     );
     if (status === 200) return;
     await sleep(200);
   }
-  throw new Error(`GET /health did not answer 200 within ${START_TIMEOUT_MS / 1000} s`);
+  throw new Error(`GET ${new URL(url).pathname} did not answer 200 within ${START_TIMEOUT_MS / 1000} s`);
 }
 
 async function stopChild(child: ChildProcess): Promise<number | null> {
@@ -126,6 +135,34 @@ function readProblems(logFile: string): string[] {
   return readFileSync(logFile, 'utf8')
     .split('\n')
     .filter((line) => line.trim() !== '' && (!line.startsWith('{') || line.includes('"level":"error"')));
+}
+
+/**
+ * CPU seconds used so far by each PostgreSQL backend serving `database`, by process id, or undefined when
+ * the server's processes are not visible here (another host or container). A decision's cost on
+ * PostgreSQL is the service's CPU plus this; the server's shared background processes are left out.
+ */
+export async function backendCpuSeconds(
+  admin: postgres.Sql,
+  database: string,
+): Promise<Map<number, number> | undefined> {
+  const rows = await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${database}`;
+  const cpu = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      cpu.set(pid, readCpuSeconds(pid));
+    } catch {
+      return undefined;
+    }
+  }
+  return cpu;
+}
+
+/** CPU the backends used between two readings; a backend that started in between counts from zero. */
+export function backendCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
 }
 
 /** utime + stime of /proc/<pid>/stat (fields 14 and 15, counted after the parenthesised command name). */
