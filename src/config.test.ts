@@ -60,6 +60,8 @@ describe('parseConfig', () => {
       LEXECON_METRICS_EXCLUDE_PATHS: '/metrics, /health/, /internal',
       TRACING_ENABLED: '1',
       OTEL_SAMPLE_RATE: '0.25',
+      LEXECON_TRACE_SAMPLE_RATES:
+        'POST /api/decide=1, GET /api/audit/decisions = 0.05,GET /api/ledger/proof/inclusion=0',
       SERVICE_NAME: 'ignored-when-otel-name-is-set',
       OTEL_SERVICE_NAME: 'lexecon-eu',
       OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod,team=gov%20ops',
@@ -133,6 +135,11 @@ describe('parseConfig', () => {
           tracing: {
             enabled: true,
             sampleRate: 0.25,
+            routeSampleRates: {
+              'POST /api/decide': 1,
+              'GET /api/audit/decisions': 0.05,
+              'GET /api/ledger/proof/inclusion': 0,
+            },
             tracesEndpoint: 'http://collector:4318/v1/traces',
             exclude: ['/health'],
             jaegerEndpoint: 'jaeger:6831',
@@ -173,6 +180,42 @@ describe('parseConfig', () => {
     expect(text).toContain('PORT: must be an integer from 1 to 65535, got "80a"');
     expect(text).toContain('LEXECON_LOG_LEVEL: must be one of debug, info, warn, error, got "verbose"');
     expect(text).toContain('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+  });
+
+  it('reads LEXECON_TRACE_SAMPLE_RATES as METHOD /route/template=ratio entries, refusing a bad one by name', () => {
+    const rates = (value: string) => parseConfig({ LEXECON_TRACE_SAMPLE_RATES: value });
+    const unset = parseConfig({});
+    expect(unset.ok && unset.config.telemetry.tracing.routeSampleRates).toEqual({});
+    const good = rates('POST /api/decide=1,GET /api/ledger/proof/:kind=0.5,');
+    expect(good.ok && good.config.telemetry.tracing.routeSampleRates).toEqual({
+      'POST /api/decide': 1,
+      'GET /api/ledger/proof/:kind': 0.5,
+    });
+    for (const [value, entry] of [
+      ['POST /api/decide=1,GET /api/audit/decisions=5%', 'GET /api/audit/decisions=5%'],
+      ['POST /api/decide=1.5', 'POST /api/decide=1.5'],
+      ['post /api/decide=1', 'post /api/decide=1'],
+      ['FETCH /api/decide=1', 'FETCH /api/decide=1'],
+      ['/api/decide=1', '/api/decide=1'],
+      ['POST api/decide=1', 'POST api/decide=1'],
+      ['POST /api/decide', 'POST /api/decide'],
+      ['POST /api/decide?x=1=1', 'POST /api/decide?x=1=1'],
+    ]) {
+      const result = rates(value as string);
+      expect(result.ok, value).toBe(false);
+      if (result.ok) continue;
+      expect(result.errors).toEqual([
+        {
+          variable: 'LEXECON_TRACE_SAMPLE_RATES',
+          message: expect.stringContaining(`METHOD /route/template=ratio`),
+        },
+      ]);
+      expect(result.errors[0]?.message).toContain(`got "${entry}"`);
+    }
+    const twice = rates('POST /api/decide=1,POST /api/decide=0');
+    expect(twice.ok ? [] : twice.errors).toEqual([
+      { variable: 'LEXECON_TRACE_SAMPLE_RATES', message: 'names POST /api/decide twice' },
+    ]);
   });
 
   it('accepts as LEXECON_LOG_ORIGIN only a signed-note key name: no spaces, control characters or "+"', () => {

@@ -75,6 +75,11 @@ export interface Config {
       enabled: boolean;
       /** Parent-based trace-id-ratio sampling: the share of new traces recorded. */
       sampleRate: number;
+      /**
+       * LEXECON_TRACE_SAMPLE_RATES: the share of new traces recorded per `METHOD /route/template`,
+       * over sampleRate (parent-based like it).
+       */
+      routeSampleRates: Record<string, number>;
       tracesEndpoint: string;
       exclude: string[];
       /** The spec's JAEGER_ENDPOINT (agent UDP, retired): accepted and explained, never used. */
@@ -104,6 +109,7 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: C
 type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+const HTTP_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 
 export function parseConfig(env: Env): ConfigResult {
   const errors: ConfigError[] = [];
@@ -231,6 +237,7 @@ export function parseConfig(env: Env): ConfigResult {
       tracing: {
         enabled: read.boolean('TRACING_ENABLED', false),
         sampleRate: read.ratio('OTEL_SAMPLE_RATE', 0.1),
+        routeSampleRates: read.routeRatios('LEXECON_TRACE_SAMPLE_RATES'),
         tracesEndpoint: read.url('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? `${otlpBase}/v1/traces`,
         exclude: read.paths('LEXECON_TRACING_EXCLUDE_PATHS', ['/metrics', '/health']),
         jaegerEndpoint: read.optional('JAEGER_ENDPOINT'),
@@ -351,6 +358,33 @@ function createReader(env: Env, errors: ConfigError[]) {
       if (!(parsed >= 0 && parsed <= 1)) return fail(name, `must be a number from 0 to 1, got "${value}"`, fallback);
       return parsed;
     },
+    /**
+     * `METHOD /route/template=ratio` entries separated by commas (`POST /api/decide=1`); templates
+     * as the HTTP metrics' `endpoint` label spells them, parameters as `:name`.
+     */
+    routeRatios(name: string): Record<string, number> {
+      const value = raw(name);
+      const rates: Record<string, number> = {};
+      if (value === undefined) return rates;
+      for (const entry of value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const match = /^([A-Z]+) +(\/[\w\-./:]*) *= *(.*)$/.exec(entry);
+        const ratio = match && /^(?:0|1|0?\.\d+|1\.0+)$/.test(match[3] as string) ? Number(match[3]) : Number.NaN;
+        if (!match || !HTTP_METHODS.includes(match[1] as string) || !(ratio >= 0 && ratio <= 1)) {
+          return fail(
+            name,
+            `must be comma-separated METHOD /route/template=ratio entries (such as POST /api/decide=1), with a method of ${HTTP_METHODS.join(', ')} and a ratio from 0 to 1; got "${entry}"`,
+            {},
+          );
+        }
+        const key = `${match[1]} ${match[2]}`;
+        if (key in rates) return fail(name, `names ${key} twice`, {});
+        rates[key] = ratio;
+      }
+      return rates;
+    },
     url(name: string): string | undefined {
       const value = raw(name);
       if (value === undefined) return undefined;
@@ -468,6 +502,7 @@ export const CONFIG_VARIABLES = [
   'LEXECON_METRICS_EXCLUDE_PATHS',
   'TRACING_ENABLED',
   'OTEL_SAMPLE_RATE',
+  'LEXECON_TRACE_SAMPLE_RATES',
   'SERVICE_NAME',
   'OTEL_SERVICE_NAME',
   'OTEL_RESOURCE_ATTRIBUTES',

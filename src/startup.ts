@@ -2,6 +2,7 @@ import { createHashingCapacity } from './auth/hashing-capacity';
 import { createPasswordHasher, DEFAULT_SCRYPT, type PasswordHasher, type Scrypt } from './auth/password';
 import { DEFAULT_SESSION_SETTINGS } from './auth/sessions';
 import type { Config } from './config';
+import type { TracingSettings } from './health/checks';
 import { type ClientIpOptions, createClientIpResolver } from './http/client-ip';
 import type { AppSettings } from './http/context';
 import type { LoadResult } from './policies/store';
@@ -54,6 +55,16 @@ export function serviceDeps(config: Config, runtime: RuntimeServiceDeps): Servic
     sessions: { ...DEFAULT_SESSION_SETTINGS, idleMs: config.auth.sessionIdleMs, maxAgeMs: config.auth.sessionMaxAgeMs },
     requireMfaForAdmin: config.auth.requireMfaForAdmin,
     rateLimits: { ...config.rateLimit, store: rateLimitStore },
+    probes: { ...provided.probes, tracing: tracingSettings(config.telemetry) },
+  };
+}
+
+/** What /health shows of tracing: whether it is on and how requests are sampled. */
+function tracingSettings(telemetry: Config['telemetry']): TracingSettings {
+  return {
+    enabled: !telemetry.disabled && telemetry.tracing.enabled,
+    sample_rate: telemetry.tracing.sampleRate,
+    sample_rates: telemetry.tracing.routeSampleRates,
   };
 }
 

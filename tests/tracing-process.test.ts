@@ -313,6 +313,86 @@ describe('a service that samples no new trace (OTEL_SAMPLE_RATE=0)', () => {
   });
 });
 
+describe('per-route sampling: LEXECON_TRACE_SAMPLE_RATES over OTEL_SAMPLE_RATE=0', () => {
+  let receiver: OtlpReceiver;
+  let service: LexeconProcess;
+  const RATES = 'POST /api/decide=1,GET /api/ledger/head=0';
+
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+    service = await startService({
+      TRACING_ENABLED: 'true',
+      OTEL_SAMPLE_RATE: '0',
+      LEXECON_TRACE_SAMPLE_RATES: RATES,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    });
+    expect((await call(service, 'POST', '/api/policies', { body: samplePolicy })).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    if (service) await stop(service);
+    await receiver?.close();
+  });
+
+  it('records every new request to a route configured at 1 while the global rate is 0', async () => {
+    const answers = await inParallel(30, 6, () => decide(service));
+    expect(answers.map((a) => a.status)).toEqual(Array(30).fill(200));
+    const traceIds = traceIdsOf(answers);
+    expect(traceIds).toHaveLength(30);
+    const spans = await receiver.waitFor(haveTraces(traceIds));
+    for (const id of traceIds) {
+      const server = serverSpanOf(spans, id) as ReceivedSpan;
+      expect(server.name).toBe('POST /api/decide');
+      expect(server.parentSpanId).toBe('');
+    }
+  });
+
+  it('records no new request to other routes, and still follows a caller: unsampled beats 1, sampled beats 0', async () => {
+    const mark = receiver.spans.length;
+    const heads = await inParallel(30, 6, () => call(service, 'GET', '/api/ledger/head'));
+    const unconfigured = await inParallel(10, 5, () => call(service, 'GET', '/api/ledger/verify'));
+    const unsampledParent = '0af7651916cd43dd8448eb211c80319c';
+    const refused = await decide(service, { headers: { traceparent: `00-${unsampledParent}-b7ad6b7169203331-00` } });
+    expect([...heads, ...unconfigured, refused].map((a) => a.status)).toEqual(Array(41).fill(200));
+    expect(traceIdsOf([...heads, ...unconfigured, refused])).toEqual([]);
+
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const parent = '00f067aa0ba902b7';
+    const followed = await call(service, 'GET', '/api/ledger/head', {
+      headers: { traceparent: `00-${traceId}-${parent}-01` },
+    });
+    expect(followed.headers.get('x-trace-id')).toBe(traceId);
+    const spans = await receiver.waitFor(haveTraces([traceId]));
+    const server = serverSpanOf(spans, traceId) as ReceivedSpan;
+    expect(server).toMatchObject({ name: 'GET /api/ledger/head', parentSpanId: parent });
+    // Everything exported since the mark belongs to the followed trace: the rest made no span at all.
+    expect(new Set(receiver.spans.slice(mark).map((s) => s.traceId))).toEqual(new Set([traceId]));
+  });
+
+  it('shows the sampling settings in the /health details of the telemetry check', async () => {
+    const health = await call(service, 'GET', '/health');
+    const telemetry = health.body.checks.find((c: { name: string }) => c.name === 'telemetry');
+    expect(telemetry.details.tracing).toEqual({
+      enabled: true,
+      sample_rate: 0,
+      sample_rates: { 'POST /api/decide': 1, 'GET /api/ledger/head': 0 },
+    });
+  });
+
+  it('refuses to start with a malformed entry, naming it', async () => {
+    const refused = await spawnLexecon({
+      LEXECON_DATA_DIR: await seededDataDir(),
+      TRACING_ENABLED: 'true',
+      LEXECON_TRACE_SAMPLE_RATES: 'POST /api/decide=1,GET /api/ledger/head=ten percent',
+    });
+    expect((await refused.exited).code).toBe(1);
+    expect(refused.lines.join('\n')).toContain(
+      'LEXECON_TRACE_SAMPLE_RATES: must be comma-separated METHOD /route/template=ratio entries',
+    );
+    expect(refused.lines.join('\n')).toContain('got "GET /api/ledger/head=ten percent"');
+  });
+});
+
 describe('a service that samples one new trace in ten (OTEL_SAMPLE_RATE=0.1)', () => {
   const requests = 400;
   let receiver: OtlpReceiver;

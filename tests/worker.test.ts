@@ -53,6 +53,7 @@ describe('the Workers build in workerd, against PostgreSQL and a collector', () 
         LEXECON_POLICY: JSON.stringify(samplePolicy),
         TRACING_ENABLED: 'true',
         OTEL_SAMPLE_RATE: '1',
+        LEXECON_TRACE_SAMPLE_RATES: 'GET /api/ledger/public-key=0',
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
         LEXECON_LOG_LEVEL: 'warn',
       },
@@ -197,6 +198,32 @@ describe('the Workers build in workerd, against PostgreSQL and a collector', () 
     expect(statement?.attributes).toMatchObject({ 'db.operation.name': expect.any(String) });
   });
 
+  it('samples per route from LEXECON_TRACE_SAMPLE_RATES, following a sampled caller, and shows it in /health', async () => {
+    const alone = await worker.fetch('GET', '/api/ledger/public-key', { key: ADMIN_KEY });
+    expect(alone.status).toBe(200);
+    expect(alone.headers.get('x-trace-id')).toBeNull();
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const followed = await worker.fetch('GET', '/api/ledger/public-key', {
+      key: ADMIN_KEY,
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    });
+    expect(followed.headers.get('x-trace-id')).toBe(traceId);
+    const spans = await receiver.waitFor((all) => all.some((s) => s.traceId === traceId && s.kind === SERVER));
+    expect(spans.find((s) => s.traceId === traceId && s.kind === SERVER)).toMatchObject({
+      name: 'GET /api/ledger/public-key',
+      parentSpanId: '00f067aa0ba902b7',
+    });
+    const health = await worker.fetch('GET', '/health');
+    const telemetry = (health.body as { checks: { name: string; details: Record<string, unknown> }[] }).checks.find(
+      (c) => c.name === 'telemetry',
+    );
+    expect(telemetry?.details.tracing).toEqual({
+      enabled: true,
+      sample_rate: 1,
+      sample_rates: { 'GET /api/ledger/public-key': 0 },
+    });
+  });
+
   it('pushes metrics under the catalogue’s names with the label keys Node exposes', async () => {
     await worker.fetch('POST', '/api/decide', { key: ADMIN_KEY, body: decisionRequest() });
     const points = await eventually(
@@ -277,7 +304,12 @@ describe('the Workers build in workerd, against PostgreSQL and a collector', () 
 describe('the Workers build with bad bindings', () => {
   it('answers every request with 500 CONFIGURATION_INVALID naming the bindings, without echoing them', async () => {
     const worker = startWorker(bundle, {
-      bindings: { DB_POOL_MAX: 'lots', LEXECON_SIGNING_KEY: signingKeyPem(), OTEL_SAMPLE_RATE: 'half' },
+      bindings: {
+        DB_POOL_MAX: 'lots',
+        LEXECON_SIGNING_KEY: signingKeyPem(),
+        OTEL_SAMPLE_RATE: 'half',
+        LEXECON_TRACE_SAMPLE_RATES: 'POST /api/decide=lots',
+      },
     });
     try {
       for (const path of ['/health/live', '/api/decide', '/']) {
@@ -286,7 +318,14 @@ describe('the Workers build with bad bindings', () => {
         expect(answer.body).toMatchObject({
           error: {
             code: 'CONFIGURATION_INVALID',
-            details: { variables: expect.arrayContaining(['DB_POOL_MAX', 'OTEL_SAMPLE_RATE', 'DATABASE_URL']) },
+            details: {
+              variables: expect.arrayContaining([
+                'DB_POOL_MAX',
+                'OTEL_SAMPLE_RATE',
+                'LEXECON_TRACE_SAMPLE_RATES',
+                'DATABASE_URL',
+              ]),
+            },
           },
         });
         expect(JSON.stringify(answer.body)).not.toContain('lots');

@@ -12,6 +12,16 @@ export interface RuntimeProbes {
   /** The longest event-loop delay seen recently, in ms. */
   eventLoopLagMs?(): number;
   exportStatus?(): Record<string, ExporterStatus>;
+  /** How requests are sampled for tracing, shown with the telemetry check. */
+  tracing?: TracingSettings;
+}
+
+export interface TracingSettings {
+  enabled: boolean;
+  /** OTEL_SAMPLE_RATE: the share of new traces recorded. */
+  sample_rate: number;
+  /** LEXECON_TRACE_SAMPLE_RATES: the share per `METHOD /route/template`, over sample_rate. */
+  sample_rates: Record<string, number>;
 }
 
 export interface ExporterStatus {
@@ -165,14 +175,15 @@ export function createHealthChecks(deps: HealthCheckDeps): HealthCheck[] {
       cache: false,
       run: () => {
         const exporters = deps.probes.exportStatus?.() ?? {};
+        const tracing = deps.probes.tracing;
         // An exporter whose last attempt failed makes telemetry degraded; it never stops decisions.
         const failing = Object.entries(exporters).filter(
           ([, s]) =>
             s.last_failure_at !== null && (s.last_success_at === null || s.last_failure_at > s.last_success_at),
         );
         return failing.length > 0
-          ? { status: 'degraded', details: { exporters, failing: failing.map(([name]) => name) } }
-          : ok({ exporters });
+          ? { status: 'degraded', details: { exporters, tracing, failing: failing.map(([name]) => name) } }
+          : ok({ exporters, tracing });
       },
     },
   ];

@@ -2,12 +2,12 @@ import { context, type Meter, propagation } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { JsonMetricsSerializer, JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config';
 import { AsyncLocalStorageContext } from './async-context';
 import { createMetricsTelemetry } from './metrics';
 import { dataPointCount, HeldSpans, OnDemandMetricReader, type OtlpTarget, postOtlp } from './otlp-push';
-import { createExportTracker, createResource, type ExportTracker } from './sdk';
+import { createExportTracker, createResource, createSampler, type ExportTracker } from './sdk';
 import { noopCacheMetrics, noopTelemetry, noopTracing, type Telemetry } from './telemetry';
 import { createTracing } from './tracing';
 import { metricViews } from './views';
@@ -72,10 +72,10 @@ export function createEdgeTelemetry(config: Config['telemetry'], options: EdgeTe
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     const tracerProvider = new BasicTracerProvider({
       resource,
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.tracing.sampleRate) }),
+      sampler: createSampler(config.tracing.sampleRate),
       spanProcessors: [held],
     });
-    tracing = createTracing(tracerProvider.getTracer(SCOPE, options.version));
+    tracing = createTracing(tracerProvider.getTracer(SCOPE, options.version), config.tracing);
   }
 
   const target = (url: string): OtlpTarget => ({ url, headers: options.headers, timeoutMs: PUSH_TIMEOUT_MS });

@@ -90,8 +90,12 @@ export function createNodeTelemetry(
     });
     // Global too, so the spec's traced()/traceFunction() helpers reach the same provider.
     trace.setGlobalTracerProvider(tracerProvider);
-    tracing = createTracing(tracerProvider.getTracer(SCOPE, identity.version));
-    logger.info('tracing on', { sample_rate: config.tracing.sampleRate, endpoint: config.tracing.tracesEndpoint });
+    tracing = createTracing(tracerProvider.getTracer(SCOPE, identity.version), config.tracing);
+    logger.info('tracing on', {
+      sample_rate: config.tracing.sampleRate,
+      sample_rates: config.tracing.routeSampleRates,
+      endpoint: config.tracing.tracesEndpoint,
+    });
   }
 
   return {

@@ -1,4 +1,4 @@
-import type { MeterProvider as ApiMeterProvider } from '@opentelemetry/api';
+import type { MeterProvider as ApiMeterProvider, Context as OtelContext } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -9,8 +9,12 @@ import {
   BatchSpanProcessor,
   type BufferConfig,
   ParentBasedSampler,
+  type Sampler,
+  SamplingDecision,
+  type SamplingResult,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
+import { HEAD_SAMPLED } from './tracing';
 
 /**
  * The OpenTelemetry SDK pieces a runtime entry assembles: one Resource for every signal, the tracer
@@ -111,9 +115,35 @@ export function createTracerProvider(options: TracingOptions): BasicTracerProvid
   const processor = new BatchSpanProcessor(exporter, config);
   return new BasicTracerProvider({
     resource: options.resource,
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRate) }),
+    sampler: createSampler(options.sampleRate),
     spanProcessors: [processor],
   });
+}
+
+/**
+ * Parent-based: a span follows its parent's decision. A new trace is recorded when the request's
+ * head sampling chose it (tracing.ts decides before any span exists, per route), and any other
+ * root span at `sampleRate` by trace id.
+ */
+export function createSampler(sampleRate: number): Sampler {
+  return new ParentBasedSampler({ root: new HeadSampler(sampleRate) });
+}
+
+class HeadSampler implements Sampler {
+  private readonly ratio: TraceIdRatioBasedSampler;
+
+  constructor(sampleRate: number) {
+    this.ratio = new TraceIdRatioBasedSampler(sampleRate);
+  }
+
+  shouldSample(context: OtelContext, traceId: string): SamplingResult {
+    if (context.getValue(HEAD_SAMPLED) === true) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+    return this.ratio.shouldSample(context, traceId);
+  }
+
+  toString(): string {
+    return `HeadSampler{${this.ratio.toString()}}`;
+  }
 }
 
 /**

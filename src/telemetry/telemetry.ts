@@ -162,9 +162,17 @@ export interface ServerSpan {
 
 export interface Tracing {
   readonly tracingEnabled: boolean;
+  /** Whether some routes have their own sampling ratio, so `sampled` needs the route. */
+  readonly samplesByRoute: boolean;
+  /**
+   * Head sampling, before any span or context exists: whether a request is traced. Parent-based: a
+   * valid `traceparent` decides by its sampled flag; a new trace is recorded at the ratio of its
+   * method and route template (when given and configured), else at the global one.
+   */
+  sampled(traceparent: string | undefined, method: string, route: string | undefined): boolean;
   /** Runs `fn` in a child span of the active one; errors are recorded and re-thrown. */
   inSpan<T>(name: string, attributes: SpanAttributes, fn: (span: SpanHandle) => T, options?: SpanOptions): T;
-  /** The SERVER span of one request, continuing an incoming `traceparent`. */
+  /** The SERVER span of one request `sampled` chose, continuing an incoming `traceparent`. */
   traceRequest<T>(request: IncomingRequest, handle: (span: ServerSpan) => Promise<T>): Promise<T>;
   captureContext(): TraceContext;
   /** Runs `fn` with no active span, for work that serves many callers (e.g. a group commit). */
@@ -224,6 +232,8 @@ export const noopMetrics: MetricsRecorder = {
 
 export const noopTracing: Tracing = {
   tracingEnabled: false,
+  samplesByRoute: false,
+  sampled: () => false,
   inSpan: (_name, _attributes, fn) => fn(noopHandle),
   traceRequest: (_request, handle) => handle(noopServerSpan),
   captureContext: () => undefined,

@@ -2,6 +2,7 @@ import {
   type Attributes,
   type Context,
   context,
+  createContextKey,
   type Link,
   propagation,
   ROOT_CONTEXT,
@@ -28,12 +29,37 @@ const headerGetter: TextMapGetter<IncomingRequest> = {
   get: (request, key) => request.header(key),
 };
 
+/** Head sampling: OTEL_SAMPLE_RATE, and LEXECON_TRACE_SAMPLE_RATES over it for some routes. */
+export interface Sampling {
+  /** The share of new traces recorded. */
+  sampleRate: number;
+  /** The share per `METHOD /route/template` (as the HTTP metrics name endpoints). */
+  routeSampleRates?: Readonly<Record<string, number>>;
+}
+
+/**
+ * Marks the context a head-sampled request span starts in, so the SDK's sampler (sdk.ts) records
+ * it rather than deciding a second time by trace id, which would drop most of them again.
+ */
+export const HEAD_SAMPLED = createContextKey('lexecon.head_sampled');
+
 /**
  * Spans through the OpenTelemetry API only (the SDK, sampler and exporter are the runtime entry's).
- * Everything here costs close to nothing when the request was not sampled: child spans are only
- * started under a recording parent, and with no tracer at all the callbacks simply run.
+ * Whether a request is traced is decided first, from its `traceparent` and route alone: one that is
+ * not costs no span, id, context or closure. Child spans are only started under a recording parent,
+ * and with no tracer at all the callbacks simply run.
  */
-export function createTracing(tracer: Tracer): Tracing {
+export function createTracing(tracer: Tracer, sampling: Sampling): Tracing {
+  const { sampleRate } = sampling;
+  // method → route template → ratio: no string built per request to look one up.
+  const routeRates = new Map<string, Map<string, number>>();
+  for (const [key, ratio] of Object.entries(sampling.routeSampleRates ?? {})) {
+    const [method, route] = key.split(' ') as [string, string];
+    const byRoute = routeRates.get(method) ?? new Map<string, number>();
+    byRoute.set(route, ratio);
+    routeRates.set(method, byRoute);
+  }
+
   function inSpan<T>(
     name: string,
     attributes: SpanAttributes,
@@ -61,7 +87,16 @@ export function createTracing(tracer: Tracer): Tracing {
 
   return {
     tracingEnabled: true,
+    samplesByRoute: routeRates.size > 0,
     inSpan,
+
+    sampled(traceparent, method, route) {
+      // Parent-based: a caller's decision stands, whatever this route's ratio.
+      const parent = traceparent === undefined ? undefined : parentSampled(traceparent);
+      if (parent !== undefined) return parent;
+      const ratio = route === undefined ? sampleRate : (routeRates.get(method)?.get(route) ?? sampleRate);
+      return Math.random() < ratio;
+    },
 
     async traceRequest(request, handle) {
       const parent = propagation.extract(ROOT_CONTEXT, request, headerGetter);
@@ -77,9 +112,9 @@ export function createTracing(tracer: Tracer): Tracing {
             'user_agent.original': request.userAgent,
           },
         },
-        parent,
+        parent.setValue(HEAD_SAMPLED, true),
       );
-      // Dropped by the sampler: no context switch, no attributes; children skip themselves.
+      // A provider whose sampler ignores the head's decision may still drop it: then trace nothing.
       if (!span.isRecording()) return noopTracing.traceRequest(request, handle);
       const { traceId, spanId, traceFlags } = span.spanContext();
       const server: ServerSpan = {
@@ -121,6 +156,17 @@ export function createTracing(tracer: Tracer): Tracing {
       return { trace_id: traceId, span_id: spanId };
     },
   };
+}
+
+// W3C Trace Context, as the OpenTelemetry propagator reads it: version ff, all-zero ids and version
+// 00 with extra fields are invalid, and an invalid traceparent starts a new trace.
+const TRACEPARENT = /^\s?(?!ff)([\da-f]{2})-(?![0]{32})[\da-f]{32}-(?![0]{16})[\da-f]{16}-([\da-f]{2})(-.*)?\s?$/;
+
+/** The sampled flag of a valid incoming `traceparent`, or undefined when it is not one. */
+function parentSampled(traceparent: string): boolean | undefined {
+  const match = TRACEPARENT.exec(traceparent);
+  if (!match || (match[1] === '00' && match[3] !== undefined)) return undefined;
+  return (Number.parseInt(match[2] as string, 16) & 1) === 1;
 }
 
 /** `server.address` and `server.port` from a Host header (`name`, `name:port`, `[v6]:port`). */

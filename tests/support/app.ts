@@ -11,7 +11,7 @@ import { type Logger, silentLogger } from '../../src/telemetry/logger';
 import { createMetricsTelemetry } from '../../src/telemetry/metrics';
 import { createPrometheusMetrics } from '../../src/telemetry/prometheus';
 import { type MetricsRenderer, noopTelemetry, noopTracing, type Telemetry } from '../../src/telemetry/telemetry';
-import { createTracing } from '../../src/telemetry/tracing';
+import { createTracing, type Sampling } from '../../src/telemetry/tracing';
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;
@@ -73,7 +73,9 @@ export interface TestMetrics extends MetricsRenderer {
 }
 
 /** The SDK wiring the Node entry uses, for tests that read /metrics (and, given a tracer, trace). */
-export function createTestMetrics(options: { detailed?: boolean; tracer?: Tracer } = {}): TestMetrics {
+export function createTestMetrics(
+  options: { detailed?: boolean; tracer?: Tracer; sampling?: Sampling } = {},
+): TestMetrics {
   const detailed = options.detailed ?? false;
   const prometheus = createPrometheusMetrics({
     serviceName: 'lexecon',
@@ -82,7 +84,10 @@ export function createTestMetrics(options: { detailed?: boolean; tracer?: Tracer
     detailed,
   });
   const metrics = createMetricsTelemetry(prometheus.provider.getMeter('lexecon', 'test'), { detailed });
-  const telemetry: Telemetry = { ...metrics, ...(options.tracer ? createTracing(options.tracer) : noopTracing) };
+  const telemetry: Telemetry = {
+    ...metrics,
+    ...(options.tracer ? createTracing(options.tracer, options.sampling ?? { sampleRate: 1 }) : noopTracing),
+  };
   telemetry.flagEvaluated('metrics_detailed', detailed);
   return {
     telemetry,

@@ -66,7 +66,11 @@ export async function bundleWorker(): Promise<WorkerBundle> {
 
 export interface RunningWorker {
   readonly miniflare: Miniflare;
-  fetch(method: string, path: string, options?: { key?: string; body?: unknown }): Promise<WorkerAnswer>;
+  fetch(
+    method: string,
+    path: string,
+    options?: { key?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<WorkerAnswer>;
   /** Runs the scheduled handler as a Cron Trigger would. */
   triggerCron(cron: string): Promise<void>;
   close(): Promise<void>;
@@ -94,8 +98,8 @@ export function startWorker(
   });
   return {
     miniflare,
-    async fetch(method, path, { key, body } = {}) {
-      const headers: Record<string, string> = {};
+    async fetch(method, path, { key, body, headers: extra } = {}) {
+      const headers: Record<string, string> = { ...extra };
       if (key) headers.authorization = `Bearer ${key}`;
       if (body !== undefined) headers['content-type'] = 'application/json';
       const response = await miniflare.dispatchFetch(`http://lexecon.test${path}`, {

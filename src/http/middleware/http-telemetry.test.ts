@@ -1,5 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import { propagation, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +16,8 @@ import { backends, type TestDatabase } from '../../../tests/support/databases';
 import { CONDITION_TIMEOUT_MS } from '../../../tests/support/wait';
 import type { Services } from '../../services';
 import { type LogFields, type Logger, silentLogger } from '../../telemetry/logger';
+import { createSampler } from '../../telemetry/sdk';
+import type { Sampling } from '../../telemetry/tracing';
 import type { AppEnv, AppSettings } from '../context';
 import { handleError } from '../errors';
 import { httpTelemetry } from './http-telemetry';
@@ -509,5 +513,97 @@ describe('HTTP telemetry: the request log, the span and what each leaves out', (
     expect(total(samples, 'lexecon_errors_total', { error_type: 'INTERNAL' })).toBe(1);
     expect(total(samples, IN_FLIGHT)).toBe(0);
     expect(lines).toEqual([expect.objectContaining({ status: 500, request_id: 'early-1' })]);
+  });
+});
+
+describe('head sampling: a request is chosen before any span exists', () => {
+  const SAMPLED_PARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const UNSAMPLED_PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
+
+  // What the runtime entries install: W3C Trace Context.
+  beforeAll(() => {
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  });
+  afterAll(() => {
+    propagation.disable();
+  });
+
+  /** The app over the SDK's sampler, counting every span anything asks the tracer for. */
+  function sampledApp(sampling: Sampling) {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+      sampler: createSampler(sampling.sampleRate),
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    const real = provider.getTracer('test');
+    const asked = { spans: 0 };
+    const tracer = {
+      startSpan: (...args: Parameters<Tracer['startSpan']>) => {
+        asked.spans++;
+        return real.startSpan(...args);
+      },
+      startActiveSpan: (...args: unknown[]) => {
+        asked.spans++;
+        return (real.startActiveSpan as (...a: unknown[]) => unknown)(...args);
+      },
+    } as Tracer;
+    const metrics = createTestMetrics({ tracer, sampling });
+    const { lines, logger } = requestLines();
+    const routes = new Set(['/items/:id', '/other']);
+    const app = new Hono<AppEnv>()
+      .use(requestId())
+      .use(telemetryFor(metrics, routes, logger))
+      .get('/items/:id', (c) => c.text(`item ${c.req.param('id')}`))
+      .get('/other', (c) => c.text('other'));
+    const get = (path: string, traceparent?: string) =>
+      app.request(path, { headers: traceparent ? { traceparent } : {} });
+    const spans = async () => {
+      await provider.forceFlush();
+      return exporter.getFinishedSpans();
+    };
+    return { get, spans, asked, lines };
+  }
+
+  it('asks for no span at all for a request not sampled, and still logs it', async () => {
+    const { get, spans, asked, lines } = sampledApp({ sampleRate: 0 });
+    const answers = [];
+    for (let i = 0; i < 20; i++) answers.push(await get('/other'));
+    answers.push(await get('/items/1', UNSAMPLED_PARENT), await get('/nowhere'));
+    expect(answers.map((res) => res.headers.get('x-trace-id'))).toEqual(Array(22).fill(null));
+    expect(answers.map((res) => res.headers.get('traceresponse'))).toEqual(Array(22).fill(null));
+    expect(asked.spans).toBe(0);
+    expect(await spans()).toEqual([]);
+    expect(lines).toHaveLength(22);
+    expect(lines.every((line) => line.trace_id === undefined)).toBe(true);
+  });
+
+  it('traces every new request to a route configured at 1 over a global rate of 0, under its template', async () => {
+    const { get, spans, asked } = sampledApp({ sampleRate: 0, routeSampleRates: { 'GET /items/:id': 1 } });
+    const traced = [await get('/items/1'), await get('/items/2'), await get('/items/3', '00-malformed-01')];
+    const untraced = [await get('/other'), await get('/nowhere'), await get('/items/4', UNSAMPLED_PARENT)];
+    const recorded = await spans();
+    expect(recorded.map((span) => span.name)).toEqual(['GET /items/:id', 'GET /items/:id', 'GET /items/:id']);
+    expect(traced.map((res) => res.headers.get('x-trace-id'))).toEqual(
+      recorded.map((span) => span.spanContext().traceId),
+    );
+    // A malformed traceparent starts a new trace, at the route's ratio.
+    expect(recorded.map((span) => span.parentSpanContext?.spanId)).toEqual([undefined, undefined, undefined]);
+    expect(untraced.map((res) => res.headers.get('x-trace-id'))).toEqual([null, null, null]);
+    expect(asked.spans).toBe(3);
+  });
+
+  it('follows a sampled caller on a route configured at 0, as a child of the caller', async () => {
+    const { get, spans } = sampledApp({ sampleRate: 1, routeSampleRates: { 'GET /other': 0 } });
+    const alone = await get('/other');
+    const followed = await get('/other', SAMPLED_PARENT);
+    const elsewhere = await get('/items/9');
+    expect(alone.headers.get('x-trace-id')).toBeNull();
+    expect(followed.headers.get('x-trace-id')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    const recorded = await spans();
+    expect(recorded.map((span) => [span.name, span.parentSpanContext?.spanId])).toEqual([
+      ['GET /other', '00f067aa0ba902b7'],
+      ['GET /items/:id', undefined],
+    ]);
+    expect(elsewhere.headers.get('x-trace-id')).toBe(recorded[1]?.spanContext().traceId);
   });
 });

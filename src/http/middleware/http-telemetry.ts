@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
+import { matchedRoutes } from 'hono/route';
 import type { Logger } from '../../telemetry/logger';
 import { type Telemetry, UNMATCHED } from '../../telemetry/telemetry';
 import type { AppEnv } from '../context';
@@ -28,6 +29,15 @@ export function routeTemplate(c: Context, routes: ReadonlySet<string>): string {
   return routes.has(path) ? path : UNMATCHED;
 }
 
+/**
+ * Before the handler runs: the template of the first route (not middleware) the request matched,
+ * which is the one `routeTemplate` names once it has answered.
+ */
+export function matchedTemplate(c: Context, routes: ReadonlySet<string>): string {
+  for (const route of matchedRoutes(c)) if (route.method !== 'ALL' && routes.has(route.path)) return route.path;
+  return UNMATCHED;
+}
+
 type Observe = (c: Context<AppEnv>, next: Next, started: number) => Promise<string>;
 
 /**
@@ -35,8 +45,9 @@ type Observe = (c: Context<AppEnv>, next: Next, started: number) => Promise<stri
  * handler: requests served, their duration and (with detailed metrics) response size, and requests
  * in flight; one SERVER span named `METHOD /route/template`, continuing an incoming W3C
  * `traceparent`, whose trace id goes back in `traceresponse` and `X-Trace-Id`; and one request log
- * line, written inside that span so it carries the span's ids. Excluded paths, requests the sampler
- * drops and disabled tracing cost a check and nothing else.
+ * line, written inside that span so it carries the span's ids. Whether a request is traced is
+ * decided first (its `traceparent`, else its route's ratio): excluded paths, requests not sampled
+ * and disabled tracing cost a check and nothing else.
  */
 export function httpTelemetry(options: HttpTelemetryOptions): MiddlewareHandler<AppEnv> {
   const { telemetry, logger, routes, metricsExclude, tracingExclude } = options;
@@ -88,8 +99,13 @@ export function httpTelemetry(options: HttpTelemetryOptions): MiddlewareHandler<
     });
   };
 
-  // Chosen once: with tracing off, a request pays for no span callback at all.
-  const observe = telemetry.tracingEnabled ? traced : logged;
+  /** Head sampling: nothing of a span exists until this says yes. */
+  function sampled(c: Context<AppEnv>): boolean {
+    const route = telemetry.samplesByRoute ? matchedTemplate(c, routes) : undefined;
+    return telemetry.sampled(c.req.header('traceparent'), c.req.method, route);
+  }
+
+  const tracing = telemetry.tracingEnabled;
 
   function recordMetrics(c: Context<AppEnv>, route: string, started: number): void {
     telemetry.requestFinished();
@@ -107,7 +123,7 @@ export function httpTelemetry(options: HttpTelemetryOptions): MiddlewareHandler<
     if (metered) telemetry.requestStarted();
     let route: string | undefined;
     try {
-      if (observed) route = await observe(c, next, started);
+      if (observed) route = await (tracing && sampled(c) ? traced : logged)(c, next, started);
       else await next();
     } finally {
       // The route is undefined only when nothing looked it up yet: unobserved, or the chain threw.
