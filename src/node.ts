@@ -16,6 +16,7 @@ import { nodeScrypt } from './node/scrypt';
 import { listenAtOnce } from './node/server';
 import { createShutdown } from './node/shutdown';
 import { loadSigningKey, nativeSigner } from './node/signing-key';
+import { createStdoutLog } from './node/stdout-log';
 import { createServices } from './services';
 import { appSettings, type BootstrapReport, bootstrap, passwordHasherFor, StartupError, serviceDeps } from './startup';
 import { summarizeError } from './telemetry/error-summary';
@@ -33,7 +34,8 @@ async function main(): Promise<void> {
   const config = parsed.config;
   // Log lines carry the active span's ids once tracing exists (it is created a few lines below).
   let activeIds: () => { trace_id: string; span_id: string } | undefined = () => undefined;
-  const logger = createJsonLogger(config.logLevel, undefined, () => activeIds());
+  // One write to stdout per turn of the event loop, not per line; what waits is written on exit.
+  const logger = createJsonLogger(config.logLevel, createStdoutLog().line, () => activeIds());
   const version = readVersion();
   // A broken policy file is reported before anything slow (opening the database) happens.
   const policy = config.policy.file ? readPolicyFile(config.policy.file) : undefined;

@@ -14,9 +14,11 @@ describe('the metrics_detailed flag across a restart of the Node process', () =>
     const dataDir = await seededDataDir();
     const env = { LEXECON_DATA_DIR: dataDir, LEXECON_SHUTDOWN_DELAY_MS: '0' };
     const scrape = async (service: Awaited<ReturnType<typeof spawnLexecon>>) => {
-      await service.call('GET', '/api/flags'); // a request whose response size detailed metrics would record
+      await service.call('GET', '/api/flags'); // a request detailed metrics summarise per endpoint
       return (await fetch(`${service.url}/metrics`)).text();
     };
+    // The latency summary per endpoint and method is detailed-only; response sizes are always on.
+    const perEndpointSummary = /^lexecon_api_latency_summary\{[^}]*endpoint="\/api\/flags"/m;
 
     const first = await spawnLexecon(env);
     await first.listening;
@@ -24,12 +26,13 @@ describe('the metrics_detailed flag across a restart of the Node process', () =>
     expect(
       metricValue(lean, 'lexecon_feature_flag_evaluations_total', { flag: 'metrics_detailed', result: 'false' }),
     ).toBe(1);
-    expect(lean).not.toContain('lexecon_api_response_size_bytes');
+    expect(lean).not.toMatch(perEndpointSummary);
+    expect(metricValue(lean, 'lexecon_api_response_size_bytes_count', { endpoint: '/api/flags' })).toBeGreaterThan(0);
 
     const updated = await first.call('PUT', '/api/flags/metrics_detailed', { enabled: true });
     expect(updated.status).toBe(200);
     expect(updated.body.flag).toMatchObject({ enabled: true, source: 'database', applies: 'restart' });
-    expect(await scrape(first)).not.toContain('lexecon_api_response_size_bytes');
+    expect(await scrape(first)).not.toMatch(perEndpointSummary);
     first.child.kill('SIGTERM');
     expect((await first.exited).code).toBe(0);
 
@@ -39,7 +42,7 @@ describe('the metrics_detailed flag across a restart of the Node process', () =>
     expect(
       metricValue(detailed, 'lexecon_feature_flag_evaluations_total', { flag: 'metrics_detailed', result: 'true' }),
     ).toBe(1);
-    expect(detailed).toContain('lexecon_api_response_size_bytes');
+    expect(detailed).toMatch(perEndpointSummary);
     const entries = await second.call('GET', '/api/ledger/entries?event_type=feature_flag_updated');
     expect(entries.body.entries.map((e: { data: { enabled: boolean } }) => e.data.enabled)).toEqual([true]);
     expect((await second.call('GET', '/api/ledger/verify')).body.valid).toBe(true);

@@ -16,8 +16,6 @@ export interface MetricDefinition {
   labels: readonly string[];
   /** Labels kept only with FEATURE_FLAG_METRICS_DETAILED=true (dropped by a View otherwise). */
   detailedLabels?: readonly string[];
-  /** The whole instrument exists only with FEATURE_FLAG_METRICS_DETAILED=true. */
-  detailedOnly?: boolean;
   buckets?: readonly number[];
 }
 
@@ -64,7 +62,6 @@ export const METRICS = {
     unit: 'By',
     help: 'Response body size by route template',
     labels: ['endpoint'],
-    detailedOnly: true,
     buckets: RESPONSE_BYTES,
   }),
   concurrentRequests: define({

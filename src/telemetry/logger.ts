@@ -24,13 +24,31 @@ export function createJsonLogger(
   context: () => LogFields | undefined = () => undefined,
 ): Logger {
   const threshold = RANK[level];
+  const timestamp = createIsoClock();
   const log = (lvl: LogLevel) => (message: string, fields?: LogFields) => {
     if (RANK[lvl] < threshold) return;
-    write(
-      JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...context(), ...withSummaries(fields) }),
-    );
+    write(JSON.stringify({ time: timestamp(Date.now()), level: lvl, message, ...context(), ...withSummaries(fields) }));
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+/**
+ * `new Date(now).toISOString()` for the log's `time`, formatting a date only when the second
+ * changes: every request's line needs one, and building it each time was a measurable share of
+ * the request log's cost.
+ */
+export function createIsoClock(): (now: number) => string {
+  let second = Number.NaN;
+  let prefix = '';
+  return (now) => {
+    const s = Math.floor(now / 1000);
+    if (s !== second) {
+      second = s;
+      prefix = new Date(s * 1000).toISOString().slice(0, 20);
+    }
+    const ms = now - s * 1000;
+    return `${prefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+  };
 }
 
 function withSummaries(fields: LogFields | undefined): LogFields | undefined {

@@ -39,7 +39,7 @@ export interface MetricsRenderer {
 export const UNMATCHED = 'unmatched';
 
 export interface HttpMetrics {
-  /** Whether response sizes are measured at all (detailed metrics), so nobody counts bytes for nothing. */
+  /** Whether response sizes are measured at all (not when telemetry is off), so nobody counts bytes for nothing. */
   readonly measuresResponseSize: boolean;
   /** `endpoint` is a route template or UNMATCHED, never a raw path. */
   httpRoute(method: string, endpoint: string): HttpRouteRecorder;
@@ -52,7 +52,7 @@ export interface HttpMetrics {
 /** Records the outcome of requests to one route template and method; created once per route. */
 export interface HttpRouteRecorder {
   finished(status: number, seconds: number): void;
-  /** Response body size, once known (with detailed metrics only). */
+  /** Response body size, once known. */
   responded(bytes: number): void;
 }
 

@@ -12,10 +12,11 @@ export interface ProvideOptions {
 /** Puts the app's dependencies in the context; mounted first, so nothing after it runs without them. */
 export function provide(options: ProvideOptions): MiddlewareHandler<AppEnv> {
   const { services, settings, routes } = options;
-  return async function provide(c, next) {
+  // No async frame of its own: the chain awaits what next() returns.
+  return function provide(c, next) {
     c.set('services', services);
     c.set('settings', settings);
     c.set('routes', routes);
-    await next();
+    return next();
   };
 }

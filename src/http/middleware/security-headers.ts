@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context';
+import { setResponseHeaders } from './response-headers';
 
 export interface SecurityHeadersOptions {
   /** Strict-Transport-Security value; browsers ignore it over plain HTTP. Default two years. */
@@ -14,9 +15,9 @@ export interface SecurityHeadersOptions {
  * `Cache-Control: no-store` on the API unless a route chose its own caching. Set on every
  * response, errors and 404s included.
  *
- * Set before the handler runs, through the context, so every response the handler or the error
- * handler builds carries them: rewriting a finished response's headers afterwards would cost each
- * request a copy of its Response on Node (the adapter's fast path needs the response untouched).
+ * Set before the handler runs, so every response the handler or the error handler builds carries
+ * them (rewriting a finished response's headers afterwards would cost each request a copy of its
+ * Response on Node), and on Node straight onto the outgoing response (./response-headers.ts).
  */
 export function securityHeaders(options: SecurityHeadersOptions = {}): MiddlewareHandler<AppEnv> {
   const noStore = options.noStore ?? ['/api'];
@@ -29,14 +30,15 @@ export function securityHeaders(options: SecurityHeadersOptions = {}): Middlewar
     ['X-Content-Type-Options', 'nosniff'],
     ['X-Frame-Options', 'DENY'],
   ];
-  return async function securityHeaders(c, next) {
-    for (const [name, value] of always) c.header(name, value);
-    // A route that chooses its own caching sets Cache-Control later, replacing this.
-    if (noStore.some((prefix) => isUnder(c.req.path, prefix))) c.header('Cache-Control', 'no-store');
-    await next();
+  // A route that chooses its own caching sets Cache-Control itself, replacing this one.
+  const alwaysAndNoStore: [string, string][] = [...always, ['Cache-Control', 'no-store']];
+  return function securityHeaders(c, next) {
+    setResponseHeaders(c, isUnderAny(c.req.path, noStore) ? alwaysAndNoStore : always);
+    return next();
   };
 }
 
-function isUnder(path: string, prefix: string): boolean {
-  return path === prefix || path.startsWith(`${prefix}/`);
+function isUnderAny(path: string, prefixes: readonly string[]): boolean {
+  for (const prefix of prefixes) if (path === prefix || path.startsWith(`${prefix}/`)) return true;
+  return false;
 }

@@ -8,7 +8,7 @@ import { instrumentsOf } from './instruments';
 const MAX_ROUTES = 500;
 
 export interface HttpMetricsOptions {
-  /** FEATURE_FLAG_METRICS_DETAILED: per-endpoint summary series and response sizes. */
+  /** FEATURE_FLAG_METRICS_DETAILED: the latency summary per endpoint and method. */
   detailed: boolean;
   now: () => number;
 }
@@ -91,7 +91,8 @@ export function createHttpMetrics(meter: Meter, options: HttpMetricsOptions): Ht
   }
 
   return {
-    measuresResponseSize: options.detailed,
+    // Always: the design names response size among the middleware's counters, and it costs a listener.
+    measuresResponseSize: true,
     httpRoute,
     httpRoutesServed(served) {
       for (const route of served) httpRoute(route.method, route.endpoint).init(route.status);
