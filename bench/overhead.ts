@@ -293,9 +293,8 @@ async function checkMetrics(
     const sent = sum(runs.map((r) => r.requests.sent ?? 0));
     const series: { metric: string; labels: Record<string, string> }[] = [
       { metric: 'lexecon_http_requests_total', labels: { method: endpoint.method, endpoint: endpoint.path } },
-      ...(variant !== 'on'
-        ? [{ metric: 'lexecon_api_response_size_bytes_count', labels: { endpoint: endpoint.path } }]
-        : []),
+      // Response sizes are recorded by default, lean or detailed.
+      { metric: 'lexecon_api_response_size_bytes_count', labels: { endpoint: endpoint.path } },
     ];
     return series.map(({ metric, labels }) => {
       const counted = sumSamples(exposition, metric, labels);
