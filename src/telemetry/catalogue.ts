@@ -301,7 +301,7 @@ export const METRICS = {
   ledgerIntegrityFailure: define({
     name: 'lexecon_ledger_integrity_failure',
     kind: 'gauge',
-    unit: '1',
+    unit: '{failure}',
     help: "1 for the reason of this instance's standing ledger integrity failure, 0 for every other; not in the spec",
     labels: ['reason'],
   }),
