@@ -269,28 +269,11 @@ export function createLedger(options: LedgerOptions): Ledger {
     };
   }
 
-  /**
-   * Whether the chain, below `head`, still holds the entry this instance committed or verified at
-   * its watermark: another entry there means the ledger was rolled back and grown again (a fork), and
-   * the checkpoints signed on it would contradict those signed before.
-   */
-  async function holdsWatermark(q: Tx, head: Head | undefined): Promise<boolean> {
-    const local = watermarks.local();
-    if (!local || !head || head.index <= local.index) return true;
-    const [row] = await q
-      .select({ hash: ledgerEntries.entryHash })
-      .from(ledgerEntries)
-      .where(eq(ledgerEntries.seq, local.index));
-    if (row?.hash === local.hash) return true;
-    watermarks.freeze();
-    return false;
-  }
-
   /** Under the writers' lock: reads the head, brings the tree up to it, builds the group on both. */
   async function buildLocked(tx: Tx, events: LedgerEvent[]): Promise<BuiltGroup> {
     await lock(tx);
     const head = await readHead(tx);
-    const lostWatermark = watermarks.observeHead(head) || !(await holdsWatermark(tx, head));
+    const lostWatermark = await watermarks.observeHead(tx, head);
     // Entries another instance's older build appended have no tree hashes yet: they get them here.
     const edge = await catchUp(tx, head?.index ?? -1, treeFillPageSize);
     const entries = head ? head.index + 1 : 0;
@@ -614,6 +597,8 @@ export function createLedger(options: LedgerOptions): Ledger {
     return rows.map(fromRow);
   }
 
+  const newestEntry = async () => (await readEntries(undefined, 'desc', 1))[0];
+
   return {
     signingKey,
     logOrigin,
@@ -629,7 +614,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     lock,
     trusts: (keyId) => keys.has(keyId) || [...keys.values()].some((key) => isNoteKeyId(keyId, key.raw)),
     async untrustedHead() {
-      const head = await readEntries(undefined, 'desc', 1).then((rows) => rows[0]);
+      const head = await newestEntry();
       if (!head) return undefined;
       if (head.key_id !== null)
         return keys.has(head.key_id) ? undefined : { index: head.index, signer: `key ${head.key_id}` };
@@ -663,10 +648,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     inclusionProof: (index, treeSize) => inclusionProof(db, index, treeSize),
     consistencyProof: (from, to) => consistencyProof(db, from, to),
 
-    async head() {
-      const [entry] = await readEntries(undefined, 'desc', 1);
-      return entry;
-    },
+    head: newestEntry,
 
     entries(filter) {
       const conditions = [

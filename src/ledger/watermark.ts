@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/client';
-import { backgroundTasks } from '../db/schema';
+import type { Db, Tx } from '../db/client';
+import { backgroundTasks, ledgerEntries } from '../db/schema';
 import type { ChainPoint } from './verify';
 
 /**
@@ -17,11 +17,12 @@ export interface Watermarks {
   /** Raises the local watermark to `point` if it is higher, unless the chain lost the watermark. */
   raise(point: ChainPoint): void;
   /**
-   * The head as read under the writers' lock: below the local watermark, or another entry at its
-   * index, means the chain lost what this instance knew, and the local watermark stays as evidence.
-   * Returns whether it lost it.
+   * The head as read under the writers' lock (through `q`, the locked transaction): below the local
+   * watermark, or another entry at its index or, below a longer head, at the watermark's index (a
+   * rollback grown again), means the chain lost what this instance knew, and the local watermark
+   * stays as evidence. Returns whether it lost it.
    */
-  observeHead(head: ChainPoint | undefined): boolean;
+  observeHead(q: Db | Tx, head: ChainPoint | undefined): Promise<boolean>;
   /** Keeps the local watermark where it is (a verification found the chain does not hold it). */
   freeze(): void;
   /** The highest watermark any instance has published. */
@@ -43,10 +44,8 @@ export function createWatermarks(db: Db, instanceId: string): Watermarks {
     raise(point) {
       if (!frozen && (!local || point.index > local.index)) local = { index: point.index, hash: point.hash };
     },
-    observeHead(head) {
-      const lost =
-        local !== undefined &&
-        (!head || head.index < local.index || (head.index === local.index && head.hash !== local.hash));
+    async observeHead(q, head) {
+      const lost = local !== undefined && (await lostAt(q, local, head));
       if (lost) frozen = true;
       return lost;
     },
@@ -81,6 +80,16 @@ export function createWatermarks(db: Db, instanceId: string): Watermarks {
       sharedIndex = Math.max(sharedIndex, point.index);
     },
   };
+}
+
+async function lostAt(q: Db | Tx, local: ChainPoint, head: ChainPoint | undefined): Promise<boolean> {
+  if (!head || head.index < local.index) return true;
+  if (head.index === local.index) return head.hash !== local.hash;
+  const [row] = await q
+    .select({ hash: ledgerEntries.entryHash })
+    .from(ledgerEntries)
+    .where(eq(ledgerEntries.seq, local.index));
+  return row?.hash !== local.hash;
 }
 
 function asPoint(state: unknown): ChainPoint | undefined {

@@ -17,9 +17,7 @@ interface OutgoingHeaders {
  * header record as it is. Elsewhere (Workers, `app.request` in tests) it goes through the context.
  */
 export function setResponseHeader(c: Context, name: string, value: string): void {
-  const outgoing = outgoingOf(c);
-  if (outgoing) outgoing.setHeader(name, value);
-  else c.header(name, value);
+  setResponseHeaders(c, [[name, value]]);
 }
 
 /** The same for several headers at once. */
