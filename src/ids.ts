@@ -3,6 +3,13 @@
  * characters (80 bits), behind a type prefix (`dec_`, `ent_`, `key_`). Sorting by id sorts by time.
  */
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const ID_RANDOM_CHARS = 16;
+
+// One getRandomValues call per 256 ids instead of one per id: the call, not the bytes, is what
+// costs on the decide path (Node's randomUUID pools the same way). Only ids draw from it; secrets
+// below get bytes of their own.
+const pool = new Uint8Array(ID_RANDOM_CHARS * 256);
+let poolOffset = pool.length;
 
 export function newId(prefix: string, now = Date.now()): string {
   let time = '';
@@ -11,9 +18,14 @@ export function newId(prefix: string, now = Date.now()): string {
     time = CROCKFORD[ms % 32] + time;
     ms = Math.floor(ms / 32);
   }
-  const random = crypto.getRandomValues(new Uint8Array(16));
+  if (poolOffset === pool.length) {
+    crypto.getRandomValues(pool);
+    poolOffset = 0;
+  }
   let tail = '';
-  for (const byte of random) tail += CROCKFORD[byte & 31];
+  for (let i = poolOffset; i < poolOffset + ID_RANDOM_CHARS; i++) tail += CROCKFORD[(pool[i] as number) & 31];
+  // Each byte is used once: an id never shares randomness with another.
+  poolOffset += ID_RANDOM_CHARS;
   return `${prefix}_${time}${tail}`;
 }
 

@@ -50,14 +50,17 @@ export type UnsignedEntry = Pick<
  * over the UTF-8 bytes of that hex string. docs/ledger.md shows how to check both without this service.
  */
 export function computeEntryHash(entry: UnsignedEntry, sha256Hex: Sha256Hex): string {
-  return sha256Hex(
-    canonicalJson({
-      index: entry.index,
-      entry_id: entry.entry_id,
-      event_type: entry.event_type,
-      timestamp: entry.timestamp,
-      data: entry.data,
-      previous_hash: entry.previous_hash,
-    }),
-  );
+  return sha256Hex(canonicalEntry(entry));
+}
+
+/** The canonical JSON an entry's hash is taken over. */
+export function canonicalEntry(entry: UnsignedEntry): string {
+  return canonicalJson({
+    index: entry.index,
+    entry_id: entry.entry_id,
+    event_type: entry.event_type,
+    timestamp: entry.timestamp,
+    data: entry.data,
+    previous_hash: entry.previous_hash,
+  });
 }

@@ -6,7 +6,7 @@ import { newId } from '../ids';
 import { type Logger, silentLogger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
 import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
-import { computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
+import { canonicalEntry, computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
 import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
 import { LedgerTruncatedError } from './errors';
 import { createGroupCommitWriter, type Group, type Head } from './group-commit';
@@ -177,6 +177,8 @@ interface LedgerHead extends Head {
 /** A group ready to insert: its entries, what they add to the tree, and each caller's result. */
 interface BuiltGroup extends Group<Appended, LedgerHead> {
   entries: LedgerEntry[];
+  /** The entries as a JSON array of rows for the insert: the hashed canonical text plus entry_hash. */
+  rowsJson: string;
   growth: TreeGrowth;
 }
 
@@ -218,11 +220,12 @@ export function createLedger(options: LedgerOptions): Ledger {
    * Chains events onto `head` (a genesis entry first if the ledger is empty), hashed. No entry is
    * signed on its own: the group's checkpoint signs the tree that holds them all.
    */
-  async function buildEntries(head: Head | undefined, events: LedgerEvent[]): Promise<LedgerEntry[]> {
+  async function buildEntries(head: Head | undefined, events: LedgerEvent[]) {
     let index = head ? head.index + 1 : 0;
     let previousHash = head ? head.hash : GENESIS_PREVIOUS_HASH;
     const pending = head ? events : [genesisEvent(now()), ...events];
     const entries: LedgerEntry[] = [];
+    let rowsJson = '';
     for (const event of pending) {
       const entry = {
         index,
@@ -234,12 +237,16 @@ export function createLedger(options: LedgerOptions): Ledger {
       };
       // Synchronous on purpose: an await per entry would hand the event loop back between links
       // while the group's commit is still ahead, stretching every group commit.
-      const entryHash = computeEntryHash(entry, sha256);
+      const canonical = canonicalEntry(entry);
+      const entryHash = sha256(canonical);
       entries.push({ ...entry, entry_hash: entryHash, signature: null, key_id: null });
+      // The text just hashed is the row, so the insert stores exactly what was hashed without
+      // serialising the entry again; signature and key_id are absent, hence null.
+      rowsJson += `${rowsJson ? ',' : '['}${canonical.slice(0, -1)},"entry_hash":"${entryHash}"}`;
       previousHash = entryHash;
       index++;
     }
-    return entries;
+    return { entries, rowsJson: `${rowsJson}]` };
   }
 
   /**
@@ -252,7 +259,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     events: LedgerEvent[],
     q?: Db | Tx,
   ): Promise<BuiltGroup> {
-    const entries = await buildEntries(head, events);
+    const { entries, rowsJson } = await buildEntries(head, events);
     const growth = await growTree(
       edge,
       entries.map((e) => e.entry_hash),
@@ -263,6 +270,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     const last = entries.at(-1) as LedgerEntry;
     return {
       entries,
+      rowsJson,
       growth,
       results: head ? results : results.slice(1),
       head: { index: last.index, hash: last.entry_hash, edge: growth.edge },
@@ -313,7 +321,7 @@ export function createLedger(options: LedgerOptions): Ledger {
       with entries as (
         insert into ledger_entries (seq, entry_id, event_type, "timestamp", data, previous_hash, entry_hash, signature, key_id)
         select r.index, r.entry_id, r.event_type, r."timestamp", r.data, r.previous_hash, r.entry_hash, r.signature, r.key_id
-        from jsonb_to_recordset(${JSON.stringify(group.entries)}::jsonb) as r(
+        from jsonb_to_recordset(${group.rowsJson}::jsonb) as r(
           "index" bigint, entry_id text, event_type text, "timestamp" timestamptz, data jsonb,
           previous_hash text, entry_hash text, signature text, key_id text)
         cross join (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) as writers_lock
