@@ -21,8 +21,25 @@ fail() {
   exit 1
 }
 
+# The image test (tests/image.test.ts) builds the Dockerfile with buildah on a base mmdebstrap makes.
+# Wanted, not required: where they cannot be installed that test skips saying so, and the rest runs.
+install_image_tools() {
+  local wanted=() as_root=()
+  command -v buildah >/dev/null || wanted+=(buildah)
+  command -v mmdebstrap >/dev/null || wanted+=(mmdebstrap)
+  ((${#wanted[@]} == 0)) && return 0
+  ((EUID == 0)) || as_root=(sudo DEBIAN_FRONTEND=noninteractive)
+  if command -v apt-get >/dev/null && { ((EUID == 0)) || command -v sudo >/dev/null; }; then
+    echo "installing the Debian packages the image test needs: ${wanted[*]}" >&2
+    "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || true
+    "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${wanted[@]}" >&2 || true
+  fi
+  command -v buildah >/dev/null && command -v mmdebstrap >/dev/null ||
+    echo "warning: could not install ${wanted[*]}; tests/image.test.ts will skip building the image" >&2
+}
+
 read -r -a missing <<<"$(missing_packages)"
-((${#missing[@]} == 0)) && exit 0
+((${#missing[@]} == 0)) && { install_image_tools; exit 0; }
 
 export DEBIAN_FRONTEND=noninteractive
 if ((EUID == 0)); then
@@ -43,3 +60,4 @@ lock_wait=(-o DPkg::Lock::Timeout=600)
   fail "apt-get could not install ${missing[*]}" "${missing[*]}"
 still=$(missing_packages)
 [[ -z $still ]] || fail "$still still missing after apt-get install" "$still"
+install_image_tools
