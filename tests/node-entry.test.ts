@@ -9,7 +9,7 @@ import { withDatabase } from './support/global-setup';
 import { cleanUpProcesses, freePort, tempDir } from './support/lexecon-process';
 import { CONDITION_TIMEOUT_MS, PROCESS_SUITE } from './support/wait';
 
-/** The real service process, as `npm start` runs it, spoken to over real HTTP. */
+/** The real service process from source (`npm start` runs its build: tests/build.test.ts), over real HTTP. */
 interface Service {
   url: string;
   process: ChildProcess;
@@ -64,7 +64,7 @@ async function call(service: Service, method: string, path: string, body?: unkno
   return { status: res.status, body: await res.json() };
 }
 
-describe('the Node entry (npm start) on embedded PGlite', () => {
+describe('the Node entry on embedded PGlite', () => {
   const dataDir = tempDir('lexecon-entry-');
   const policyFile = join(dataDir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify(samplePolicy));

@@ -9,8 +9,8 @@ import { openPglite } from '../../src/db/client';
 import { samplePolicy } from './app';
 
 /**
- * The real service process (`node --import tsx src/node.ts`, as `npm start` runs it), spawned
- * without waiting for it to be ready, so tests can watch it start, serve, drain and exit.
+ * The real service process (from source, `node --import tsx src/node.ts`, unless a test runs the
+ * build), spawned without waiting for it to be ready, so tests can watch it start, serve, drain and exit.
  */
 export const ADMIN_KEY = 'test-bootstrap-admin-key-0123456789abcdef';
 /** A fixed Ed25519 seed, so restarts and several processes sign with the same key. */
@@ -79,10 +79,21 @@ export function cleanUpProcesses(): void {
   seeded = undefined;
 }
 
-export async function spawnLexecon(env: Record<string, string>): Promise<LexeconProcess> {
+/** How to run the service: by default through tsx from this checkout; `node dist/node.js` in a build. */
+export interface Command {
+  args: string[];
+  cwd: string;
+}
+
+export const FROM_SOURCE: Command = {
+  args: ['--import', 'tsx', 'src/node.ts'],
+  cwd: join(import.meta.dirname, '..', '..'),
+};
+
+export async function spawnLexecon(env: Record<string, string>, command = FROM_SOURCE): Promise<LexeconProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {
-    cwd: join(import.meta.dirname, '..', '..'),
+  const child = spawn(process.execPath, command.args, {
+    cwd: command.cwd,
     env: {
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',
