@@ -32,8 +32,9 @@ RUN groupadd --system --gid 10001 lexecon \
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
+# npm's cache and Node's compile cache (/tmp/node-compile-cache) stay out of the layer.
 RUN npm ci --omit=dev --no-audit --no-fund \
- && rm -rf /root/.npm
+ && rm -rf /root/.npm /tmp/node-compile-cache
 COPY --from=builder /app/dist ./dist
 
 # Everything the service writes (the signing key file, PGlite's database, the lock file) goes under

@@ -44,6 +44,16 @@ exec "$@"
 EOF
 chmod 0755 "$work/docker-entrypoint.sh"
 
+# Where this machine reaches the registry through a TLS-inspecting proxy, Node trusts its CA through
+# NODE_EXTRA_CA_CERTS (npm's cafile): the stand-in trusts the same file, so the build's `npm ci` can.
+extra_ca=${NODE_EXTRA_CA_CERTS:-$(npm config get cafile)}
+ca_hook=() ca_env=()
+if [[ -f $extra_ca ]]; then
+  cp "$extra_ca" "$work/extra-ca.crt"
+  ca_hook=(--customize-hook="copy-in '$work/extra-ca.crt' /usr/local/share")
+  ca_env=(--env NODE_EXTRA_CA_CERTS=/usr/local/share/extra-ca.crt)
+fi
+
 # Check-Valid-Until off: a mirror snapshot's Release files outlive their validity; signatures are
 # still checked.
 mmdebstrap --quiet --variant=minbase \
@@ -57,6 +67,7 @@ mmdebstrap --quiet --variant=minbase \
   --customize-hook="mkdir -p \"\$1/usr/local/lib/node_modules/npm\"" \
   --customize-hook="sync-in '$work/npm' /usr/local/lib/node_modules/npm" \
   --customize-hook="copy-in '$work/docker-entrypoint.sh' /usr/local/bin" \
+  "${ca_hook[@]}" \
   --customize-hook='ln -s ../lib/node_modules/npm/bin/npm-cli.js "$1/usr/local/bin/npm"' \
   --customize-hook='ln -s ../lib/node_modules/npm/bin/npx-cli.js "$1/usr/local/bin/npx"' \
   --customize-hook='chroot "$1" node --version >&2' \
@@ -69,6 +80,7 @@ buildah add --quiet "$container" "$work/rootfs.tar" / >/dev/null
 buildah config \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --env NODE_VERSION="$node_version" \
+  "${ca_env[@]}" \
   --entrypoint '["docker-entrypoint.sh"]' \
   --cmd '["node"]' \
   --label org.opencontainers.image.description="stand-in for node:${node_version%%.*}-bookworm-slim" \
