@@ -278,6 +278,7 @@ describe.runIf(canBuild)('the container image, built with buildah', () => {
 
 describe.skipIf(canBuild)('the container image, not built', () => {
   it(`is skipped: ${BUILDAH_MISSING}`, (ctx) => {
+    console.warn(`tests/image.test.ts: ${BUILDAH_MISSING}`);
     ctx.skip(BUILDAH_MISSING);
   });
 });
