@@ -23,9 +23,9 @@ export async function buildNode(outdir = join(root, 'dist')): Promise<{ outfile:
     packages: 'external',
     platform: 'node',
     format: 'esm',
-    target: 'node22',
+    target: 'node24',
     sourcemap: true,
-    // Stack traces map back to src/ under `node --enable-source-maps`; names are kept, not minified.
+    // Under `node --enable-source-maps` stack traces name src/ files and lines; the map need not carry them.
     sourcesContent: false,
     metafile: true,
     logLevel: 'warning',
