@@ -46,8 +46,9 @@ EXPOSE 8000
 USER 10001:10001
 # SIGTERM starts the drain: readiness turns 503, in-flight requests finish, the ledger closes.
 STOPSIGNAL SIGTERM
-# Node itself asks, so the image needs no curl. Docker-format images keep it (OCI ones drop it); a
-# pod's probes replace it on Kubernetes.
+# Node itself asks, so the image needs no curl; it asks on loopback, which the default HOST
+# (0.0.0.0) includes. Docker-format images keep it (OCI ones drop it); on Kubernetes the pod's
+# probes replace it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # No entrypoint script in between: node is PID 1 and receives the stop signal itself.
