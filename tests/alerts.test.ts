@@ -37,7 +37,11 @@ const runbooks = readFileSync(join(root, RUNBOOKS_FILE), 'utf8');
 /** The anchors GitHub (and most Markdown renderers) give the runbook headings. */
 const anchors = new Set(
   [...runbooks.matchAll(/^#{1,6} (.+)$/gm)].map(
-    ([, heading]) => `#${heading!.toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replaceAll(' ', '-')}`,
+    ([, heading]) =>
+      `#${heading!
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replaceAll(' ', '-')}`,
   ),
 );
 const dir = mkdtempSync(join(tmpdir(), 'lexecon-alerts-'));
@@ -693,7 +697,9 @@ describe('the rules file', () => {
     );
     // Nothing but the links changes, and the operator's copy follows.
     expect(withRunbookBase(elsewhere, DEFAULT_RUNBOOK_BASE_URL)).toBe(rulesText);
-    expect(renderPrometheusRule(elsewhere)).toContain('runbook_url: https://wiki.example.org/sre/lexecon-runbooks#watchdog');
+    expect(renderPrometheusRule(elsewhere)).toContain(
+      'runbook_url: https://wiki.example.org/sre/lexecon-runbooks#watchdog',
+    );
     expect(() => withRunbookBase(rulesText, 'http://wiki.example.org/runbooks')).toThrow('an https URL');
     expect(() => withRunbookBase(rulesText, 'docs/runbooks.md')).toThrow();
   });

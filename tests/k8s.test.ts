@@ -515,12 +515,15 @@ function built(dir: string): string[] {
   return parseAllDocuments(out).map((document) => {
     const manifest = document.toJS() as Manifest;
     expect(() => validate(manifest), `${manifest.kind} ${manifest.metadata.name}`).not.toThrow();
-    const name = manifest.kind === 'ConfigMap' ? manifest.metadata.name.replace(/-[a-z0-9]{10}$/, '') : manifest.metadata.name;
+    const name =
+      manifest.kind === 'ConfigMap' ? manifest.metadata.name.replace(/-[a-z0-9]{10}$/, '') : manifest.metadata.name;
     return `${manifest.kind} ${manifest.metadata.namespace ?? '-'}/${name}`;
   });
 }
 const readBy = (layer: Layer) => [
-  ...layer.objects.map(({ manifest }) => `${manifest.kind} ${manifest.metadata.namespace ?? '-'}/${manifest.metadata.name}`),
+  ...layer.objects.map(
+    ({ manifest }) => `${manifest.kind} ${manifest.metadata.namespace ?? '-'}/${manifest.metadata.name}`,
+  ),
   ...[...layer.configMaps.keys()].map((name) => `ConfigMap ${layer.kustomization.namespace}/${name}`),
 ];
 const kubectl = (() => {

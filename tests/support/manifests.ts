@@ -15,7 +15,7 @@ export type Manifest = {
 };
 
 export interface Kustomization {
-  kind: 'Kustomization' | 'Component';
+  kind?: 'Kustomization' | 'Component';
   namespace?: string;
   resources?: string[];
   components?: string[];
@@ -65,7 +65,8 @@ export function loadLayer(dir: string, added: { components?: string[] } = {}): L
     if (statSync(path).isDirectory()) {
       const inner = loadLayer(relative(root, path));
       // kustomize refuses a Component among resources and a Kustomization among components.
-      if (inner.kustomization.kind !== kind) throw new Error(`${dir}: ${resource} is not a ${kind}`);
+      if ((inner.kustomization.kind ?? 'Kustomization') !== kind)
+        throw new Error(`${dir}: ${resource} is not a ${kind}`);
       layer.objects.push(...inner.objects);
       for (const [name, data] of inner.configMaps) layer.configMaps.set(name, data);
     } else if (kind === 'Component') {
