@@ -11,7 +11,11 @@ import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authoriz
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { PROMETHEUS_RULE_FILE, renderPrometheusRule } from '../scripts/generate-prometheus-rule';
+import {
+  DEFAULT_RUNBOOK_BASE_URL,
+  PROMETHEUS_RULE_FILE,
+  renderPrometheusRule,
+} from '../scripts/generate-prometheus-rule';
 import { CONFIG_VARIABLES, parseConfig } from '../src/config';
 import { createApp } from '../src/http/app';
 import { noopTelemetry } from '../src/telemetry/telemetry';
@@ -507,6 +511,13 @@ describe('k8s/README.md', () => {
       expect(readme).toContain(key);
     },
   );
+
+  it('says how to enable the Prometheus Operator component and how to set the runbook base', () => {
+    expect(readme).toContain(`components:\n    - ${OPERATOR_COMPONENT}\n`);
+    expect(readme).toContain(`k8s/lexecon/${OPERATOR_COMPONENT}/`);
+    expect(readme).toContain(DEFAULT_RUNBOOK_BASE_URL);
+    expect(readme).toMatch(/RUNBOOK_BASE_URL='https:\/\/[^']+' \\\n {2}npm run generate:prometheus-rule/);
+  });
 });
 
 /** What `kubectl kustomize` (kustomize itself) builds: kind, namespace and name of each object, generated names without their hash. */
@@ -534,10 +545,11 @@ const kubectl = (() => {
   }
 })();
 
-// kubectl is no Debian package: where a machine lacks it, the reading above stands alone.
+// Debian's kubectl (kubernetes-client, 1.20) embeds a kustomize too old for components and
+// `labels`, so no install step can provide it: where kubectl is missing, the reading above stands alone.
 describe.skipIf(!kubectl)(`kubectl kustomize${kubectl ? '' : ' (skipped: kubectl is not installed)'}`, () => {
-  const copy = mkdtempSync(join(tmpdir(), 'lexecon-k8s-'));
-  afterAll(() => rmSync(copy, { recursive: true, force: true }));
+  let copy = '';
+  afterAll(() => copy && rmSync(copy, { recursive: true, force: true }));
 
   it.each([service, monitoring].map((layer) => [layer.dir, layer] as const))(
     'builds %s into the objects the tests read, each valid against its schema',
@@ -547,6 +559,7 @@ describe.skipIf(!kubectl)(`kubectl kustomize${kubectl ? '' : ' (skipped: kubectl
   );
 
   it('builds k8s/lexecon with the Prometheus Operator component enabled as its kustomization.yaml shows', () => {
+    copy = mkdtempSync(join(tmpdir(), 'lexecon-k8s-'));
     for (const dir of ['k8s', 'collector', 'grafana']) cpSync(join(root, dir), join(copy, dir), { recursive: true });
     const file = join(copy, 'k8s/lexecon/kustomization.yaml');
     writeFileSync(file, read('k8s/lexecon/kustomization.yaml').replace(/^# (components:\n)# ( {2}- .+\n)/m, '$1$2'));
