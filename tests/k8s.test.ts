@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -10,12 +10,13 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import {
   DEFAULT_RUNBOOK_BASE_URL,
   PROMETHEUS_RULE_FILE,
   renderPrometheusRule,
 } from '../scripts/generate-prometheus-rule';
+import { binary } from '../scripts/monitoring-stack';
 import { CONFIG_VARIABLES, parseConfig } from '../src/config';
 import { createApp } from '../src/http/app';
 import { noopTelemetry } from '../src/telemetry/telemetry';
@@ -429,6 +430,28 @@ describe('the monitoring layer', () => {
     // job, namespace and pod labels, which the rules aggregate by and the dashboard filters on.
     const targets = job.relabel_configs.map((r: Container) => r.target_label).filter(Boolean);
     expect(targets).toEqual(expect.arrayContaining(['namespace', 'pod']));
+  });
+
+  it('has a configuration promtool accepts, with the rules file it loads', () => {
+    // Debian's Prometheus is built without Kubernetes discovery: a static target stands in for it.
+    const config = structuredClone(prometheusConfig);
+    for (const job of config.scrape_configs) {
+      if (!job.kubernetes_sd_configs) continue;
+      delete job.kubernetes_sd_configs;
+      job.static_configs = [{ targets: ['10.0.0.1:8000'] }];
+    }
+    config.rule_files = [join(root, 'k8s/monitoring/rules/lexecon-alerts.yaml')];
+    const dir = mkdtempSync(join(tmpdir(), 'lexecon-prometheus-'));
+    try {
+      writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
+      const result = spawnSync(binary('promtool'), ['check', 'config', join(dir, 'prometheus.yml')], {
+        encoding: 'utf8',
+      });
+      expect(result.status, result.stdout + result.stderr).toBe(0);
+      expect(result.stdout).toContain('SUCCESS: 1 rule files found');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('loads the rules file from where the rules ConfigMap is mounted and sends alerts to the Alertmanager Service', () => {
