@@ -115,7 +115,7 @@ export async function call<P extends keyof paths, M extends Method>(
 /**
  * A decision, its ledger entry by index, the policies. openapi-typescript's defaults type a property
  * that has a `default` as always present, in shared (component) schemas too, so its client asks for
- * the request's defaulted fields; the document itself leaves them optional (tests/openapi.test.ts).
+ * the request's defaulted fields, which the document leaves optional (checked below).
  */
 const DECISION = `{ actor: 'ai_agent', proposed_action: 'read', tool: 'file_reader', user_intent: 'read a file', data_classes: ['public'], risk_level: 1, requested_output_type: 'tool_action', context: {} }`;
 
@@ -244,6 +244,12 @@ describe('the served OpenAPI document, read by client tools', () => {
     writeFileSync(files.path('tsconfig.json'), JSON.stringify(TSCONFIG));
     writeFileSync(files.path('client.ts'), CLIENT);
     writeFileSync(files.path('calls.ts'), CALLS);
+    expect(doc.components.schemas.DecisionRequest.required).toEqual([
+      'actor',
+      'proposed_action',
+      'tool',
+      'user_intent',
+    ]);
     const good = await typeCheck(dir);
     expect(good.output).toBe('');
     expect(good.ok).toBe(true);
