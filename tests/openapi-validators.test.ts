@@ -307,6 +307,9 @@ describe.each(backends())('documented response headers on $name', (backend) => {
       key: t.keys.agent,
       body: { actor: 'user', proposed_action: 'read', tool: 'file_reader', user_intent: 'read a file' },
     });
+    const credentials = { username: 'header-check', password: 'correct horse battery staple' };
+    expect((await t.request('POST', '/api/users', { body: { ...credentials, role: 'auditor' } })).status).toBe(201);
+    const login = await t.request('POST', '/api/auth/login', { key: null, body: credentials });
     const echoed = await t.request('GET', '/', { key: null, headers: { 'x-request-id': 'trace-4bf92f35' } });
     const answers: [string, string, TestResponse][] = [
       ['post', '/api/decide', decision],
@@ -321,11 +324,14 @@ describe.each(backends())('documented response headers on $name', (backend) => {
       ['get', '/api/policies', await t.request('GET', '/api/policies', { key: null })],
       ['get', '/health', await t.request('GET', '/health', { key: null })],
       ['get', '/', echoed],
+      ['post', '/api/auth/login', login],
     ];
-    expect(answers.map(([, , res]) => res.status)).toEqual([200, 200, 404, 400, 200, 401, 200, 200]);
+    expect(answers.map(([, , res]) => res.status)).toEqual([200, 200, 404, 400, 200, 401, 200, 200, 200]);
     for (const [method, path, res] of answers) expectAsDocumented(method, path, res);
     expect(echoed.headers.get('x-request-id')).toBe('trace-4bf92f35');
+    const signedIn = doc.paths['/api/auth/login'].post.responses['200'].headers;
     const success = doc.paths['/api/decide'].post.responses['200'].headers;
+    expect(Object.keys(signedIn).sort()).toEqual(Object.keys(success).sort());
     expect(Object.keys(success).sort()).toEqual([
       'RateLimit-Limit',
       'RateLimit-Policy',
