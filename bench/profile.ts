@@ -41,6 +41,9 @@ const SERVICE_STAGES: [RegExp, string][] = [
   [/\/src\/telemetry\/logger/, 'logger (request log line, write)'],
   [/\/src\/telemetry\//, 'telemetry'],
   [/\/src\/db\//, 'database layer'],
+  // The Node entry hands the core its native SHA-256 (entry hashes, API key lookups) and scrypt.
+  [/\/src\/node\.ts$/, 'native hashing (node:crypto, from the Node entry)'],
+  [/\/src\/node\//, 'Node entry (checkpoint signing, stdout log)'],
   [/\/src\/([\w-]+)/, 'service: $1'],
 ];
 const LIBRARY_STAGES: [RegExp, string][] = [
@@ -88,7 +91,8 @@ function stageResolver(nodes: ProfileNode[]): (id: number) => string | undefined
     let service: string | undefined;
     for (let at: number | undefined = id; at !== undefined && service === undefined; at = parent.get(at)) {
       const url = byId.get(at)?.callFrame.url ?? '';
-      service = match(SERVICE_STAGES, url);
+      // A library's own src/ (postgres.js, the OpenTelemetry SDK) is not the service's.
+      if (!url.includes('/node_modules/')) service = match(SERVICE_STAGES, url);
       library ??= match(LIBRARY_STAGES, url);
       if (url.startsWith('node:')) core ??= 'Node core (http, net, streams, fs)';
     }

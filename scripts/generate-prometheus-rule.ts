@@ -3,13 +3,31 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 
 /**
- * Writes k8s/lexecon/prometheus-rule.yaml, the Prometheus Operator's wrapper around the one rules
- * file (k8s/monitoring/rules/lexecon-alerts.yaml). The operator needs the rules inline, so this
- * copy is generated; tests/k8s.test.ts fails when it no longer matches.
+ * `npm run generate:prometheus-rule`: points every runbook_url of the one rules file
+ * (k8s/monitoring/rules/lexecon-alerts.yaml) at the runbook base, then writes the Prometheus
+ * Operator's wrapper around those rules, the optional component's prometheus-rule.yaml. The
+ * operator needs the rules inline, so that copy is generated; tests fail when either drifts.
+ *
+ * The base is set here once, or for one run with RUNBOOK_BASE_URL (k8s/README.md): alert
+ * notifications in PagerDuty and Slack need absolute links, and only the deployment knows where
+ * its copy of docs/runbooks.md is served.
  */
 const root = join(import.meta.dirname, '..');
 export const RULES_FILE = join(root, 'k8s/monitoring/rules/lexecon-alerts.yaml');
-export const PROMETHEUS_RULE_FILE = join(root, 'k8s/lexecon/prometheus-rule.yaml');
+export const PROMETHEUS_RULE_FILE = join(root, 'k8s/lexecon/components/prometheus-operator/prometheus-rule.yaml');
+export const RUNBOOKS_FILE = 'docs/runbooks.md';
+export const DEFAULT_RUNBOOK_BASE_URL = `https://github.com/lexecon/lexecon/blob/main/${RUNBOOKS_FILE}`;
+
+/** The rules with every runbook_url set to `<base>#<its anchor>`; all else, comments included, as it was. */
+export function withRunbookBase(rules: string, base: string): string {
+  const url = new URL(base);
+  if (url.protocol !== 'https:' || url.hash || url.search) {
+    throw new Error(`runbook base ${base}: an https URL without query or fragment`);
+  }
+  return rules.replace(/^(\s+runbook_url: ).*#([\w-]+)$/gm, (_line, key: string, anchor: string) => {
+    return `${key}${base}#${anchor}`;
+  });
+}
 
 export function renderPrometheusRule(rules: string): string {
   const { groups } = parse(rules) as { groups: unknown[] };
@@ -23,6 +41,9 @@ export function renderPrometheusRule(rules: string): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  writeFileSync(PROMETHEUS_RULE_FILE, renderPrometheusRule(readFileSync(RULES_FILE, 'utf8')));
-  console.log(`wrote ${PROMETHEUS_RULE_FILE}`);
+  const base = process.env.RUNBOOK_BASE_URL || DEFAULT_RUNBOOK_BASE_URL;
+  const rules = withRunbookBase(readFileSync(RULES_FILE, 'utf8'), base);
+  writeFileSync(RULES_FILE, rules);
+  writeFileSync(PROMETHEUS_RULE_FILE, renderPrometheusRule(rules));
+  console.log(`runbook links: ${base}#<alert>\nwrote ${RULES_FILE}\nwrote ${PROMETHEUS_RULE_FILE}`);
 }

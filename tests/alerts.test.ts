@@ -1,9 +1,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import {
+  DEFAULT_RUNBOOK_BASE_URL,
+  RUNBOOKS_FILE,
+  renderPrometheusRule,
+  withRunbookBase,
+} from '../scripts/generate-prometheus-rule';
 import { ALERTMANAGER_FILE, binary, RULES_FILE } from '../scripts/monitoring-stack';
 import { CATALOGUE_SERIES, labelsOf, namesIn } from './support/promql';
 
@@ -25,7 +31,19 @@ const rules = (parse(readFileSync(RULES_FILE, 'utf8')) as { groups: { name: stri
 );
 const alerts = rules.filter((r): r is Rule & { alert: string } => r.alert !== undefined);
 const recorded = new Set(rules.flatMap((r) => (r.record ? [r.record] : [])));
-const runbooks = readFileSync(join(import.meta.dirname, '..', 'docs/runbooks.md'), 'utf8');
+const root = join(import.meta.dirname, '..');
+const rulesText = readFileSync(RULES_FILE, 'utf8');
+const runbooks = readFileSync(join(root, RUNBOOKS_FILE), 'utf8');
+/** The anchors GitHub (and most Markdown renderers) give the runbook headings. */
+const anchors = new Set(
+  [...runbooks.matchAll(/^#{1,6} (.+)$/gm)].map(
+    ([, heading]) =>
+      `#${heading!
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replaceAll(' ', '-')}`,
+  ),
+);
 const dir = mkdtempSync(join(tmpdir(), 'lexecon-alerts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -649,11 +667,42 @@ describe('the rules file', () => {
       }
       expect(alert.annotations?.summary).toBeTruthy();
       expect(alert.annotations?.description).toBeTruthy();
-      const anchor = alert.annotations?.runbook_url?.replace('docs/runbooks.md#', '');
-      expect(anchor).toBe(alert.alert.toLowerCase());
       expect(runbooks).toMatch(new RegExp(`^## ${alert.alert}$`, 'm'));
     },
   );
+
+  it.each(alerts.map((a) => [a.alert, a] as const))(
+    '%s links its runbook section with an absolute https URL under the runbook base',
+    (name, alert) => {
+      const link = alert.annotations?.runbook_url ?? '';
+      const url = new URL(link);
+      expect(url.protocol).toBe('https:');
+      expect(link).toBe(`${DEFAULT_RUNBOOK_BASE_URL}#${name.toLowerCase()}`);
+      // The link names the runbooks file of this repository and a heading that file has.
+      expect(url.pathname.endsWith(`/${RUNBOOKS_FILE}`)).toBe(true);
+      expect(existsSync(join(root, RUNBOOKS_FILE))).toBe(true);
+      expect(anchors).toContain(url.hash);
+    },
+  );
+
+  it('takes every runbook link from the one base `npm run generate:prometheus-rule` writes', () => {
+    expect(withRunbookBase(rulesText, DEFAULT_RUNBOOK_BASE_URL)).toBe(rulesText);
+    const elsewhere = withRunbookBase(rulesText, 'https://wiki.example.org/sre/lexecon-runbooks');
+    const links = (text: string) =>
+      (parse(text) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) =>
+        g.rules.flatMap((r) => (r.alert ? [r.annotations?.runbook_url] : [])),
+      );
+    expect(links(elsewhere)).toEqual(
+      alerts.map((a) => `https://wiki.example.org/sre/lexecon-runbooks#${a.alert.toLowerCase()}`),
+    );
+    // Nothing but the links changes, and the operator's copy follows.
+    expect(withRunbookBase(elsewhere, DEFAULT_RUNBOOK_BASE_URL)).toBe(rulesText);
+    expect(renderPrometheusRule(elsewhere)).toContain(
+      'runbook_url: https://wiki.example.org/sre/lexecon-runbooks#watchdog',
+    );
+    expect(() => withRunbookBase(rulesText, 'http://wiki.example.org/runbooks')).toThrow('an https URL');
+    expect(() => withRunbookBase(rulesText, 'docs/runbooks.md')).toThrow();
+  });
 });
 
 describe('promtool test rules', () => {

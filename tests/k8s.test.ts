@@ -1,14 +1,22 @@
-import { readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
-import { PROMETHEUS_RULE_FILE, renderPrometheusRule } from '../scripts/generate-prometheus-rule';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import {
+  DEFAULT_RUNBOOK_BASE_URL,
+  PROMETHEUS_RULE_FILE,
+  renderPrometheusRule,
+} from '../scripts/generate-prometheus-rule';
+import { binary } from '../scripts/monitoring-stack';
 import { CONFIG_VARIABLES, parseConfig } from '../src/config';
 import { createApp } from '../src/http/app';
 import { noopTelemetry } from '../src/telemetry/telemetry';
@@ -24,12 +32,17 @@ import {
 } from './support/manifests';
 
 /**
- * The manifests checked offline: they parse, validate against the Kubernetes schemas
- * (kubernetes-models), and agree with each other and with the app (probe paths, environment
- * variables, shutdown timing), the collector configuration and the alert rules.
+ * The manifests checked offline: they parse, validate against the Kubernetes schemas and the
+ * Prometheus Operator's CRD schemas (kubernetes-models), and agree with each other and with the app
+ * (probe paths, environment variables, shutdown timing), the collector configuration and the alert
+ * rules. The two layers apply as they are; the operator's objects are an optional component.
  */
 const service = loadLayer('k8s/lexecon');
 const monitoring = loadLayer('k8s/monitoring');
+const OPERATOR_COMPONENT = 'components/prometheus-operator';
+/** k8s/lexecon with the Prometheus Operator component enabled, as k8s/lexecon/kustomization.yaml shows. */
+const withOperator = loadLayer('k8s/lexecon', { components: [OPERATOR_COMPONENT] });
+const component = loadLayer(`k8s/lexecon/${OPERATOR_COMPONENT}`);
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
 const readme = read('k8s/README.md');
 const rulesText = read('k8s/monitoring/rules/lexecon-alerts.yaml');
@@ -48,10 +61,26 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
 };
-/** Prometheus Operator resources: not in the Kubernetes schemas; checked field by field below. */
-const CUSTOM_RESOURCES = ['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PrometheusRule'];
+/** The Prometheus Operator's kinds, validated against its CRDs' OpenAPI schemas (@kubernetes-models/prometheus-operator). */
+// biome-ignore lint/suspicious/noExplicitAny: kubernetes-models constructors take their own types
+const CRD_MODELS: Record<string, new (data: any) => { validate(): void }> = {
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+};
+/** The directory of the kustomization a file belongs to: the nearest one above it. */
+const kustomizationOf = (file: string): string => {
+  let dir = dirname(file);
+  while (dir !== '.' && !existsSync(join(root, dir, 'kustomization.yaml'))) dir = dirname(dir);
+  return dir;
+};
+const typeOf = (manifest: Manifest) => `${manifest.apiVersion}/${manifest.kind}`;
+const validate = (manifest: Manifest) => {
+  const Model = MODELS[typeOf(manifest)] ?? CRD_MODELS[typeOf(manifest)];
+  if (!Model) throw new Error(`no schema for ${typeOf(manifest)}`);
+  new Model(manifest).validate();
+};
 
-const LAYERS = [service, monitoring];
+const LAYERS = [withOperator, monitoring];
 const allObjects = LAYERS.flatMap((layer) => layer.objects);
 // biome-ignore lint/suspicious/noExplicitAny: pod specs are read field by field
 type Container = Record<string, any>;
@@ -73,7 +102,7 @@ describe('k8s/ YAML', () => {
     expect(readDocuments(join(root, file)).length).toBeGreaterThan(0);
   });
 
-  it.each(LAYERS.map((layer) => [layer.dir, layer] as const))(
+  it.each([service, component, monitoring].map((layer) => [layer.dir, layer] as const))(
     '%s applies every manifest in its directory (none forgotten)',
     (_dir, layer) => {
       const listed = new Set(layer.objects.map((o) => o.file));
@@ -82,8 +111,10 @@ describe('k8s/ YAML', () => {
       );
       const files = yamlFiles(join(root, layer.dir))
         .map((file) => relative(root, file))
+        .filter((file) => kustomizationOf(file) === layer.dir)
         .filter((file) => !file.endsWith('kustomization.yaml'))
         .filter((file) => !generated.has(relative(layer.dir, file)));
+      expect(files.length).toBeGreaterThan(0);
       for (const file of files) expect([...listed], file).toContain(file);
     },
   );
@@ -92,12 +123,8 @@ describe('k8s/ YAML', () => {
 describe.each(
   allObjects.map((o) => [`${o.file}: ${o.manifest.kind} ${o.manifest.metadata.name}`, o.manifest] as const),
 )('%s', (_name, manifest) => {
-  it('validates against the Kubernetes schema of its kind', () => {
-    const type = `${manifest.apiVersion}/${manifest.kind}`;
-    if (CUSTOM_RESOURCES.includes(type)) return;
-    const Model = MODELS[type];
-    expect(Model, `no schema wired for ${type}`).toBeDefined();
-    expect(() => new Model!(manifest).validate()).not.toThrow();
+  it('validates against the schema of its kind (Kubernetes, or the CRD that defines it)', () => {
+    expect(() => validate(manifest)).not.toThrow();
   });
 });
 
@@ -105,7 +132,54 @@ describe('schema validation', () => {
   it('rejects a Deployment with a wrongly typed field, so a passing manifest means something', () => {
     const broken = structuredClone(deployment);
     broken.spec.template.spec.containers[0].ports[0].containerPort = 'eight thousand';
-    expect(() => new Deployment(broken).validate()).toThrow();
+    expect(() => validate(broken)).toThrow();
+  });
+
+  it('rejects a ServiceMonitor and a PrometheusRule that break their CRD schemas', () => {
+    const monitor = structuredClone(find(withOperator, 'ServiceMonitor', 'lexecon'));
+    monitor.spec.endpoints[0].honorLabels = 'yes';
+    expect(() => validate(monitor)).toThrow();
+    const rule = structuredClone(find(withOperator, 'PrometheusRule', 'lexecon'));
+    delete rule.spec.groups[0].rules[0].expr;
+    expect(() => validate(rule)).toThrow();
+  });
+
+  it('has no schema for a kind it does not know, so no kind goes unchecked', () => {
+    expect(() => validate({ apiVersion: 'example.com/v1', kind: 'Unknown', metadata: { name: 'x' } })).toThrow(
+      'no schema for example.com/v1/Unknown',
+    );
+  });
+});
+
+describe('the two layers together, as they are', () => {
+  it('apply only kinds built into Kubernetes: no CRD is needed, so no Prometheus Operator', () => {
+    for (const { file, manifest } of [...service.objects, ...monitoring.objects]) {
+      expect(MODELS[typeOf(manifest)], `${file}: ${typeOf(manifest)}`).toBeDefined();
+    }
+  });
+
+  it('leave the operator objects to a component that adds exactly them, in namespace lexecon', () => {
+    expect(component.kustomization.kind).toBe('Component');
+    const added = withOperator.objects.filter((o) => !service.objects.some((s) => s.file === o.file));
+    expect(added.map((o) => typeOf(o.manifest)).sort()).toEqual(Object.keys(CRD_MODELS).sort());
+    for (const { manifest } of added) expect(manifest.metadata.namespace).toBe('lexecon');
+    // k8s/lexecon/kustomization.yaml shows the two lines that enable it.
+    expect(read('k8s/lexecon/kustomization.yaml')).toContain(`# components:\n#   - ${OPERATOR_COMPONENT}\n`);
+  });
+
+  it("let the monitoring layer's Prometheus discover the Lexecon endpoints and reach port http", () => {
+    const role = find(monitoring, 'ClusterRole', 'lexecon-prometheus');
+    const core = role.rules.find((r: Container) => r.apiGroups.includes(''));
+    expect(core.resources).toEqual(expect.arrayContaining(['services', 'endpoints', 'pods']));
+    expect(core.verbs).toEqual(['get', 'list', 'watch']);
+    const binding = find(monitoring, 'ClusterRoleBinding', 'lexecon-prometheus');
+    const prometheus = podSpec(find(monitoring, 'StatefulSet', 'prometheus'));
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: prometheus.serviceAccountName, namespace: 'monitoring' },
+    ]);
+    const [api] = find(service, 'NetworkPolicy', 'lexecon').spec.ingress;
+    expect(api.from).toBeUndefined();
+    expect(api.ports.map((p: Container) => p.port)).toContain('http');
   });
 });
 
@@ -138,7 +212,7 @@ describe('the service layer', () => {
   });
 
   it('has the ServiceMonitor scrape /metrics on the Service port http every 15 s', () => {
-    const monitor = find(service, 'ServiceMonitor', 'lexecon');
+    const monitor = find(withOperator, 'ServiceMonitor', 'lexecon');
     const svc = find(service, 'Service', 'lexecon');
     expect(matches(monitor.spec.selector.matchLabels, svc.metadata.labels)).toBe(true);
     expect(monitor.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s', honorLabels: true }]);
@@ -177,7 +251,7 @@ describe('the service layer', () => {
         probe.httpGet.path,
       ).toContain(probe.httpGet.path);
     }
-    expect(routes.map((r) => r.path)).toContain(find(service, 'ServiceMonitor', 'lexecon').spec.endpoints[0].path);
+    expect(routes.map((r) => r.path)).toContain(find(withOperator, 'ServiceMonitor', 'lexecon').spec.endpoints[0].path);
   });
 
   it('sets only environment variables the app reads, to values it accepts', () => {
@@ -241,9 +315,9 @@ describe('the service layer', () => {
     expect(cpu / 0.5).toBeCloseTo(0.8, 2);
   });
 
-  it('carries the rules file unchanged in its PrometheusRule (npm run generate:prometheus-rule)', () => {
+  it('carries the rules file unchanged in the component PrometheusRule (npm run generate:prometheus-rule)', () => {
     expect(read(relative(root, PROMETHEUS_RULE_FILE))).toBe(renderPrometheusRule(rulesText));
-    const rule = find(service, 'PrometheusRule', 'lexecon');
+    const rule = find(withOperator, 'PrometheusRule', 'lexecon');
     expect(rule.spec.groups).toEqual((parse(rulesText) as { groups: unknown }).groups);
   });
 
@@ -335,7 +409,7 @@ describe('the monitoring layer', () => {
 
   it('scrapes Lexecon as the ServiceMonitor would: Service label, port http, /metrics, 15 s, honoring labels', () => {
     const job = prometheusConfig.scrape_configs.find((j: Container) => j.job_name === 'lexecon');
-    const monitor = find(service, 'ServiceMonitor', 'lexecon');
+    const monitor = find(withOperator, 'ServiceMonitor', 'lexecon');
     expect(job).toMatchObject({
       metrics_path: monitor.spec.endpoints[0].path,
       scrape_interval: '15s',
@@ -356,6 +430,28 @@ describe('the monitoring layer', () => {
     // job, namespace and pod labels, which the rules aggregate by and the dashboard filters on.
     const targets = job.relabel_configs.map((r: Container) => r.target_label).filter(Boolean);
     expect(targets).toEqual(expect.arrayContaining(['namespace', 'pod']));
+  });
+
+  it('has a configuration promtool accepts, with the rules file it loads', () => {
+    // Debian's Prometheus is built without Kubernetes discovery: a static target stands in for it.
+    const config = structuredClone(prometheusConfig);
+    for (const job of config.scrape_configs) {
+      if (!job.kubernetes_sd_configs) continue;
+      delete job.kubernetes_sd_configs;
+      job.static_configs = [{ targets: ['10.0.0.1:8000'] }];
+    }
+    config.rule_files = [join(root, 'k8s/monitoring/rules/lexecon-alerts.yaml')];
+    const dir = mkdtempSync(join(tmpdir(), 'lexecon-prometheus-'));
+    try {
+      writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
+      const result = spawnSync(binary('promtool'), ['check', 'config', join(dir, 'prometheus.yml')], {
+        encoding: 'utf8',
+      });
+      expect(result.status, result.stdout + result.stderr).toBe(0);
+      expect(result.stdout).toContain('SUCCESS: 1 rule files found');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('loads the rules file from where the rules ConfigMap is mounted and sends alerts to the Alertmanager Service', () => {
@@ -438,4 +534,58 @@ describe('k8s/README.md', () => {
       expect(readme).toContain(key);
     },
   );
+
+  it('says how to enable the Prometheus Operator component and how to set the runbook base', () => {
+    expect(readme).toContain(`components:\n    - ${OPERATOR_COMPONENT}\n`);
+    expect(readme).toContain(`k8s/lexecon/${OPERATOR_COMPONENT}/`);
+    expect(readme).toContain(DEFAULT_RUNBOOK_BASE_URL);
+    expect(readme).toMatch(/RUNBOOK_BASE_URL='https:\/\/[^']+' \\\n {2}npm run generate:prometheus-rule/);
+  });
+});
+
+/** What `kubectl kustomize` (kustomize itself) builds: kind, namespace and name of each object, generated names without their hash. */
+function built(dir: string): string[] {
+  const out = execFileSync(kubectl!, ['kustomize', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return parseAllDocuments(out).map((document) => {
+    const manifest = document.toJS() as Manifest;
+    expect(() => validate(manifest), `${manifest.kind} ${manifest.metadata.name}`).not.toThrow();
+    const name =
+      manifest.kind === 'ConfigMap' ? manifest.metadata.name.replace(/-[a-z0-9]{10}$/, '') : manifest.metadata.name;
+    return `${manifest.kind} ${manifest.metadata.namespace ?? '-'}/${name}`;
+  });
+}
+const readBy = (layer: Layer) => [
+  ...layer.objects.map(
+    ({ manifest }) => `${manifest.kind} ${manifest.metadata.namespace ?? '-'}/${manifest.metadata.name}`,
+  ),
+  ...[...layer.configMaps.keys()].map((name) => `ConfigMap ${layer.kustomization.namespace}/${name}`),
+];
+const kubectl = (() => {
+  try {
+    return execFileSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+})();
+
+// Debian's kubectl (kubernetes-client, 1.20) embeds a kustomize too old for components and
+// `labels`, so no install step can provide it: where kubectl is missing, the reading above stands alone.
+describe.skipIf(!kubectl)(`kubectl kustomize${kubectl ? '' : ' (skipped: kubectl is not installed)'}`, () => {
+  let copy = '';
+  afterAll(() => copy && rmSync(copy, { recursive: true, force: true }));
+
+  it.each([service, monitoring].map((layer) => [layer.dir, layer] as const))(
+    'builds %s into the objects the tests read, each valid against its schema',
+    (dir, layer) => {
+      expect(built(join(root, dir)).sort()).toEqual(readBy(layer).sort());
+    },
+  );
+
+  it('builds k8s/lexecon with the Prometheus Operator component enabled as its kustomization.yaml shows', () => {
+    copy = mkdtempSync(join(tmpdir(), 'lexecon-k8s-'));
+    for (const dir of ['k8s', 'collector', 'grafana']) cpSync(join(root, dir), join(copy, dir), { recursive: true });
+    const file = join(copy, 'k8s/lexecon/kustomization.yaml');
+    writeFileSync(file, read('k8s/lexecon/kustomization.yaml').replace(/^# (components:\n)# ( {2}- .+\n)/m, '$1$2'));
+    expect(built(join(copy, 'k8s/lexecon')).sort()).toEqual(readBy(withOperator).sort());
+  });
 });

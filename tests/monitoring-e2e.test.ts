@@ -231,7 +231,7 @@ describe('monitoring end to end', () => {
     );
     expect(receiver).toBe('slack-notifications');
     expect(alert.labels).toMatchObject({ severity: 'warning', component: 'auth', job: 'lexecon' });
-    expect(alert.annotations.runbook_url).toBe('docs/runbooks.md#lexeconhighauthfailurerate');
+    expect(alert.annotations.runbook_url).toMatch(/^https:\/\/.+\/docs\/runbooks\.md#lexeconhighauthfailurerate$/);
   });
 
   it('pages PagerDuty with LexeconLedgerVerificationFailure when a ledger row is altered', async () => {

@@ -8,6 +8,7 @@ import { httpTelemetry, isExcluded } from './middleware/http-telemetry';
 import { provide } from './middleware/provide';
 import { requestId } from './middleware/request-id';
 import { securityHeaders } from './middleware/security-headers';
+import { openApiDocument } from './openapi-document';
 import { auditRoutes } from './routes/audit';
 import { authRoutes } from './routes/auth';
 import { decideRoutes } from './routes/decide';
@@ -64,19 +65,7 @@ export function createApp({ services, settings, metrics }: AppDeps) {
   app.route('/api/flags', flagRoutes());
   app.route('/metrics', metricsRoutes(metrics));
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'An API key or a session token from POST /api/auth/login: Authorization: Bearer <secret>',
-  });
-  const document = app.getOpenAPI31Document({
-    openapi: '3.1.0',
-    info: {
-      title: 'Lexecon governance API',
-      version: settings.version,
-      description: 'Policy decisions for autonomous systems, recorded in a signed, hash-chained ledger.',
-    },
-  });
+  const document = openApiDocument(app, settings.version);
   app.get('/openapi.json', (c) => c.json(document));
 
   for (const route of app.routes) if (route.method !== 'ALL') routes.add(route.path);
@@ -86,6 +75,7 @@ export function createApp({ services, settings, metrics }: AppDeps) {
   const allowedMethods = methodsByPath(app.routes);
   app.notFound((c) => {
     const allowed = allowedMethods(c.req.path);
+    // The document declares this answer as components.responses.MethodNotAllowed.
     if (allowed.length > 0) {
       c.header('Allow', allowed.join(', '));
       return errorResponse(c, 'METHOD_NOT_ALLOWED', `${c.req.method} is not allowed here; use ${allowed.join(' or ')}`);

@@ -6,7 +6,13 @@ import { newId } from '../ids';
 import { type Logger, silentLogger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
 import { type PublicKey, portableSha256Hex, type Sha256Hex, type SigningKey } from './crypto';
-import { canonicalEntry, computeEntryHash, GENESIS_PREVIOUS_HASH, type LedgerEntry, type LedgerEventType } from './entry';
+import {
+  canonicalEntry,
+  computeEntryHash,
+  GENESIS_PREVIOUS_HASH,
+  type LedgerEntry,
+  type LedgerEventType,
+} from './entry';
 import { ENTRY_PAGE_BYTES, type EntryPage, fromRow, readEntryPage } from './entry-page';
 import { LedgerTruncatedError } from './errors';
 import { createGroupCommitWriter, type Group, type Head } from './group-commit';

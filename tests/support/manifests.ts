@@ -15,8 +15,10 @@ export type Manifest = {
 };
 
 export interface Kustomization {
+  kind?: 'Kustomization' | 'Component';
   namespace?: string;
   resources?: string[];
+  components?: string[];
   configMapGenerator?: { name: string; files: string[] }[];
 }
 
@@ -44,18 +46,31 @@ export function readDocuments(file: string): Manifest[] {
   });
 }
 
-/** Loads a kustomization directory, following directory resources (other kustomizations). */
-export function loadLayer(dir: string): Layer {
+/**
+ * Loads a kustomization directory, following directory resources (other kustomizations) and
+ * components, its own and `components` (as if listed in its kustomization.yaml).
+ */
+export function loadLayer(dir: string, added: { components?: string[] } = {}): Layer {
   const absolute = join(root, dir);
   const kustomization = parse(readFileSync(join(absolute, 'kustomization.yaml'), 'utf8')) as Kustomization;
   const layer: Layer = { dir, kustomization, objects: [], configMaps: new Map() };
-  for (const resource of kustomization.resources ?? []) {
+  const components = [...(kustomization.components ?? []), ...(added.components ?? [])];
+  const entries = [
+    ...(kustomization.resources ?? []).map((path) => ({ path, kind: 'Kustomization' })),
+    ...components.map((path) => ({ path, kind: 'Component' })),
+  ];
+  for (const { path: resource, kind } of entries) {
     const path = join(absolute, resource);
     if (!existsSync(path)) throw new Error(`${dir}/kustomization.yaml: ${resource} does not exist`);
     if (statSync(path).isDirectory()) {
       const inner = loadLayer(relative(root, path));
+      // kustomize refuses a Component among resources and a Kustomization among components.
+      if ((inner.kustomization.kind ?? 'Kustomization') !== kind)
+        throw new Error(`${dir}: ${resource} is not a ${kind}`);
       layer.objects.push(...inner.objects);
       for (const [name, data] of inner.configMaps) layer.configMaps.set(name, data);
+    } else if (kind === 'Component') {
+      throw new Error(`${dir}: component ${resource} is not a directory`);
     } else {
       for (const manifest of readDocuments(path)) layer.objects.push({ file: relative(root, path), manifest });
     }

@@ -7,7 +7,7 @@ import { errorResponse } from '../errors';
 import { authorize } from '../middleware/authorize';
 import { type JsonBodyOptions, jsonBody } from '../middleware/json-body';
 import { apiRateLimit } from '../middleware/rate-limit';
-import { errorResponses } from './schemas';
+import { errorResponses, rateLimitHeaders, withHeaders } from './schemas';
 
 /**
  * A router whose validation failures answer in the one error shape, listing every problem. A JSON
@@ -69,21 +69,40 @@ function rejectInvalid(c: Context<AppEnv>, target: string, error: z.ZodError) {
 /**
  * Declares a route with its permission in the same place: the permission becomes the route's first
  * middleware (and its OpenAPI security), a JSON body gets the body reader (with the route's own
- * size limit, if it has one), and the shared error responses are documented. `permission:
- * 'public'` is the only way to skip authentication.
+ * size limit, if it has one), and the shared error responses and headers are documented.
+ * `permission: 'public'` is the only way to skip authentication. The operationId is what client
+ * generators name the call after: camelCase, unique, and kept once published.
  */
-export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'security'>>(
-  config: R & { permission: Access | 'public'; maxBodyBytes?: JsonBodyOptions['maxBytes'] },
-) {
+export function defineRoute<
+  const R extends Omit<RouteConfig, 'middleware' | 'security'> & { operationId: string; tags: [string, ...string[]] },
+>(config: R & { permission: Access | 'public'; maxBodyBytes?: JsonBodyOptions['maxBytes'] }) {
   const { permission, maxBodyBytes, ...route } = config;
+  const authenticated = permission !== 'public';
   const middleware: MiddlewareHandler<AppEnv>[] = [];
   // The per-caller API limit counts against the principal authorize() has just established.
-  if (permission !== 'public') middleware.push(authorize(permission), apiRateLimit());
+  if (authenticated) middleware.push(authorize(permission), apiRateLimit());
   if (route.request?.body) middleware.push(jsonBody({ maxBytes: maxBodyBytes }));
+  const responses = { ...errorResponses(authenticated, Boolean(route.request?.body)), ...route.responses };
   return createRoute({
     ...route,
     middleware,
-    ...(permission === 'public' ? {} : { security: [{ bearerAuth: [] }], 'x-permission': permission }),
-    responses: { ...errorResponses(permission !== 'public', Boolean(route.request?.body)), ...route.responses },
+    // An empty list is how OpenAPI says that an operation needs no credentials.
+    security: authenticated ? [{ bearerAuth: [] }] : [],
+    ...(authenticated ? { 'x-permission': permission } : {}),
+    responses: Object.fromEntries(
+      Object.entries(responses).map(([status, response]) => [
+        status,
+        withHeaders(response, sendsRateLimitHeaders(status, authenticated) ? rateLimitHeaders(status) : []),
+      ]),
+    ),
   }) as unknown as R & { middleware: MiddlewareHandler<AppEnv>[] };
+}
+
+/**
+ * A refusal always says when to retry; a success of an authenticated route has passed the per-caller
+ * limit, which set its headers. Other answers may carry them too (not a 401 or 403: authentication
+ * comes first), so they are left undeclared there.
+ */
+function sendsRateLimitHeaders(status: string, authenticated: boolean): boolean {
+  return status === '429' || (authenticated && status.startsWith('2'));
 }

@@ -30,6 +30,7 @@ const Range = { from: IsoTimestamp.optional(), to: IsoTimestamp.optional() };
 const decisions = defineRoute({
   method: 'get',
   path: '/decisions',
+  operationId: 'listDecisions',
   permission: 'audit:read',
   summary: 'Search recorded decisions, newest first',
   tags: ['audit'],
@@ -63,6 +64,7 @@ const decisions = defineRoute({
 const decision = defineRoute({
   method: 'get',
   path: '/decisions/{id}',
+  operationId: 'getDecision',
   permission: 'audit:read',
   summary: 'One decision with its ledger entry and its verification',
   tags: ['audit'],
@@ -87,6 +89,7 @@ const decision = defineRoute({
 const stats = defineRoute({
   method: 'get',
   path: '/stats',
+  operationId: 'getDecisionStats',
   permission: 'audit:read',
   summary: 'Decision statistics computed from the ledger',
   tags: ['audit'],

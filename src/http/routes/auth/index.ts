@@ -6,7 +6,7 @@ import { AppError } from '../../../errors';
 import type { AppEnv } from '../../context';
 import { clientAddress, rateLimitByClientIp, rateLimitInstance } from '../../middleware/rate-limit';
 import { createRouter, defineRoute } from '../router';
-import { errorContent, json } from '../schemas';
+import { errorContent, json, rateLimitHeaders, withHeaders } from '../schemas';
 
 export const Username = z.string().trim().toLowerCase().regex(USERNAME, '3–64 characters: letters, digits and . _ @ -');
 
@@ -21,6 +21,7 @@ const SessionSchema = z
 const login = defineRoute({
   method: 'post',
   path: '/login',
+  operationId: 'login',
   permission: 'public',
   summary: 'Sign in with a username and password; returns a session token',
   tags: ['auth'],
@@ -37,14 +38,18 @@ const login = defineRoute({
     },
   },
   responses: {
-    200: json(
-      z.object({
-        token: z.string().openapi({ description: 'Send as Authorization: Bearer <token>; shown only here' }),
-        session: SessionSchema,
-        user: z.object({ id: z.string(), username: z.string(), role: z.enum(ROLES) }),
-        next: NextStepSchema,
-      }),
-      'Signed in (fully, or pending MFA: see next)',
+    // The per-address limit in front of sign-in (authRoutes) sets the limit's headers.
+    200: withHeaders(
+      json(
+        z.object({
+          token: z.string().openapi({ description: 'Send as Authorization: Bearer <token>; shown only here' }),
+          session: SessionSchema,
+          user: z.object({ id: z.string(), username: z.string(), role: z.enum(ROLES) }),
+          next: NextStepSchema,
+        }),
+        'Signed in (fully, or pending MFA: see next)',
+      ),
+      rateLimitHeaders('200'),
     ),
     401: errorContent('Wrong username or password (UNAUTHENTICATED); never says which'),
     429: errorContent(
@@ -56,6 +61,7 @@ const login = defineRoute({
 const logout = defineRoute({
   method: 'post',
   path: '/logout',
+  operationId: 'logout',
   permission: 'session',
   summary: 'End this session (also allowed while MFA is pending)',
   tags: ['auth'],
@@ -65,6 +71,7 @@ const logout = defineRoute({
 const me = defineRoute({
   method: 'get',
   path: '/me',
+  operationId: 'getCaller',
   permission: 'authenticated',
   summary: 'Who the credentials belong to',
   tags: ['auth'],
@@ -93,6 +100,7 @@ const MfaCodeRequest = z.strictObject({ code: Code }).openapi('MfaCode', { examp
 const verify = defineRoute({
   method: 'post',
   path: '/mfa/verify',
+  operationId: 'verifyMfa',
   permission: 'session',
   summary: 'Complete sign-in with a TOTP or backup code',
   tags: ['auth'],
@@ -108,6 +116,7 @@ const verify = defineRoute({
 const enroll = defineRoute({
   method: 'post',
   path: '/mfa/enroll',
+  operationId: 'enrollMfa',
   permission: 'session',
   summary: 'Start TOTP enrollment: a secret and the otpauth:// URI to scan',
   tags: ['auth'],
@@ -120,6 +129,7 @@ const enroll = defineRoute({
 const confirm = defineRoute({
   method: 'post',
   path: '/mfa/confirm',
+  operationId: 'confirmMfa',
   permission: 'session',
   summary: 'Finish enrollment with a first code; returns one-time backup codes, shown only here',
   tags: ['auth'],

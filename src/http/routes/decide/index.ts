@@ -18,6 +18,7 @@ const tooLarge = errorContent(
 const decide = defineRoute({
   method: 'post',
   path: '/',
+  operationId: 'decide',
   permission: 'decide',
   summary: 'Ask whether an actor may take an action',
   description:
@@ -31,6 +32,7 @@ const decide = defineRoute({
 const verify = defineRoute({
   method: 'post',
   path: '/verify',
+  operationId: 'verifyDecision',
   permission: 'decisions:verify',
   summary: 'Verify a decision against its ledger entry and signature',
   tags: ['decisions'],

@@ -28,6 +28,7 @@ const FlagSchema = z
 const list = defineRoute({
   method: 'get',
   path: '/',
+  operationId: 'listFeatureFlags',
   permission: 'flags:read',
   summary: 'Every feature flag with its default and effective setting',
   tags: ['flags'],
@@ -37,6 +38,7 @@ const list = defineRoute({
 const update = defineRoute({
   method: 'put',
   path: '/{name}',
+  operationId: 'setFeatureFlag',
   permission: 'flags:write',
   summary: 'Set a feature flag (stored, and recorded in the ledger as feature_flag_updated)',
   tags: ['flags'],

@@ -37,10 +37,11 @@ const query = z.object({
   exclude: z.union([z.string().max(64), z.array(z.string().max(64)).max(20)]).optional(),
 });
 
-function probe(path: string, summary: string, description: string) {
+function probe(path: string, operationId: string, summary: string, description: string) {
   return defineRoute({
     method: 'get',
     path,
+    operationId,
     permission: 'public',
     summary,
     description,
@@ -52,21 +53,25 @@ function probe(path: string, summary: string, description: string) {
 
 const all = probe(
   '/',
+  'getHealth',
   'Every check',
   'Database, cache, policy engine, ledger, telemetry export, event loop, lifecycle.',
 );
 const live = probe(
   '/live',
+  'getLiveness',
   'Liveness: is the process itself working?',
   'Fails only when the event loop is stuck past its threshold. A database outage never fails it: a restart would not help.',
 );
 const ready = probe(
   '/ready',
+  'getReadiness',
   'Readiness: can this instance serve decisions now?',
   'Fails while starting or draining, or when the database, the active policy or the ledger cannot be used.',
 );
 const startup = probe(
   '/startup',
+  'getStartup',
   'Startup: has initialisation finished?',
   'Succeeds once migrations ran and the signing key and the active policy are loaded.',
 );

@@ -18,6 +18,7 @@ const ApiKeySchema = z
 const create = defineRoute({
   method: 'post',
   path: '/',
+  operationId: 'createApiKey',
   permission: 'keys:manage',
   summary: 'Create an API key; the secret is shown only in this response',
   tags: ['keys'],
@@ -50,6 +51,7 @@ const create = defineRoute({
 const list = defineRoute({
   method: 'get',
   path: '/',
+  operationId: 'listApiKeys',
   permission: 'keys:manage',
   summary: 'List API keys (never their secrets)',
   tags: ['keys'],
@@ -59,6 +61,7 @@ const list = defineRoute({
 const revoke = defineRoute({
   method: 'delete',
   path: '/{id}',
+  operationId: 'revokeApiKey',
   permission: 'keys:manage',
   summary: 'Revoke an API key at once',
   tags: ['keys'],

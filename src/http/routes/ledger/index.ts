@@ -6,7 +6,7 @@ import { ENTRY_PAGE_BYTES } from '../../../ledger/entry-page';
 import { formatVerifierKey } from '../../../ledger/note';
 import { INVALID_REASONS } from '../../../ledger/verify';
 import { createRouter, defineRoute } from '../router';
-import { CursorQuery, errorContent, IsoTimestamp, json, LimitQuery } from '../schemas';
+import { CursorQuery, errorContent, IsoTimestamp, json, LimitQuery, WholeNumber } from '../schemas';
 import {
   CHECKPOINT_CONTENT_TYPE,
   checkpoint,
@@ -98,6 +98,7 @@ const VerificationSchema = z
 const verify = defineRoute({
   method: 'get',
   path: '/verify',
+  operationId: 'verifyLedger',
   permission: 'ledger:read',
   summary: 'Verify the whole chain: hashes, links, signatures, and that it still holds every entry seen before',
   description:
@@ -112,6 +113,7 @@ const verify = defineRoute({
 const entries = defineRoute({
   method: 'get',
   path: '/entries',
+  operationId: 'listLedgerEntries',
   permission: 'ledger:read',
   summary: 'Page through ledger entries',
   tags: ['ledger'],
@@ -133,16 +135,18 @@ const entries = defineRoute({
 const entry = defineRoute({
   method: 'get',
   path: '/entries/{index}',
+  operationId: 'getLedgerEntry',
   permission: 'ledger:read',
   summary: 'One ledger entry by index',
   tags: ['ledger'],
-  request: { params: z.object({ index: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }) },
+  request: { params: z.object({ index: WholeNumber(0, Number.MAX_SAFE_INTEGER) }) },
   responses: { 200: json(LedgerEntrySchema, 'The entry'), 404: errorContent('No such entry (NOT_FOUND)') },
 });
 
 const head = defineRoute({
   method: 'get',
   path: '/head',
+  operationId: 'getLedgerHead',
   permission: 'ledger:read',
   summary: 'The newest entry: record its hash elsewhere to anchor the chain',
   tags: ['ledger'],
@@ -152,6 +156,7 @@ const head = defineRoute({
 const publicKey = defineRoute({
   method: 'get',
   path: '/public-key',
+  operationId: 'getLedgerPublicKey',
   permission: 'ledger:read',
   summary: 'The Ed25519 key that signs ledger entries and checkpoints',
   tags: ['ledger'],

@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { AppError } from '../../../errors';
 import type { Ledger } from '../../../ledger/store';
 import { defineRoute } from '../router';
-import { errorContent, json } from '../schemas';
+import { errorContent, json, WholeNumber } from '../schemas';
 
 /**
  * The ledger as a verifiable log: its newest signed checkpoint, and RFC 9162 proofs that a leaf is
@@ -11,7 +11,7 @@ import { errorContent, json } from '../schemas';
 
 export const CHECKPOINT_CONTENT_TYPE = 'text/plain; charset=utf-8';
 
-const TreeSize = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const TreeSize = WholeNumber(1, Number.MAX_SAFE_INTEGER);
 const Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
 /** Examples: a real tree of 13 leaves and its checkpoint, signed by an example key (docs/ledger.md). */
@@ -28,6 +28,7 @@ const sharedProofHashes = [
 export const checkpoint = defineRoute({
   method: 'get',
   path: '/checkpoint',
+  operationId: 'getLedgerCheckpoint',
   permission: 'ledger:read',
   summary: 'The newest signed checkpoint: the tree size and Merkle root, as a C2SP signed note',
   description:
@@ -47,13 +48,14 @@ export const checkpoint = defineRoute({
 export const inclusion = defineRoute({
   method: 'get',
   path: '/proof/inclusion',
+  operationId: 'getInclusionProof',
   permission: 'ledger:read',
   summary: 'Prove that an entry is a leaf of a checkpointed tree (RFC 9162 §2.1.3)',
   tags: ['ledger'],
   request: {
     query: z
       .object({
-        index: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).openapi({ example: 5 }),
+        index: WholeNumber(0, Number.MAX_SAFE_INTEGER).openapi({ example: 5 }),
         tree_size: TreeSize.openapi({ description: 'At most the newest checkpoint’s tree size', example: 13 }),
       })
       .refine((q) => q.index < q.tree_size, { path: ['index'], message: 'must be less than tree_size' }),
@@ -86,6 +88,7 @@ export const inclusion = defineRoute({
 export const consistency = defineRoute({
   method: 'get',
   path: '/proof/consistency',
+  operationId: 'getConsistencyProof',
   permission: 'ledger:read',
   summary: 'Prove that one checkpointed tree extends another (RFC 9162 §2.1.4)',
   description: 'The tree of `from` leaves is a prefix of the tree of `to` leaves: nothing was dropped or rewritten.',

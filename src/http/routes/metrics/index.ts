@@ -3,12 +3,14 @@ import { timingSafeEqual } from '../../../auth/constant-time';
 import type { MetricsRenderer } from '../../../telemetry/telemetry';
 import { errorResponse } from '../../errors';
 import { createRouter, defineRoute } from '../router';
+import { errorContent } from '../schemas';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const scrape = defineRoute({
   method: 'get',
   path: '/',
+  operationId: 'getMetrics',
   permission: 'public',
   summary: 'Prometheus metrics (text exposition format 0.0.4)',
   description:
@@ -16,6 +18,7 @@ const scrape = defineRoute({
   tags: ['service'],
   responses: {
     200: { description: 'The exposition', content: { 'text/plain': { schema: z.string() } } },
+    401: errorContent('METRICS_TOKEN is set and the request does not carry it (UNAUTHENTICATED)'),
   },
 });
 

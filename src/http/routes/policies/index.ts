@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { AppError } from '../../../errors';
 import { createRouter, defineRoute } from '../router';
-import { errorContent, json, LimitQuery } from '../schemas';
+import { errorContent, json, LimitQuery, WholeNumber } from '../schemas';
 
 const PolicySummarySchema = z
   .object({
@@ -40,6 +40,7 @@ const LoadResultSchema = z
 const load = defineRoute({
   method: 'post',
   path: '/',
+  operationId: 'loadPolicy',
   permission: 'policies:write',
   summary: 'Load a policy and make it active',
   description:
@@ -55,6 +56,7 @@ const load = defineRoute({
 const list = defineRoute({
   method: 'get',
   path: '/',
+  operationId: 'listPolicies',
   permission: 'policies:read',
   summary: 'The active policy and the history of loads',
   tags: ['policies'],
@@ -70,10 +72,11 @@ const list = defineRoute({
 const one = defineRoute({
   method: 'get',
   path: '/{version}',
+  operationId: 'getPolicy',
   permission: 'policies:read',
   summary: 'One loaded version with its full document',
   tags: ['policies'],
-  request: { params: z.object({ version: z.coerce.number().int().min(1).max(2_147_483_647) }) },
+  request: { params: z.object({ version: WholeNumber(1, 2_147_483_647) }) },
   responses: {
     200: json(z.object({ policy: PolicySummarySchema, document: PolicyDocumentSchema }), 'The version as loaded'),
     404: errorContent('No such version (NOT_FOUND)'),

@@ -5,6 +5,7 @@ import { json } from '../schemas';
 const root = defineRoute({
   method: 'get',
   path: '/',
+  operationId: 'getService',
   permission: 'public',
   summary: 'Service name, version and where to go next',
   tags: ['service'],

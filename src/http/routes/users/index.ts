@@ -21,6 +21,7 @@ const UserSchema = z
 const create = defineRoute({
   method: 'post',
   path: '/',
+  operationId: 'createUser',
   permission: 'users:manage',
   summary: 'Create a user',
   tags: ['users'],
@@ -48,6 +49,7 @@ const create = defineRoute({
 const list = defineRoute({
   method: 'get',
   path: '/',
+  operationId: 'listUsers',
   permission: 'users:manage',
   summary: 'List users (never their password hashes or MFA secrets)',
   tags: ['users'],
@@ -57,6 +59,7 @@ const list = defineRoute({
 const disable = defineRoute({
   method: 'post',
   path: '/{id}/disable',
+  operationId: 'disableUser',
   permission: 'users:manage',
   summary: 'Disable a user and end every session they hold, at once',
   tags: ['users'],
