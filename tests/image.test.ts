@@ -116,8 +116,10 @@ describe.runIf(canBuild)('the container image, built with buildah', () => {
       ],
       BUILD_TIMEOUT_MS,
     );
-    const sizes = await run('buildah', ['images', '--format', '{{.Name}}:{{.Tag}} {{.Size}}'], COMMAND_TIMEOUT_MS);
-    console.info(`built ${IMAGE} in ${Math.round((Date.now() - started) / 1000)} s; images:\n${sizes}`);
+    const size = async (image: string) =>
+      (await run('buildah', ['images', '--format', '{{.Size}}', image], COMMAND_TIMEOUT_MS)).trim();
+    const seconds = Math.round((Date.now() - started) / 1000);
+    console.info(`built ${IMAGE} (${await size(IMAGE)}) in ${seconds} s on ${base} (${await size(base)})`);
     config = JSON.parse(await run('buildah', ['inspect', '--type', 'image', IMAGE], COMMAND_TIMEOUT_MS)).Docker.config;
   }, BUILD_TIMEOUT_MS);
 
