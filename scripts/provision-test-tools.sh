@@ -25,6 +25,7 @@ fail() {
 # Wanted, not required: where they cannot be installed that test skips saying so, and the rest runs.
 install_image_tools() {
   local wanted=() as_root=()
+  local -x DEBIAN_FRONTEND=noninteractive
   command -v buildah >/dev/null || wanted+=(buildah)
   command -v mmdebstrap >/dev/null || wanted+=(mmdebstrap)
   ((${#wanted[@]} == 0)) && return 0
