@@ -278,12 +278,15 @@ describe.runIf(canBuild)('the container image, built with buildah', () => {
   }
 });
 
-describe.skipIf(canBuild)('the container image, not built', () => {
-  it(`is skipped: ${BUILDAH_MISSING}`, (ctx) => {
-    console.warn(`tests/image.test.ts: ${BUILDAH_MISSING}`);
-    ctx.skip(BUILDAH_MISSING);
+// Declared only where the image cannot be built, so a run that builds it reports no skipped test.
+if (!canBuild) {
+  describe('the container image, not built', () => {
+    it(`is skipped: ${BUILDAH_MISSING}`, (ctx) => {
+      console.warn(`tests/image.test.ts: ${BUILDAH_MISSING}`);
+      ctx.skip(BUILDAH_MISSING);
+    });
   });
-});
+}
 
 const bounded = () => AbortSignal.timeout(COMMAND_TIMEOUT_MS);
 
