@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 
-/** The service under test, running as its own process, exactly as `npm start` runs it. */
+/** The service under test, running as its own process from source (`npm start` runs the same code compiled). */
 export interface ServiceProcess {
   readonly baseUrl: string;
   readonly pid: number;

@@ -502,7 +502,7 @@ interface Service {
 }
 
 /**
- * `npm start` on embedded PGlite, in a seeded data dir of its own (no initdb, which would only add
+ * The Node entry (src/node.ts, what `npm start` runs compiled) on embedded PGlite, in a seeded data dir of its own (no initdb, which would only add
  * seconds), stopping without the shutdown delay meant for load balancers.
  */
 async function startService(env: Record<string, string>): Promise<Service> {
@@ -544,7 +544,7 @@ function httpCall(service: Service): Call {
   };
 }
 
-describe('GET /metrics of the real Node process (npm start, PGlite)', () => {
+describe('GET /metrics of the real Node process (the Node entry, PGlite)', () => {
   let service: Service;
   let text: string;
   let families: Family[];
