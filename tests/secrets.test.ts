@@ -1,7 +1,7 @@
 import { context, propagation } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { fromBase32, timeStep, totpAt } from '../src/auth/totp';
@@ -42,7 +42,7 @@ afterAll(() => {
 
 describe.each(backends())('secrets on $name', (backend) => {
   let receiver: OtlpReceiver;
-  let provider: BasicTracerProvider;
+  let provider: TracerProvider;
   let database: TestDatabase;
   let metrics: TestMetrics;
   let t: TestApp;
@@ -180,7 +180,7 @@ describe.runIf(postgresTemplate)('secrets when PostgreSQL stalls during MFA enro
   let proxy: PostgresFixture['proxy'];
   let database: Database;
   let receiver: OtlpReceiver;
-  let provider: BasicTracerProvider;
+  let provider: TracerProvider;
   let t: TestApp;
   let token: string;
   // A parameter of every statement that touches carol's row.

@@ -1,7 +1,7 @@
 import { context, propagation } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJsonLogger } from '../src/telemetry/logger';
 import { createResource, createTracerProvider } from '../src/telemetry/sdk';
@@ -55,7 +55,7 @@ function childOf(span: ReceivedSpan, parent: ReceivedSpan): void {
 
 describe.each(backends())('tracing the API in-process on $name', (backend) => {
   let receiver: OtlpReceiver;
-  let provider: BasicTracerProvider;
+  let provider: TracerProvider;
   let database: TestDatabase;
   let app: TestApp;
   const logs: Record<string, unknown>[] = [];

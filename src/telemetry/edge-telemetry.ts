@@ -2,7 +2,7 @@ import { context, type Meter, propagation } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { JsonMetricsSerializer, JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import type { Config } from '../config';
 import { AsyncLocalStorageContext } from './async-context';
 import { createMetricsTelemetry } from './metrics';
@@ -70,7 +70,7 @@ export function createEdgeTelemetry(config: Config['telemetry'], options: EdgeTe
   if (config.tracing.enabled) {
     context.setGlobalContextManager(new AsyncLocalStorageContext());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    const tracerProvider = new BasicTracerProvider({
+    const tracerProvider = new TracerProvider({
       resource,
       sampler: createSampler(config.tracing.sampleRate),
       spanProcessors: [held],

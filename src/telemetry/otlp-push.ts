@@ -1,6 +1,6 @@
 import { TraceFlags } from '@opentelemetry/api';
 import { MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 
 /**
  * OTLP/HTTP push with nothing but `fetch`, for runtimes without a process that outlives requests

@@ -5,15 +5,14 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationTemporality, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import {
-  BasicTracerProvider,
   BatchSpanProcessor,
-  type BufferConfig,
   ParentBasedSampler,
   type Sampler,
   SamplingDecision,
   type SamplingResult,
   TraceIdRatioBasedSampler,
-} from '@opentelemetry/sdk-trace-base';
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
 import { HEAD_SAMPLED } from './tracing';
 
 /**
@@ -97,23 +96,23 @@ export interface TracingOptions {
   exports?: ExportTracker;
 }
 
-export function createTracerProvider(options: TracingOptions): BasicTracerProvider {
+export function createTracerProvider(options: TracingOptions): TracerProvider {
   const exporter = tracked(
     new OTLPTraceExporter({ url: options.tracesEndpoint, timeoutMillis: options.exportTimeoutMillis ?? 10_000 }),
     'otlp_traces',
     options.exports,
   );
-  const config: BufferConfig & { selfObsMeterProvider?: ApiMeterProvider } = {
+  const processor = new BatchSpanProcessor({
+    exporter,
     maxQueueSize: options.maxQueueSize ?? 2048,
     maxExportBatchSize: 512,
     scheduledDelayMillis: options.scheduledDelayMillis ?? 2000,
     exportTimeoutMillis: options.exportTimeoutMillis ?? 10_000,
-    // The processor's own metrics (otel_sdk_processor_span_processed_total{error_type="queue_full"}
-    // counts dropped spans); the shim's config type omits it, the processor it extends takes it.
+    // The processor's own metrics: otel_sdk_processor_span_processed_total{error_type="queue_full"}
+    // counts dropped spans.
     selfObsMeterProvider: options.meterProvider,
-  };
-  const processor = new BatchSpanProcessor(exporter, config);
-  return new BasicTracerProvider({
+  });
+  return new TracerProvider({
     resource: options.resource,
     sampler: createSampler(options.sampleRate),
     spanProcessors: [processor],

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { propagation, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -455,7 +455,7 @@ describe('HTTP telemetry: the request log, the span and what each leaves out', (
 
   it('traces and logs a path only the metrics leave out, and counts a path only tracing leaves out', async () => {
     const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
     const metrics = createTestMetrics({ tracer: provider.getTracer('test') });
     const { lines, logger } = requestLines();
     const app = new Hono<AppEnv>()
@@ -531,9 +531,9 @@ describe('head sampling: a request is chosen before any span exists', () => {
   /** The app over the SDK's sampler, counting every span anything asks the tracer for. */
   function sampledApp(sampling: Sampling) {
     const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({
+    const provider = new TracerProvider({
       sampler: createSampler(sampling.sampleRate),
-      spanProcessors: [new SimpleSpanProcessor(exporter)],
+      spanProcessors: [new SimpleSpanProcessor({ exporter })],
     });
     const real = provider.getTracer('test');
     const asked = { spans: 0 };
