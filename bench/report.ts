@@ -68,7 +68,7 @@ export function renderReport(run: RunDescription, backends: BackendReport[]): st
     '## Method',
     '',
     'Each backend gets a fresh service, started as its own process from source, the code `npm start` compiles',
-    '(`node --import tsx src/node.ts`; the loader's cost is at start), with a bootstrap admin API key and a policy file. PGlite gets a new',
+    '(`node --import tsx src/node.ts`; the loader’s cost is at start), with a bootstrap admin API key and a policy file. PGlite gets a new',
     'temporary data directory; PostgreSQL gets a newly created database, dropped afterwards. The load generator',
     'is autocannon, run in the benchmark process, on the same machine: client and server share the cores.',
     '',
