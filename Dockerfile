@@ -32,9 +32,10 @@ RUN groupadd --system --gid 10001 lexecon \
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-# npm's cache and Node's compile cache (/tmp/node-compile-cache) stay out of the layer.
+# npm's cache and Node's compile cache (/tmp/node-compile-cache) stay out of the layer, and so does the
+# Node binary package.json brings for machines whose own node is older: the base image is the runtime.
 RUN npm ci --omit=dev --no-audit --no-fund \
- && rm -rf /root/.npm /tmp/node-compile-cache
+ && rm -rf /root/.npm /tmp/node-compile-cache node_modules/node-linux-* node_modules/.bin/node
 COPY --from=builder /app/dist ./dist
 
 # Everything the service writes (the signing key file, PGlite's database, the lock file) goes under

@@ -21,44 +21,39 @@ fail() {
   exit 1
 }
 
+# apt-get as root, or through sudo: update, then install the packages given. Two test runs starting
+# together on a fresh machine both get here: the second waits for the first's dpkg lock.
+apt_install() {
+  local as_root=() lock_wait=(-o DPkg::Lock::Timeout=600)
+  ((EUID == 0)) || as_root=(sudo DEBIAN_FRONTEND=noninteractive)
+  "${as_root[@]}" apt-get "${lock_wait[@]}" update -q >&2 || true
+  "${as_root[@]}" apt-get "${lock_wait[@]}" install -y -q --no-install-recommends "$@" >&2
+}
+
 # The image test (tests/image.test.ts) builds the Dockerfile with buildah on a base mmdebstrap makes.
 # Wanted, not required: where they cannot be installed that test skips saying so, and the rest runs.
 install_image_tools() {
-  local wanted=() as_root=()
-  local -x DEBIAN_FRONTEND=noninteractive
+  local wanted=()
   command -v buildah >/dev/null || wanted+=(buildah)
   command -v mmdebstrap >/dev/null || wanted+=(mmdebstrap)
   ((${#wanted[@]} == 0)) && return 0
-  ((EUID == 0)) || as_root=(sudo DEBIAN_FRONTEND=noninteractive)
   if command -v apt-get >/dev/null && { ((EUID == 0)) || command -v sudo >/dev/null; }; then
     echo "installing the Debian packages the image test needs: ${wanted[*]}" >&2
-    "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || true
-    "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${wanted[@]}" >&2 || true
+    apt_install "${wanted[@]}" || true
   fi
   command -v buildah >/dev/null && command -v mmdebstrap >/dev/null ||
     echo "warning: could not install ${wanted[*]}; tests/image.test.ts will skip building the image" >&2
 }
 
-read -r -a missing <<<"$(missing_packages)"
-((${#missing[@]} == 0)) && { install_image_tools; exit 0; }
-
 export DEBIAN_FRONTEND=noninteractive
-if ((EUID == 0)); then
-  as_root=()
-elif command -v sudo >/dev/null; then
-  as_root=(sudo DEBIAN_FRONTEND=noninteractive)
-else
-  fail "${missing[*]} not installed, and this user can install nothing (not root, no sudo)" "${missing[*]}"
+read -r -a missing <<<"$(missing_packages)"
+if ((${#missing[@]} > 0)); then
+  ((EUID == 0)) || command -v sudo >/dev/null ||
+    fail "${missing[*]} not installed, and this user can install nothing (not root, no sudo)" "${missing[*]}"
+  command -v apt-get >/dev/null || fail "${missing[*]} not installed, and there is no apt-get" "${missing[*]}"
+  echo "installing the Debian packages the tests need: ${missing[*]}" >&2
+  apt_install "${missing[@]}" || fail "apt-get could not install ${missing[*]}" "${missing[*]}"
+  still=$(missing_packages)
+  [[ -z $still ]] || fail "$still still missing after apt-get install" "$still"
 fi
-command -v apt-get >/dev/null || fail "${missing[*]} not installed, and there is no apt-get" "${missing[*]}"
-
-echo "installing the Debian packages the tests need: ${missing[*]}" >&2
-# Two test runs starting together on a fresh machine both get here: the second waits for the
-# first's dpkg lock instead of failing.
-lock_wait=(-o DPkg::Lock::Timeout=600)
-"${as_root[@]}" apt-get "${lock_wait[@]}" update -q >&2 || true
-"${as_root[@]}" apt-get "${lock_wait[@]}" install -y -q --no-install-recommends "${missing[@]}" >&2 ||
-  fail "apt-get could not install ${missing[*]}" "${missing[*]}"
-still=$(missing_packages)
-[[ -z $still ]] || fail "$still still missing after apt-get install" "$still"
 install_image_tools

@@ -226,7 +226,7 @@ export function createLedger(options: LedgerOptions): Ledger {
    * Chains events onto `head` (a genesis entry first if the ledger is empty), hashed. No entry is
    * signed on its own: the group's checkpoint signs the tree that holds them all.
    */
-  async function buildEntries(head: Head | undefined, events: LedgerEvent[]) {
+  function buildEntries(head: Head | undefined, events: LedgerEvent[]) {
     let index = head ? head.index + 1 : 0;
     let previousHash = head ? head.hash : GENESIS_PREVIOUS_HASH;
     const pending = head ? events : [genesisEvent(now()), ...events];
@@ -265,7 +265,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     events: LedgerEvent[],
     q?: Db | Tx,
   ): Promise<BuiltGroup> {
-    const { entries, rowsJson } = await buildEntries(head, events);
+    const { entries, rowsJson } = buildEntries(head, events);
     const growth = await growTree(
       edge,
       entries.map((e) => e.entry_hash),
