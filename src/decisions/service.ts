@@ -6,6 +6,7 @@ import type { LedgerEntry } from '../ledger/entry';
 import type { Ledger } from '../ledger/store';
 import type { PolicyStore } from '../policies/store';
 import type { Telemetry } from '../telemetry/telemetry';
+import { decisionOutcome } from './outcome';
 import type {
   CapabilityToken,
   DecisionClaim,
@@ -111,15 +112,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     const decided = {
       decision_id: decisionId,
       request_id: request.request_id ?? fallbackRequestId,
-      allowed: evaluation.allowed,
-      decision: evaluation.decision,
-      reason: evaluation.reason,
-      reason_code: evaluation.reasonCode,
-      risk_level: evaluation.riskLevel,
-      violations: evaluation.violations,
-      obligations: evaluation.obligations,
-      matched_relations: evaluation.matched,
-      policy_mode: evaluation.mode,
+      ...decisionOutcome(evaluation),
       policy_version: active?.summary.version ?? null,
       policy_version_hash: policyHash,
     };

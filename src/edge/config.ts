@@ -1,5 +1,5 @@
 import { type Config, type ConfigError, parseConfig } from '../config';
-import { compilePolicy, unwrapPolicyDocument } from '../governance/policy';
+import { describeProblem, readPolicyDocument } from '../governance/policy';
 
 /**
  * Workers configuration: the same variables as Node (src/config.ts parses them, from string
@@ -78,9 +78,9 @@ function readPolicy(text: string | undefined, errors: ConfigError[]): unknown {
     errors.push({ variable: 'LEXECON_POLICY', message: 'must be a policy document in JSON' });
     return undefined;
   }
-  const compiled = compilePolicy(unwrapPolicyDocument(document));
+  const { compiled } = readPolicyDocument(document);
   if (!compiled.ok) {
-    const problems = compiled.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+    const problems = compiled.problems.map(describeProblem).join('; ');
     errors.push({ variable: 'LEXECON_POLICY', message: `is not a valid policy: ${problems}` });
     return undefined;
   }

@@ -66,6 +66,42 @@ export function conditionHolds(condition: Condition, scope: ConditionScope): boo
   return evaluate(condition, scope) === true;
 }
 
+/** One value a condition read, named as conditions write it: `context.ward`, `request.action`. */
+export interface ConditionRead {
+  path: string;
+  value: unknown;
+}
+
+/** Every value the condition reads, once each, in the order written: what an explanation shows beside it. */
+export function conditionReads(condition: Condition, scope: ConditionScope): ConditionRead[] {
+  const reads = new Map<string, unknown>();
+  const visit = (node: Condition): void => {
+    switch (node.kind) {
+      case 'path': {
+        const name =
+          node.root === 'request'
+            ? [REQUEST_NAMES.get(node.segments[0] ?? ''), ...node.segments.slice(1)]
+            : node.segments;
+        reads.set(`${node.root}.${name.join('.')}`, evaluate(node, scope));
+        return;
+      }
+      case 'list':
+        return node.items.forEach(visit);
+      case 'not':
+        return visit(node.operand);
+      case 'and':
+      case 'or':
+      case 'compare':
+        visit(node.left);
+        return visit(node.right);
+    }
+  };
+  visit(condition);
+  return [...reads].map(([path, value]) => ({ path, value }));
+}
+
+const REQUEST_NAMES: ReadonlyMap<string, string> = new Map([...REQUEST_FIELDS].map(([name, field]) => [field, name]));
+
 function evaluate(node: Condition, scope: ConditionScope): unknown {
   switch (node.kind) {
     case 'literal':

@@ -1,6 +1,6 @@
 import { findViolations, type Violation } from './compliance';
 import { type ConditionScope, conditionHolds } from './condition';
-import { type CompiledPolicy, MODES, type Mode, type Relation, relationKey } from './policy';
+import { type CompiledPolicy, type Constraint, MODES, type Mode, type Relation, relationKey } from './policy';
 import { assessRisk, type RiskLevel } from './risk';
 
 /**
@@ -52,36 +52,71 @@ export interface Evaluation {
 
 const MAX_JUSTIFICATIONS = 3;
 
-/** Deny by default: only an explicit permit (and nothing that forbids or requires more) allows. */
 /** Runs one named stage of the evaluation; the decision service passes one that opens a span. */
 export type Stage = <T>(name: string, run: () => T) => T;
 const runStage: Stage = (_name, run) => run();
 
+/** Deny by default: only an explicit permit (and nothing that forbids or requires more) allows. */
 export function evaluate(
   policy: CompiledPolicy | undefined,
   input: DecisionInput,
   stage: Stage = runStage,
 ): Evaluation {
-  if (!policy) {
-    return {
-      decision: 'deny',
-      allowed: false,
-      reason: 'No active policy: denied by default',
-      reasonCode: 'no_policy',
-      mode: null,
-      actorTerm: undefined,
-      riskLevel: assessRisk({
-        requestedRisk: input.risk_level,
-        dataSensitivities: [],
-        forbidden: false,
-        violations: 0,
-      }),
-      violations: [],
-      matched: [],
-      obligations: [],
-    };
-  }
+  return policy ? conclude(examine(policy, input, stage)) : noPolicy(input);
+}
 
+/** What evaluation found on its way to a decision: the evidence an explanation shows. */
+export interface Findings {
+  mode: Mode;
+  scope: ConditionScope;
+  /** The policy's term ids the request's actor, action and each data class matched. */
+  actorIds: readonly string[];
+  actionIds: readonly string[];
+  dataIds: readonly (readonly string[])[];
+  /** Every relation of a matched actor (or of any actor) and action, in the order evaluation met it. */
+  considered: readonly ConsideredRelation[];
+  forbids: Relation[];
+  permits: Relation[];
+  unmet: Relation[];
+  violations: Violation[];
+  riskLevel: RiskLevel;
+  constraintsFired: readonly Constraint[];
+}
+
+export interface ConsideredRelation {
+  relation: Relation;
+  /** The request touches the relation's object, or it names none. */
+  applies: boolean;
+  /** Every condition holds (only evaluated where it could matter: see examine). */
+  holds: boolean;
+}
+
+/** Evaluation together with what it found: the one path that both decides and explains. */
+export function evaluateWithFindings(
+  policy: CompiledPolicy | undefined,
+  input: DecisionInput,
+): { evaluation: Evaluation; findings: Findings | undefined } {
+  if (!policy) return { evaluation: noPolicy(input), findings: undefined };
+  const findings = examine(policy, input, runStage);
+  return { evaluation: conclude(findings), findings };
+}
+
+function noPolicy(input: DecisionInput): Evaluation {
+  return {
+    decision: 'deny',
+    allowed: false,
+    reason: 'No active policy: denied by default',
+    reasonCode: 'no_policy',
+    mode: null,
+    actorTerm: undefined,
+    riskLevel: assessRisk({ requestedRisk: input.risk_level, dataSensitivities: [], forbidden: false, violations: 0 }),
+    violations: [],
+    matched: [],
+    obligations: [],
+  };
+}
+
+function examine(policy: CompiledPolicy, input: DecisionInput, stage: Stage): Findings {
   const mode = stricterMode(policy.mode, input.policy_mode);
   const scope: ConditionScope = { context: input.context, request: input };
   const holds = (relation: Relation) => relation.conditions.every((c) => conditionHolds(c, scope));
@@ -91,16 +126,21 @@ export function evaluate(
   const dataIds = input.data_classes.map((d) => policy.lookup.data.get(d) ?? []);
   const touches = (object: string | undefined) => object === undefined || dataIds.some((ids) => ids.includes(object));
 
+  const considered: ConsideredRelation[] = [];
   const forbids: Relation[] = [];
   const permits: Relation[] = [];
   const unmet: Relation[] = [];
   for (const actionId of actionIds) {
     for (const relation of candidates(policy, actorIds, actionId)) {
+      const applies = touches(relation.object);
+      // A permit's object is judged later, by coverage; forbids and requires bind only the data they name.
+      const held = relation.type === 'permits' || applies ? holds(relation) : false;
+      considered.push({ relation, applies, holds: held });
       if (relation.type === 'requires') {
-        if (touches(relation.object) && !holds(relation)) unmet.push(relation);
+        if (applies && !held) unmet.push(relation);
       } else if (relation.type === 'forbids') {
-        if (touches(relation.object) && holds(relation)) forbids.push(relation);
-      } else if (holds(relation)) {
+        if (applies && held) forbids.push(relation);
+      } else if (held) {
         permits.push(relation);
       }
     }
@@ -116,6 +156,26 @@ export function evaluate(
     }),
   );
   const constraintsFired = policy.constraints.filter((c) => conditionHolds(c.condition, scope));
+  return {
+    mode,
+    scope,
+    actorIds,
+    actionIds,
+    dataIds,
+    considered,
+    forbids,
+    permits,
+    unmet,
+    violations,
+    riskLevel,
+    constraintsFired,
+  };
+}
+
+/** Precedence: forbids, then unmet requirements, deny constraints, permits, escalations. */
+function conclude(findings: Findings): Evaluation {
+  const { mode, actorIds, dataIds, forbids, permits, unmet, violations, riskLevel, constraintsFired } = findings;
+  const touches = (object: string | undefined) => object === undefined || dataIds.some((ids) => ids.includes(object));
   const obligations = constraintsFired.filter((c) => c.effect === 'annotate').map((c) => c.obligation ?? c.name);
   const result = (decision: DecisionKind, reasonCode: ReasonCode, reason: string, matched: string[]): Evaluation => ({
     decision,

@@ -9,3 +9,10 @@ export function joinPath(prefix: string, segments: readonly PropertyKey[]): stri
   }
   return path;
 }
+
+/** The RFC 6901 JSON Pointer to `segments` below `prefix` (itself a pointer): `/relations/3/conditions/0`. */
+export function jsonPointer(prefix: string, segments: readonly PropertyKey[]): string {
+  let pointer = prefix;
+  for (const segment of segments) pointer += `/${String(segment).replaceAll('~', '~0').replaceAll('/', '~1')}`;
+  return pointer;
+}

@@ -222,7 +222,7 @@ describe('unwrapPolicyDocument', () => {
 });
 
 describe('compilePolicy: problems', () => {
-  it('lists every problem at once, each with its path', () => {
+  it('lists every problem at once, each with its JSON pointer', () => {
     const result = problems({
       terms: [
         { id: 'actor:a', type: 'actor', name: 'a' },
@@ -247,56 +247,58 @@ describe('compilePolicy: problems', () => {
       ],
     });
     expect(result).toEqual([
-      { path: 'terms[1]', message: 'duplicate term id "actor:a"' },
-      { path: 'terms[2]', message: '"a" already names actor term "actor:a"; a request sending it would match both' },
-      { path: 'terms[4].sensitivity', message: expect.stringContaining('"critical"') },
-      { path: 'terms[5].type', message: expect.stringContaining('"data_class"') },
-      { path: 'relations[0].subject', message: 'references undefined term "actor:ghost"' },
-      { path: 'relations[1].subject', message: expect.stringMatching(/"action:x" is a.* action, expected actor$/) },
-      { path: 'relations[1].action', message: expect.stringMatching(/"actor:a" is a.* actor, expected action$/) },
-      { path: 'relations[1].object', message: expect.stringMatching(/expected data_class or resource$/) },
-      { path: 'relations[2].type', message: expect.stringContaining('"permits"|"forbids"|"requires"') },
-      { path: 'relations[3].condition', message: 'a requires relation needs a condition to require' },
-      { path: 'relations[4].subject', message: 'a forbids relation needs an actor' },
+      { pointer: '/terms/1', message: 'duplicate term id "actor:a"' },
+      { pointer: '/terms/2', message: '"a" already names actor term "actor:a"; a request sending it would match both' },
+      { pointer: '/terms/4/sensitivity', message: expect.stringContaining('"critical"') },
+      { pointer: '/terms/5/type', message: expect.stringContaining('"data_class"') },
+      { pointer: '/relations/0/subject', message: 'references undefined term "actor:ghost"' },
+      { pointer: '/relations/1/subject', message: expect.stringMatching(/"action:x" is a.* action, expected actor$/) },
+      { pointer: '/relations/1/action', message: expect.stringMatching(/"actor:a" is a.* actor, expected action$/) },
+      { pointer: '/relations/1/object', message: expect.stringMatching(/expected data_class or resource$/) },
+      { pointer: '/relations/2/type', message: expect.stringContaining('"permits"|"forbids"|"requires"') },
+      { pointer: '/relations/3/condition', message: 'a requires relation needs a condition to require' },
+      { pointer: '/relations/4/subject', message: 'a forbids relation needs an actor' },
       {
-        path: 'relations[5].conditions[0]',
+        pointer: '/relations/5/conditions/0',
         message: 'invalid condition "x =": unexpected character "=" at position 2',
       },
-      { path: 'relations[5].condition', message: 'invalid condition "y &&": unexpected end of condition' },
-      { path: 'relations[6].target', message: 'references undefined term "action:nope"' },
-      { path: 'constraints[0].action', message: expect.stringContaining('"deny"|"escalate"|"annotate"') },
-      { path: 'constraints[1].condition', message: 'invalid condition "(": unexpected end of condition' },
+      { pointer: '/relations/5/condition', message: 'invalid condition "y &&": unexpected end of condition' },
+      { pointer: '/relations/6/target', message: 'references undefined term "action:nope"' },
+      { pointer: '/constraints/0/action', message: expect.stringContaining('"deny"|"escalate"|"annotate"') },
+      { pointer: '/constraints/1/condition', message: 'invalid condition "(": unexpected end of condition' },
     ]);
   });
 
   it('rejects relation types it does not evaluate, such as implies and conflicts', () => {
     for (const type of ['implies', 'conflicts']) {
       const found = problems({ ...minimal, relations: [{ type, subject: 'actor:user', action: 'action:read' }] });
-      expect(found.map((p) => p.path)).toEqual(['relations[0].type']);
+      expect(found.map((p) => p.pointer)).toEqual(['/relations/0/type']);
       const full = problems({
         ...minimal,
         relations: [{ relation_type: type, source: 'actor:user', target: 'action:read' }],
       });
-      expect(full.map((p) => p.path)).toEqual(['relations[0].relation_type']);
+      expect(full.map((p) => p.pointer)).toEqual(['/relations/0/relation_type']);
     }
   });
 
   it('rejects a policy with neither terms nor relations', () => {
-    expect(problems({})).toEqual([{ path: 'terms', message: 'a policy needs at least one term or relation' }]);
+    expect(problems({})).toEqual([{ pointer: '/terms', message: 'a policy needs at least one term or relation' }]);
     expect(problems({ terms: [], relations: [], constraints: [] })).toHaveLength(1);
   });
 
   it('rejects a document that is not an object', () => {
     for (const input of ['policy', 42, null, [minimal]]) {
-      expect(problems(input)).toEqual([{ path: '', message: 'a policy must be a JSON object' }]);
+      expect(problems(input)).toEqual([{ pointer: '', message: 'a policy must be a JSON object' }]);
     }
   });
 
   it('rejects a mode or term type it does not know', () => {
     expect(problems({ ...minimal, mode: 'lenient' })).toEqual([
-      { path: 'mode', message: expect.stringContaining('"permissive"|"strict"|"paranoid"') },
+      { pointer: '/mode', message: expect.stringContaining('"permissive"|"strict"|"paranoid"') },
     ]);
-    expect(problems({ terms: [{ id: 'x', type: 'person', name: 'x' }] }).map((p) => p.path)).toEqual(['terms[0].type']);
+    expect(problems({ terms: [{ id: 'x', type: 'person', name: 'x' }] }).map((p) => p.pointer)).toEqual([
+      '/terms/0/type',
+    ]);
   });
 
   it('names the full-form field in the path of a full-form relation', () => {
@@ -304,7 +306,7 @@ describe('compilePolicy: problems', () => {
       ...minimal,
       relations: [{ relation_type: 'permits', source: 'actor:nobody', target: 'action:read' }],
     });
-    expect(found).toEqual([{ path: 'relations[0].source', message: 'references undefined term "actor:nobody"' }]);
+    expect(found).toEqual([{ pointer: '/relations/0/source', message: 'references undefined term "actor:nobody"' }]);
   });
 
   // Reported as a bug: a problem in a top-level field (here `mode`) stops validation before the
@@ -315,7 +317,7 @@ describe('compilePolicy: problems', () => {
       mode: 'lenient',
       relations: [{ type: 'permits', subject: 'actor:nobody', action: 'action:read' }],
     });
-    expect(found.map((p) => p.path)).toEqual(['mode', 'relations[0].subject']);
+    expect(found.map((p) => p.pointer)).toEqual(['/mode', '/relations/0/subject']);
   });
 });
 
@@ -330,16 +332,16 @@ describe('compilePolicy: limits', () => {
       type: 'actor',
       name: `a${i}`,
     }));
-    expect(problems({ terms }).map((p) => p.path)).toEqual(['terms']);
+    expect(problems({ terms }).map((p) => p.pointer)).toEqual(['/terms']);
     const relations = Array.from({ length: POLICY_LIMITS.relations + 1 }, () => minimal.relations[0]);
     const constraints = Array.from({ length: POLICY_LIMITS.constraints + 1 }, () => ({
       name: 'c',
       condition: 'a',
       action: 'deny',
     }));
-    expect(problems({ terms: minimal.terms, relations, constraints }).map((p) => p.path)).toEqual([
-      'relations',
-      'constraints',
+    expect(problems({ terms: minimal.terms, relations, constraints }).map((p) => p.pointer)).toEqual([
+      '/relations',
+      '/constraints',
     ]);
   });
 
@@ -356,26 +358,28 @@ describe('compilePolicy: limits', () => {
     const relation = (n: number) => ({ ...minimal.relations[0], conditions: Array.from({ length: n }, () => 'a') });
     expect(compiled({ ...minimal, relations: [relation(20)] }).relations[0]?.conditions).toHaveLength(20);
     expect(problems({ ...minimal, relations: [relation(21)] })).toEqual([
-      { path: 'relations[0].conditions', message: expect.stringContaining('20') },
+      { pointer: '/relations/0/conditions', message: expect.stringContaining('20') },
     ]);
   });
 
   it('rejects a condition longer than 1000 characters', () => {
     const long = `a == "${'x'.repeat(1000)}"`;
     expect(problems({ ...minimal, relations: [{ ...minimal.relations[0], condition: long }] })).toEqual([
-      { path: 'relations[0].condition', message: expect.stringContaining('longer than 1000 characters') },
+      { pointer: '/relations/0/condition', message: expect.stringContaining('longer than 1000 characters') },
     ]);
     expect(problems({ ...minimal, constraints: [{ name: 'c', condition: long, action: 'deny' }] })).toEqual([
-      { path: 'constraints[0].condition', message: expect.stringContaining('longer than 1000 characters') },
+      { pointer: '/constraints/0/condition', message: expect.stringContaining('longer than 1000 characters') },
     ]);
   });
 
   it('rejects ids over 256 characters and justifications over 4096', () => {
     const longId = 'a'.repeat(257);
-    expect(problems({ terms: [{ id: longId, type: 'actor', name: 'a' }] }).map((p) => p.path)).toEqual(['terms[0].id']);
+    expect(problems({ terms: [{ id: longId, type: 'actor', name: 'a' }] }).map((p) => p.pointer)).toEqual([
+      '/terms/0/id',
+    ]);
     const justification = 'j'.repeat(4097);
     expect(
-      problems({ ...minimal, relations: [{ ...minimal.relations[0], justification }] }).map((p) => p.path),
-    ).toEqual(['relations[0].justification']);
+      problems({ ...minimal, relations: [{ ...minimal.relations[0], justification }] }).map((p) => p.pointer),
+    ).toEqual(['/relations/0/justification']);
   });
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type Condition, parseCondition } from './condition';
-import { joinPath } from './field-path';
+import { jsonPointer } from './field-path';
 
 /**
  * The policy model: terms (nodes) and relations (edges) in the upstream JSON format, either form,
@@ -70,9 +70,15 @@ export interface CompiledPolicy {
   relationsByPair: ReadonlyMap<string, readonly Relation[]>;
 }
 
+/** A problem in a policy document; `pointer` (RFC 6901) names the value it is about, `""` the whole document. */
 export interface PolicyProblem {
-  path: string;
+  pointer: string;
   message: string;
+}
+
+/** One line per problem, as the CLI and startup errors print it: `/relations/3/conditions/0: invalid …`. */
+export function describeProblem(problem: PolicyProblem): string {
+  return `${problem.pointer === '' ? '(document)' : problem.pointer}: ${problem.message}`;
 }
 
 export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; problems: PolicyProblem[] };
@@ -146,11 +152,23 @@ export function unwrapPolicyDocument(input: unknown): unknown {
 }
 
 /**
+ * What a load does with a document as sent: unwraps it and compiles what is inside. Problems point
+ * into the document as sent, so a wrapped one's start with `/policy`.
+ */
+export function readPolicyDocument(input: unknown): { document: unknown; compiled: CompileResult } {
+  const document = unwrapPolicyDocument(input);
+  const compiled = compilePolicy(document);
+  if (compiled.ok || document === input) return { document, compiled };
+  const problems = compiled.problems.map((p) => ({ ...p, pointer: `/policy${p.pointer}` }));
+  return { document, compiled: { ok: false, problems } };
+}
+
+/**
  * Validates a policy document and compiles it, reporting every problem found, not just the first:
  * a malformed field is reported and checking goes on with what can still be read.
  */
 export function compilePolicy(input: unknown): CompileResult {
-  if (!isRecord(input)) return { ok: false, problems: [{ path: '', message: 'a policy must be a JSON object' }] };
+  if (!isRecord(input)) return { ok: false, problems: [{ pointer: '', message: 'a policy must be a JSON object' }] };
   const problems: PolicyProblem[] = [];
   const header = headerSchema.safeParse(input);
   if (!header.success) problems.push(...zodProblems(header.error, ''));
@@ -161,7 +179,7 @@ export function compilePolicy(input: unknown): CompileResult {
     if (value === undefined) return [];
     if (!Array.isArray(value) || value.length > POLICY_LIMITS[key]) {
       const message = Array.isArray(value) ? `at most ${POLICY_LIMITS[key]} ${key} are allowed` : 'must be an array';
-      problems.push({ path: key, message });
+      problems.push({ pointer: `/${key}`, message });
       listsReadable = false;
       return [];
     }
@@ -171,17 +189,17 @@ export function compilePolicy(input: unknown): CompileResult {
   const rawRelations = list('relations');
   const rawConstraints = list('constraints');
   if (listsReadable && rawTerms.length === 0 && rawRelations.length === 0) {
-    problems.push({ path: 'terms', message: 'a policy needs at least one term or relation' });
+    problems.push({ pointer: '/terms', message: 'a policy needs at least one term or relation' });
   }
 
   const terms = new Map<string, Term>();
   // Every id and name a request could send, per kind of term: one value must mean one term.
   const names = new Map<string, string>();
   rawTerms.forEach((raw, i) => {
-    const term = parseTerm(raw, `terms[${i}]`, problems);
+    const term = parseTerm(raw, `/terms/${i}`, problems);
     if (!term) return;
     if (terms.has(term.id)) {
-      problems.push({ path: `terms[${i}]`, message: `duplicate term id "${term.id}"` });
+      problems.push({ pointer: `/terms/${i}`, message: `duplicate term id "${term.id}"` });
       return;
     }
     for (const value of new Set([term.id, term.label])) {
@@ -189,7 +207,7 @@ export function compilePolicy(input: unknown): CompileResult {
       const owner = names.get(key);
       if (owner && owner !== term.id) {
         problems.push({
-          path: `terms[${i}]`,
+          pointer: `/terms/${i}`,
           message: `"${value}" already names ${term.type} term "${owner}"; a request sending it would match both`,
         });
       }
@@ -201,18 +219,18 @@ export function compilePolicy(input: unknown): CompileResult {
   const relations: Relation[] = [];
   const relationIds = new Set<string>();
   rawRelations.forEach((raw, i) => {
-    const path = `relations[${i}]`;
+    const path = `/relations/${i}`;
     const relation = parseRelation(raw, path, terms, problems);
     if (!relation) return;
     if (relation.framework !== undefined && !frameworks.includes(relation.framework)) {
       problems.push({
-        path: `${path}.framework`,
+        pointer: `${path}/framework`,
         message: `"${relation.framework}" is not one of the policy's compliance_frameworks`,
       });
     }
     let relationId = relation.id;
     if (relationIds.has(relationId) && hasKey(raw, 'relation_id')) {
-      problems.push({ path: `${path}.relation_id`, message: `duplicate relation id "${relationId}"` });
+      problems.push({ pointer: `${path}/relation_id`, message: `duplicate relation id "${relationId}"` });
     }
     // Generated ids of repeated relations get a suffix so every id stays unique.
     for (let n = 2; relationIds.has(relationId); n++) relationId = `${relation.id}#${n}`;
@@ -222,7 +240,7 @@ export function compilePolicy(input: unknown): CompileResult {
 
   const constraints: Constraint[] = [];
   rawConstraints.forEach((raw, i) => {
-    const constraint = parseConstraint(raw, `constraints[${i}]`, problems);
+    const constraint = parseConstraint(raw, `/constraints/${i}`, problems);
     if (constraint) constraints.push(constraint);
   });
 
@@ -268,6 +286,8 @@ interface RelationFields {
   sourceKey: string;
   targetKey: string;
   object?: string;
+  /** Where the object was written: `object`, or the full form's `metadata/object`. */
+  objectKey: string;
   justification?: string;
   severity?: Sensitivity;
   framework?: string;
@@ -289,11 +309,11 @@ function readRelation(raw: unknown, path: string, problems: PolicyProblem[]): Re
   conditions.forEach((c, i) => {
     if (typeof c !== 'string') return;
     conditionText.push(c);
-    conditionPaths.push(`${path}.conditions[${i}]`);
+    conditionPaths.push(`${path}/conditions/${i}`);
   });
   if (typeof raw.condition === 'string') {
     conditionText.push(raw.condition);
-    conditionPaths.push(`${path}.condition`);
+    conditionPaths.push(`${path}/condition`);
   }
   return {
     type,
@@ -303,6 +323,7 @@ function readRelation(raw: unknown, path: string, problems: PolicyProblem[]): Re
     sourceKey: full ? 'source' : 'subject',
     targetKey: full ? 'target' : 'action',
     object: stringOrUndefined(raw.object) ?? stringOrUndefined(metadata.object),
+    objectKey: typeof raw.object === 'string' ? 'object' : 'metadata/object',
     justification: stringOrUndefined(raw.justification) ?? stringOrUndefined(metadata.justification),
     severity: isOneOf(SENSITIVITIES, raw.severity) ? raw.severity : undefined,
     framework: stringOrUndefined(raw.framework),
@@ -323,14 +344,15 @@ function parseRelation(
 
   if (r.source === undefined) {
     if (r.type !== 'requires')
-      problems.push({ path: `${path}.${r.sourceKey}`, message: `a ${r.type} relation needs an actor` });
+      problems.push({ pointer: `${path}/${r.sourceKey}`, message: `a ${r.type} relation needs an actor` });
   } else {
-    checkReference(terms, r.source, ['actor'], `${path}.${r.sourceKey}`, problems);
+    checkReference(terms, r.source, ['actor'], `${path}/${r.sourceKey}`, problems);
   }
-  if (r.target !== undefined) checkReference(terms, r.target, ['action'], `${path}.${r.targetKey}`, problems);
-  if (r.object !== undefined) checkReference(terms, r.object, ['data_class', 'resource'], `${path}.object`, problems);
+  if (r.target !== undefined) checkReference(terms, r.target, ['action'], `${path}/${r.targetKey}`, problems);
+  if (r.object !== undefined)
+    checkReference(terms, r.object, ['data_class', 'resource'], `${path}/${r.objectKey}`, problems);
   if (r.type === 'requires' && r.conditionText.length === 0) {
-    problems.push({ path: `${path}.condition`, message: 'a requires relation needs a condition to require' });
+    problems.push({ pointer: `${path}/condition`, message: 'a requires relation needs a condition to require' });
   }
   const conditions: Condition[] = [];
   r.conditionText.forEach((expression, i) => {
@@ -338,7 +360,7 @@ function parseRelation(
     if (parsed.ok) conditions.push(parsed.condition);
     else
       problems.push({
-        path: r.conditionPaths[i] as string,
+        pointer: r.conditionPaths[i] as string,
         message: `invalid condition "${expression}": ${parsed.error}`,
       });
   });
@@ -368,10 +390,11 @@ function parseConstraint(raw: unknown, path: string, problems: PolicyProblem[]):
   if (typeof raw.condition === 'string') {
     const parsed = parseCondition(raw.condition);
     if (parsed.ok) condition = parsed.condition;
-    else problems.push({ path: `${path}.condition`, message: `invalid condition "${raw.condition}": ${parsed.error}` });
+    else
+      problems.push({ pointer: `${path}/condition`, message: `invalid condition "${raw.condition}": ${parsed.error}` });
   }
   if (raw.obligation !== undefined && raw.action !== 'annotate') {
-    problems.push({ path: `${path}.obligation`, message: 'only an annotate constraint carries an obligation' });
+    problems.push({ pointer: `${path}/obligation`, message: 'only an annotate constraint carries an obligation' });
   }
   if (problems.length > before || !result.success || !condition) return undefined;
   const c = result.data;
@@ -410,14 +433,14 @@ function checkReference(
   terms: ReadonlyMap<string, Term>,
   ref: string,
   allowed: TermType[],
-  path: string,
+  pointer: string,
   problems: PolicyProblem[],
 ): void {
   const term = terms.get(ref);
-  if (!term) problems.push({ path, message: `references undefined term "${ref}"` });
+  if (!term) problems.push({ pointer, message: `references undefined term "${ref}"` });
   else if (!allowed.includes(term.type)) {
     const article = /^[aeiou]/.test(term.type) ? 'an' : 'a';
-    problems.push({ path, message: `term "${ref}" is ${article} ${term.type}, expected ${allowed.join(' or ')}` });
+    problems.push({ pointer, message: `term "${ref}" is ${article} ${term.type}, expected ${allowed.join(' or ')}` });
   }
 }
 
@@ -457,5 +480,5 @@ function indexRelations(relations: readonly Relation[]): Map<string, Relation[]>
 }
 
 function zodProblems(error: z.ZodError, prefix: string): PolicyProblem[] {
-  return error.issues.map((issue) => ({ path: joinPath(prefix, issue.path), message: issue.message }));
+  return error.issues.map((issue) => ({ pointer: jsonPointer(prefix, issue.path), message: issue.message }));
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { compilePolicy, unwrapPolicyDocument } from '../governance/policy';
+import { describeProblem, readPolicyDocument } from '../governance/policy';
 import { StartupError } from '../startup';
 
 /**
@@ -14,9 +14,9 @@ export function readPolicyFile(file: string): { document: unknown; loadedBy: str
   } catch (err) {
     throw new StartupError(`LEXECON_POLICY_FILE: cannot read ${file} as JSON: ${(err as Error).message}`);
   }
-  const compiled = compilePolicy(unwrapPolicyDocument(document));
+  const { compiled } = readPolicyDocument(document);
   if (!compiled.ok) {
-    const problems = compiled.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
+    const problems = compiled.problems.map((p) => `  ${describeProblem(p)}`).join('\n');
     throw new StartupError(`LEXECON_POLICY_FILE: ${file} is not a valid policy:\n${problems}`);
   }
   return { document, loadedBy: `policy-file:${basename(file)}` };

@@ -3,7 +3,7 @@ import { type CacheStatsSource, createLruCache, estimateBytes } from '../cache/l
 import type { Db } from '../db/client';
 import { type PolicyRow, policies } from '../db/schema';
 import { AppError } from '../errors';
-import { type CompiledPolicy, compilePolicy, unwrapPolicyDocument } from '../governance/policy';
+import { type CompiledPolicy, compilePolicy, readPolicyDocument } from '../governance/policy';
 import { canonicalJson } from '../ledger/canonical-json';
 import { sha256Hex } from '../ledger/crypto';
 import type { LedgerEntry } from '../ledger/entry';
@@ -143,8 +143,7 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
   };
 
   async function load(input: unknown, loadedBy: string): Promise<LoadResult> {
-    const document = unwrapPolicyDocument(input);
-    const compiled = compilePolicy(document);
+    const { document, compiled } = readPolicyDocument(input);
     if (!compiled.ok) {
       telemetry.policyLoaded('invalid');
       throw new AppError('INVALID_POLICY', `The policy has ${compiled.problems.length} problem(s)`, {

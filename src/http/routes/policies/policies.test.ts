@@ -217,7 +217,7 @@ describe.each(backends())('policy routes on $name', (backend) => {
     expect(missing.body.error.code).toBe('NOT_FOUND');
   });
 
-  it('rejects an invalid policy with 400 INVALID_POLICY listing every problem with its path, and changes nothing', async () => {
+  it('rejects an invalid policy with 400 INVALID_POLICY listing every problem with its JSON pointer, and changes nothing', async () => {
     const active = (await load(samplePolicy)).body.policy;
     const headBefore = await head();
 
@@ -225,14 +225,14 @@ describe.each(backends())('policy routes on $name', (backend) => {
 
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('INVALID_POLICY');
-    const problems: { path: string; message: string }[] = res.body.error.details.problems;
-    expect(problems.map((p) => p.path)).toEqual([
-      'terms[2]',
-      'terms[3].type',
-      'relations[0].subject',
-      'relations[1].subject',
-      'relations[2].condition',
-      'relations[3].type',
+    const problems: { pointer: string; message: string }[] = res.body.error.details.problems;
+    expect(problems.map((p) => p.pointer)).toEqual([
+      '/terms/2',
+      '/terms/3/type',
+      '/relations/0/subject',
+      '/relations/1/subject',
+      '/relations/2/condition',
+      '/relations/3/type',
     ]);
     const messages = problems.map((p) => p.message);
     expect(messages[0]).toContain('duplicate term id "actor:agent"');
