@@ -76,24 +76,19 @@ export interface ConditionRead {
 export function conditionReads(condition: Condition, scope: ConditionScope): ConditionRead[] {
   const reads = new Map<string, unknown>();
   const visit = (node: Condition): void => {
-    switch (node.kind) {
-      case 'path': {
-        const name =
-          node.root === 'request'
-            ? [REQUEST_NAMES.get(node.segments[0] ?? ''), ...node.segments.slice(1)]
-            : node.segments;
-        reads.set(`${node.root}.${name.join('.')}`, evaluate(node, scope));
-        return;
-      }
-      case 'list':
-        return node.items.forEach(visit);
-      case 'not':
-        return visit(node.operand);
-      case 'and':
-      case 'or':
-      case 'compare':
-        visit(node.left);
-        return visit(node.right);
+    if (node.kind === 'path') {
+      const name =
+        node.root === 'request'
+          ? [REQUEST_NAMES.get(node.segments[0] ?? ''), ...node.segments.slice(1)]
+          : node.segments;
+      reads.set(`${node.root}.${name.join('.')}`, evaluate(node, scope));
+    } else if (node.kind === 'list') {
+      node.items.forEach(visit);
+    } else if (node.kind === 'not') {
+      visit(node.operand);
+    } else if (node.kind !== 'literal') {
+      visit(node.left);
+      visit(node.right);
     }
   };
   visit(condition);
