@@ -5,6 +5,8 @@ import { PERMISSIONS, type Permission, ROLE_PERMISSIONS, ROLES } from '../src/au
 import {
   DecisionRequestSchema,
   DecisionResponseSchema,
+  ExplainRequestSchema,
+  ExplanationSchema,
   VerificationSchema,
   VerifyRequestSchema,
 } from '../src/decisions/schemas';
@@ -224,6 +226,7 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
     // The zod schemas that validate requests accept the examples generated from them, too.
     expect(DecisionRequestSchema.safeParse(doc.components.schemas.DecisionRequest.example).success).toBe(true);
     expect(VerifyRequestSchema.safeParse(doc.components.schemas.DecisionClaim.example).success).toBe(true);
+    expect(ExplainRequestSchema.safeParse(doc.components.schemas.ExplainRequest.example).success).toBe(true);
   });
 
   it('accepts every documented request example when it is sent to the app', async () => {
@@ -238,9 +241,11 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
         'post /api/auth/mfa/confirm',
         'post /api/auth/mfa/verify',
         'post /api/decide',
+        'post /api/decide/explain',
         'post /api/decide/verify',
         'post /api/keys',
         'post /api/policies',
+        'post /api/policies/validate',
         'post /api/users',
         'put /api/flags/{name}',
       ].sort(),
@@ -266,6 +271,13 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
     });
     expect(verify.body.error.message).toBe('This user has no MFA enrolled: enroll first');
 
+    const validation = await t.request('POST', '/api/policies/validate', {
+      body: examples.get('post /api/policies/validate'),
+    });
+    expect(validation.status).toBe(200);
+    expect(validation.body.valid).toBe(true);
+    expectDocumented('post', '/api/policies/validate', validation);
+
     const policy = await t.request('POST', '/api/policies', { body: examples.get('post /api/policies') });
     expect(SUCCESS).toContain(String(policy.status));
     expectDocumented('post', '/api/policies', policy);
@@ -281,6 +293,13 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
     });
     expect(decision.status).toBe(200);
     expectDocumented('post', '/api/decide', decision);
+
+    const explanation = await t.request('POST', '/api/decide/explain', {
+      body: examples.get('post /api/decide/explain'),
+    });
+    expect(explanation.status).toBe(200);
+    expect(explanation.body.decision).toBe(decision.body.decision);
+    expectDocumented('post', '/api/decide/explain', explanation);
 
     const verification = await t.request('POST', '/api/decide/verify', {
       body: examples.get('post /api/decide/verify'),
@@ -318,6 +337,23 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
     });
     expect(permitted.allowed).toBe(true);
     expect(DecisionResponseSchema.safeParse(permitted).success).toBe(true);
+
+    for (const body of [
+      {
+        request: { actor: 'model', proposed_action: 'write', tool: 'db', user_intent: 'update', data_classes: ['pii'] },
+      },
+      { request: { actor: 'user', proposed_action: 'read', tool: 'file_reader', user_intent: 'read' } },
+      {
+        request: { actor: 'nobody', proposed_action: 'read', tool: 'x', user_intent: '' },
+        policy: { policy: samplePolicy },
+      },
+    ]) {
+      const explained = await call('post', '/api/decide/explain', '/api/decide/explain', { body });
+      expect(ExplanationSchema.strict().safeParse(explained).success).toBe(true);
+    }
+    for (const body of [samplePolicy, { name: 'empty', mode: 'lax' }]) {
+      await call('post', '/api/policies/validate', '/api/policies/validate', { body });
+    }
 
     const verified = await call('post', '/api/decide/verify', '/api/decide/verify', { body: permitted });
     expect(verified.verified).toBe(true);
@@ -372,6 +408,14 @@ describe.each(backends())('OpenAPI document on $name', (backend) => {
       ['post', '/api/decide', '/api/decide', { rawBody: '{', headers: { 'content-type': 'application/json' } }],
       ['post', '/api/decide', '/api/decide', { rawBody: '{}' }],
       ['post', '/api/policies', '/api/policies', { body: { name: 'empty' } }],
+      ['post', '/api/decide/explain', '/api/decide/explain', { body: { request: { actor: 1 } } }],
+      [
+        'post',
+        '/api/decide/explain',
+        '/api/decide/explain',
+        { body: { request: { actor: 'a', proposed_action: 'b', tool: 'c', user_intent: '' }, policy: { mode: 'x' } } },
+      ],
+      ['post', '/api/policies/validate', '/api/policies/validate', { body: ['not', 'a', 'policy'] }],
       ['get', '/api/ledger/entries?limit=0', '/api/ledger/entries', {}],
       ['get', '/api/policies/999', '/api/policies/{version}', {}],
       ['get', '/api/ledger/entries/999999', '/api/ledger/entries/{index}', {}],

@@ -4,8 +4,11 @@
  * reads as it reads its own `.openapi(...)`, so the HTTP shell documents these schemas as they are.
  */
 import { z } from 'zod';
-import { MODES, SENSITIVITIES } from '../governance/policy';
+import { REASON_CODES } from '../governance/evaluate';
+import { CONSTRAINT_EFFECTS, MODES, RELATION_TYPES, SENSITIVITIES } from '../governance/policy';
 import { RISK_LEVELS } from '../governance/risk';
+import { RELATION_EFFECTS } from '../governance/trace';
+import { PolicyDocumentSchema } from '../policies/schemas';
 
 /** Upstream's limits on `context`: enough for real callers, small enough for every ledger entry. */
 export const CONTEXT_LIMITS = { keys: 100, bytes: 64 * 1024, depth: 5, stringLength: 10_000, arrayLength: 1000 };
@@ -252,6 +255,137 @@ export const VerificationSchema = z
   })
   .meta({ id: 'DecisionVerification' });
 
+export const ExplainRequestSchema = z
+  .strictObject({
+    request: DecisionRequestSchema,
+    policy: PolicyDocumentSchema.optional(),
+  })
+  .meta({
+    id: 'ExplainRequest',
+    description:
+      'A decision request to explain, and optionally the policy to evaluate it against (any document POST /api/policies accepts, wrapped or not); without one, the active policy.',
+    example: { request: decisionRequestExample },
+  });
+
+const TermMatchSchema = z
+  .object({
+    value: z.string().meta({ description: 'The value the request gave' }),
+    terms: z
+      .array(z.string())
+      .meta({ description: 'The policy terms it names, by id; none: the policy does not know it' }),
+  })
+  .meta({ id: 'TermMatch' });
+
+const ConditionStepSchema = z
+  .object({
+    condition: z.string().meta({ description: 'The condition as written in the policy' }),
+    holds: z.boolean(),
+    reads: z
+      .array(z.object({ path: z.string(), value: z.unknown() }))
+      .meta({ description: 'Every value the condition read (request.* and context.*), once each: null when absent' }),
+  })
+  .meta({ id: 'ConditionStep' });
+
+const RelationStepSchema = z
+  .object({
+    id: z.string(),
+    type: z.enum(RELATION_TYPES),
+    actor: z.string().nullable().meta({ description: 'Actor term id; null: a requires relation for any actor' }),
+    action: z.string(),
+    object: z.string().nullable(),
+    conditions: z.array(ConditionStepSchema),
+    effect: z.enum(RELATION_EFFECTS).meta({
+      description:
+        'forbade, permitted, unmet (a requirement whose condition failed), met, conditions_failed (a permit or forbids whose conditions did not all hold) or not_applicable (a forbids or requires whose object the request does not touch)',
+    }),
+    decided: z.boolean().meta({ description: 'It is among the relations the outcome names (matched_relations)' }),
+    justification: z.string().optional(),
+  })
+  .meta({ id: 'RelationStep' });
+
+const ConstraintStepSchema = z
+  .object({
+    name: z.string(),
+    effect: z.enum(CONSTRAINT_EFFECTS),
+    condition: ConditionStepSchema,
+    fired: z.boolean(),
+    decided: z.boolean(),
+    obligation: z.string().optional(),
+  })
+  .meta({ id: 'ConstraintStep' });
+
+export const EvaluationTraceSchema = z
+  .object({
+    policy: z
+      .object({
+        name: z.string(),
+        version: z.string(),
+        mode: z.enum(MODES),
+        compliance_frameworks: z.array(z.string()),
+      })
+      .nullable()
+      .meta({ description: 'The policy evaluated; null when there was none' }),
+    mode: z.object({
+      policy: z.enum(MODES).nullable(),
+      requested: z.enum(MODES).nullable(),
+      effective: z.enum(MODES).nullable(),
+      effect: z.string().meta({ description: 'What the effective mode does, in words' }),
+    }),
+    terms: z.object({ actor: TermMatchSchema, action: TermMatchSchema, data_classes: z.array(TermMatchSchema) }),
+    relations: z
+      .array(RelationStepSchema)
+      .meta({ description: 'Every relation considered for the actor and action, in the policy’s order' }),
+    constraints: z.array(ConstraintStepSchema).meta({ description: 'Every constraint of the policy' }),
+    risk: z.object({
+      declared: z.number().int(),
+      data: z.array(z.object({ term: z.string(), sensitivity: z.enum(SENSITIVITIES).nullable() })),
+      forbidden: z.boolean(),
+      violations: z.number().int(),
+      level: z.enum(RISK_LEVELS),
+    }),
+    violations: z.array(ViolationSchema),
+    outcome: z.object({
+      reason_code: z.enum(REASON_CODES),
+      decided_by: z.array(z.string()),
+      rule: z.string().meta({ description: 'Why the winning rule won' }),
+    }),
+  })
+  .meta({
+    id: 'EvaluationTrace',
+    description:
+      'How the outcome was reached, from the same evaluation a decision runs: the terms the request matched, each relation and constraint with its conditions’ values, the mode’s effect, the risk factors, the compliance rules that fired and the rule that won. docs/policy-language.md describes every field.',
+  });
+
+export const ExplanationSchema = z
+  .object({
+    recorded: z.literal(false),
+    allowed: z.boolean(),
+    decision: z.enum(['permit', 'deny', 'escalate']),
+    reason: z.string(),
+    reason_code: z.enum(REASON_CODES),
+    risk_level: z.enum(RISK_LEVELS),
+    violations: z.array(ViolationSchema),
+    obligations: z.array(z.string()),
+    matched_relations: z.array(z.string()),
+    policy_mode: z.enum(MODES).nullable(),
+    policy: z.object({
+      source: z.enum(['active', 'request', 'none', 'file']).meta({
+        description:
+          'The policy evaluated: the active one, the one in the request, none (no policy is active: deny by default); file only from the command line',
+      }),
+      version: z.number().int().nullable().meta({ description: 'The loaded version, for the active policy' }),
+      hash: z.string().nullable().meta({
+        description: 'SHA-256 of the RFC 8785 canonical JSON of the document, as a load would record it',
+      }),
+    }),
+    trace: EvaluationTraceSchema,
+  })
+  .meta({
+    id: 'Explanation',
+    description:
+      'Not a decision: what POST /api/decide would answer for the request (the same outcome fields, from the same evaluation) with the trace that produced it. It has no decision_id, no capability token and no receipt; nothing of it is recorded in the ledger or counted as a decision, and it authorizes nothing.',
+  });
+
 /** A decision request as validated: defaults filled in, requested_output_type lower-cased. */
 export type DecisionRequest = z.output<typeof DecisionRequestSchema>;
 /** A decision request as a caller writes it: fields with defaults may be left out. */
@@ -261,3 +395,4 @@ export type DecisionResponse = z.infer<typeof DecisionResponseSchema>;
 /** A decision response as received, whole or in part, to verify against the ledger. */
 export type DecisionClaim = z.infer<typeof VerifyRequestSchema>;
 export type DecisionVerification = z.infer<typeof VerificationSchema>;
+export type ExplainRequest = z.output<typeof ExplainRequestSchema>;

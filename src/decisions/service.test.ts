@@ -4,7 +4,7 @@ import { type CompiledPolicy, compilePolicy } from '../governance/policy';
 import type { LedgerEntry } from '../ledger/entry';
 import type { Appended, Ledger, LedgerEvent } from '../ledger/store';
 import type { PolicyStore } from '../policies/store';
-import { noopTelemetry } from '../telemetry/telemetry';
+import { noopTelemetry, type Telemetry } from '../telemetry/telemetry';
 import { DecisionRequestSchema } from './schemas';
 import { createDecisionService } from './service';
 
@@ -30,7 +30,7 @@ const POLICY = {
 const CALLER = { id: 'key_caller' } as Principal;
 
 /** A decision service over a ledger that keeps what it is given and a policy store holding `policy`. */
-function serviceWith(policy: CompiledPolicy | undefined) {
+function serviceWith(policy: CompiledPolicy | undefined, telemetry: Telemetry = noopTelemetry) {
   const appended: LedgerEvent[] = [];
   const ledger = {
     async append(event: LedgerEvent): Promise<Appended> {
@@ -55,7 +55,7 @@ function serviceWith(policy: CompiledPolicy | undefined) {
   const policies = {
     active: async () => (policy ? { summary, compiled: policy } : undefined),
   } as Partial<PolicyStore> as PolicyStore;
-  const service = createDecisionService({ ledger, policies, telemetry: noopTelemetry, now: () => 1_800_000_000_000 });
+  const service = createDecisionService({ ledger, policies, telemetry, now: () => 1_800_000_000_000 });
   return { service, appended };
 }
 
@@ -174,5 +174,65 @@ describe('decision service', () => {
       context: { urgent: true },
     });
     expect((await service.decide(request, CALLER, 'fallback-id')).obligations).toStrictEqual(readable);
+  });
+
+  describe('explain', () => {
+    /** Telemetry that notes the spans opened and the decisions counted. */
+    function recordingTelemetry() {
+      const spans: string[] = [];
+      const decisions: unknown[] = [];
+      const telemetry: Telemetry = {
+        ...noopTelemetry,
+        inSpan: (name, _attributes, fn) => {
+          spans.push(name);
+          return fn({ set() {} });
+        },
+        decisionMade: (outcome) => decisions.push(outcome),
+      };
+      return { telemetry, spans, decisions };
+    }
+    const request = DecisionRequestSchema.parse({
+      actor: 'user',
+      proposed_action: 'read',
+      tool: 'file_reader',
+      user_intent: 'read a file',
+      context: { urgent: true },
+    });
+
+    it('answers what decide answers, in one decision.explain span, recording and counting nothing', async () => {
+      const recording = recordingTelemetry();
+      const { service, appended } = serviceWith(compiled(POLICY), recording.telemetry);
+
+      const explanation = await service.explain(request);
+
+      expect(recording.spans).toEqual(['decision.explain']);
+      expect(recording.decisions).toEqual([]);
+      expect(appended).toEqual([]);
+      expect(explanation).toMatchObject({
+        recorded: false,
+        allowed: true,
+        reason_code: 'permitted',
+        obligations: ['log_urgent_read'],
+        policy: { source: 'active', version: 3, hash: 'b'.repeat(64) },
+      });
+      const decided = await service.decide(request, CALLER, 'fallback-id');
+      const { recorded: _, policy: __, trace: ___, ...outcome } = explanation;
+      expect(decided).toMatchObject(outcome);
+    });
+
+    it('evaluates a document given instead of the active policy, its problems pointing under /policy', async () => {
+      const { service } = serviceWith(undefined);
+
+      const given = await service.explain(request, { policy: POLICY });
+      expect(given).toMatchObject({ allowed: true, policy: { source: 'request', version: null } });
+      expect(given.policy.hash).toMatch(/^[0-9a-f]{64}$/);
+      expect((await service.explain(request)).policy).toEqual({ source: 'none', version: null, hash: null });
+
+      const invalid = service.explain(request, { policy: { ...POLICY, mode: 'lenient' } });
+      await expect(invalid).rejects.toMatchObject({
+        code: 'INVALID_POLICY',
+        details: { problems: [{ pointer: '/policy/policy/mode', message: expect.any(String) }] },
+      });
+    });
   });
 });

@@ -1,11 +1,14 @@
 import type { Principal } from '../auth/permissions';
+import { AppError } from '../errors';
 import { evaluate } from '../governance/evaluate';
 import { newId } from '../ids';
 import { canonicalJson } from '../ledger/canonical-json';
 import type { LedgerEntry } from '../ledger/entry';
 import type { Ledger } from '../ledger/store';
+import { readPolicy } from '../policies/read';
 import type { PolicyStore } from '../policies/store';
 import type { Telemetry } from '../telemetry/telemetry';
+import { type Explanation, explainDecision } from './explain';
 import { decisionOutcome } from './outcome';
 import type {
   CapabilityToken,
@@ -17,6 +20,13 @@ import type {
 
 export interface DecisionService {
   decide(request: DecisionRequest, caller: Principal, fallbackRequestId: string): Promise<DecisionResponse>;
+  /**
+   * What decide would answer for the request, with the trace that produced it, evaluated against the
+   * policy document given (read as a load reads it) or else the active policy. Not a decision:
+   * nothing is recorded in the ledger or counted. An invalid document is INVALID_POLICY, its
+   * problems pointing into the explain request (`/policy/...`, see ExplainRequestSchema).
+   */
+  explain(request: DecisionRequest, document?: unknown): Promise<Explanation>;
   /** Checks a decision (as returned by decide, or just its id) against its ledger entry and signature. */
   verify(claim: DecisionClaim): Promise<DecisionVerification>;
 }
@@ -70,8 +80,46 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       });
     },
 
+    explain(request, document) {
+      const attributes = {
+        actor: request.actor,
+        action: request.proposed_action,
+        resource: request.tool,
+        data_classes: request.data_classes,
+      };
+      return telemetry.inSpan('decision.explain', attributes, async (span) => {
+        const explanation = await explain(request, document);
+        span.set({
+          allowed: explanation.allowed,
+          decision: explanation.decision,
+          risk_level: explanation.risk_level,
+          reason_code: explanation.reason_code,
+          'policy.source': explanation.policy.source,
+          policy_version_hash: explanation.policy.hash ?? undefined,
+        });
+        return explanation;
+      });
+    },
+
     verify,
   };
+
+  async function explain(request: DecisionRequest, document: unknown): Promise<Explanation> {
+    if (document === undefined) {
+      const active = await policies.active();
+      return explainDecision(active?.compiled, request, {
+        source: active ? 'active' : 'none',
+        version: active?.summary.version ?? null,
+        hash: active?.summary.hash ?? null,
+      });
+    }
+    const read = await readPolicy(document);
+    if (!read.ok) {
+      const problems = read.problems.map((p) => ({ ...p, pointer: `/policy${p.pointer}` }));
+      throw new AppError('INVALID_POLICY', `The policy has ${problems.length} problem(s)`, { problems });
+    }
+    return explainDecision(read.policy, request, { source: 'request', version: null, hash: read.facts.hash });
+  }
 
   async function decide(
     request: DecisionRequest,

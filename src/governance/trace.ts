@@ -44,7 +44,15 @@ export interface ConditionStep {
  * `conditions_failed` (a permit or forbids whose conditions did not all hold) or `not_applicable` (a
  * forbids or requires whose object the request does not touch).
  */
-export type RelationEffect = 'forbade' | 'permitted' | 'unmet' | 'met' | 'conditions_failed' | 'not_applicable';
+export const RELATION_EFFECTS = [
+  'forbade',
+  'permitted',
+  'unmet',
+  'met',
+  'conditions_failed',
+  'not_applicable',
+] as const;
+export type RelationEffect = (typeof RELATION_EFFECTS)[number];
 
 export interface RelationStep {
   id: string;

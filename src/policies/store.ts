@@ -3,13 +3,15 @@ import { type CacheStatsSource, createLruCache, estimateBytes } from '../cache/l
 import type { Db } from '../db/client';
 import { type PolicyRow, policies } from '../db/schema';
 import { AppError } from '../errors';
-import { type CompiledPolicy, compilePolicy, readPolicyDocument } from '../governance/policy';
+import { type CompiledPolicy, compilePolicy } from '../governance/policy';
 import { canonicalJson } from '../ledger/canonical-json';
 import { sha256Hex } from '../ledger/crypto';
 import type { LedgerEntry } from '../ledger/entry';
 import type { Ledger } from '../ledger/store';
 import type { Logger } from '../telemetry/logger';
 import type { Telemetry } from '../telemetry/telemetry';
+import { readPolicy } from './read';
+import type { PolicyValidation } from './schemas';
 
 export interface PolicySummary {
   version: number;
@@ -37,6 +39,11 @@ export interface LoadResult {
 export interface PolicyStore {
   /** Validates, stores, ledgers and activates a policy; throws INVALID_POLICY listing every problem. */
   load(input: unknown, loadedBy: string): Promise<LoadResult>;
+  /**
+   * What a load of the document would find: its problems, or what it would record and whether it
+   * is the newest loaded one. Stores, activates, ledgers and counts nothing.
+   */
+  validate(input: unknown): Promise<PolicyValidation>;
   /**
    * The active policy. Another instance may have loaded a newer one, so the latest version is
    * re-read when the cached one is older than the refresh interval (one query, shared by callers).
@@ -118,6 +125,14 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
       });
     },
 
+    validate(input) {
+      return telemetry.inSpan('policy.validate', {}, async (span) => {
+        const result = await validate(input);
+        span.set({ 'policy.valid': result.valid, policy_version_hash: result.valid ? result.policy.hash : undefined });
+        return result;
+      });
+    },
+
     async active() {
       const cached = cache.get(ACTIVE);
       if (cached !== undefined) return cached ?? undefined;
@@ -142,16 +157,24 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
     },
   };
 
+  async function validate(input: unknown): Promise<PolicyValidation> {
+    const read = await readPolicy(input);
+    if (!read.ok) return { valid: false, problems: read.problems };
+    // What a load compares with (under its lock): the newest row, which the newest policy_loaded entry names.
+    const [latest] = await db.select({ hash: policies.hash }).from(policies).orderBy(desc(policies.id)).limit(1);
+    return { valid: true, problems: [], policy: read.facts, identical_to_active: latest?.hash === read.facts.hash };
+  }
+
   async function load(input: unknown, loadedBy: string): Promise<LoadResult> {
-    const { document, compiled } = readPolicyDocument(input);
-    if (!compiled.ok) {
+    const read = await readPolicy(input);
+    if (!read.ok) {
       telemetry.policyLoaded('invalid');
-      throw new AppError('INVALID_POLICY', `The policy has ${compiled.problems.length} problem(s)`, {
-        problems: compiled.problems,
+      throw new AppError('INVALID_POLICY', `The policy has ${read.problems.length} problem(s)`, {
+        problems: read.problems,
       });
     }
-    const hash = await sha256Hex(canonicalJson(document));
-    const policy = compiled.policy;
+    const { document, policy, facts } = read;
+    const { hash, ...recorded } = facts;
     const loadedAt = new Date(now());
     // Under the ledger lock, so that "unchanged" is judged against what is really active now,
     // even when another instance or a concurrent request loads at the same moment.
@@ -163,17 +186,7 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
         {
           eventType: 'policy_loaded',
           timestamp: loadedAt,
-          data: {
-            name: policy.name,
-            policy_version: policy.version,
-            mode: policy.mode,
-            policy_hash: hash,
-            compliance_frameworks: policy.frameworks,
-            terms_count: policy.terms.size,
-            relations_count: policy.relations.length,
-            constraints_count: policy.constraints.length,
-            loaded_by: loadedBy,
-          },
+          data: { ...recorded, policy_hash: hash, loaded_by: loadedBy },
         },
       ]);
       const [inserted] = await tx

@@ -2,6 +2,8 @@ import { DEFAULT_MAX_DECISION_BYTES } from '../../../config';
 import {
   DecisionRequestSchema,
   DecisionResponseSchema,
+  ExplainRequestSchema,
+  ExplanationSchema,
   VerificationSchema,
   VerifyRequestSchema,
 } from '../../../decisions/schemas';
@@ -29,6 +31,19 @@ const decide = defineRoute({
   responses: { 200: json(DecisionResponseSchema, 'The decision, as recorded in the ledger'), 413: tooLarge },
 });
 
+const explain = defineRoute({
+  method: 'post',
+  path: '/explain',
+  operationId: 'explainDecision',
+  permission: 'policies:read',
+  summary: 'Explain what a decision would be, without deciding',
+  description:
+    'Evaluates the request as POST /api/decide does, against the policy in the body (read exactly as POST /api/policies reads it: 400 INVALID_POLICY lists every problem, its pointer into this body, /policy/...) or else the active policy (none: the no_policy denial), and answers the outcome with the trace that produced it. Not a decision: no decision_id, capability token or receipt; nothing is appended to the ledger or counted as a decision. Limited by the caller’s API rate limit like every authenticated call, and by LEXECON_MAX_BODY_BYTES (a policy may be in the body).',
+  tags: ['decisions'],
+  request: { body: { required: true, content: { 'application/json': { schema: ExplainRequestSchema } } } },
+  responses: { 200: json(ExplanationSchema, 'The outcome and its trace; nothing recorded') },
+});
+
 const verify = defineRoute({
   method: 'post',
   path: '/verify',
@@ -50,6 +65,10 @@ export function decideRoutes() {
       const { decisions } = c.get('services');
       const response = await decisions.decide(c.req.valid('json'), c.get('principal'), c.get('requestId'));
       return c.json(response, 200);
+    })
+    .openapi(explain, async (c) => {
+      const { request, policy } = c.req.valid('json');
+      return c.json(await c.get('services').decisions.explain(request, policy), 200);
     })
     .openapi(verify, async (c) => {
       const claim = c.req.valid('json');

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { AppError } from '../../../errors';
+import { PolicyDocumentSchema, PolicyValidationSchema } from '../../../policies/schemas';
 import { createRouter, defineRoute } from '../router';
 import { errorContent, json, LimitQuery, WholeNumber } from '../schemas';
 
@@ -17,21 +18,6 @@ const PolicySummarySchema = z
     ledger_index: z.number().int(),
   })
   .openapi('PolicySummary');
-
-const PolicyDocumentSchema = z.record(z.string(), z.unknown()).openapi('PolicyDocument', {
-  description:
-    'A policy in the upstream JSON format, full form (terms[{term_id,term_type,label}], relations[{relation_id,relation_type,source,target,conditions}]) or short form (terms[{id,type,name}], relations[{type,subject,action,object?,condition?,justification?}]), optionally wrapped as {"policy": {...}}. See docs/policy-language.md.',
-  example: {
-    name: 'Example',
-    version: '1.0',
-    mode: 'strict',
-    terms: [
-      { id: 'actor:model', type: 'actor', name: 'model' },
-      { id: 'action:search', type: 'action', name: 'search' },
-    ],
-    relations: [{ type: 'permits', subject: 'actor:model', action: 'action:search', justification: 'Search is safe' }],
-  },
-});
 
 const LoadResultSchema = z
   .object({ status: z.enum(['loaded', 'unchanged']), policy: PolicySummarySchema })
@@ -51,6 +37,19 @@ const load = defineRoute({
     200: json(LoadResultSchema, 'Identical to the active policy; nothing changed'),
     201: json(LoadResultSchema, 'Loaded and active'),
   },
+});
+
+const validate = defineRoute({
+  method: 'post',
+  path: '/validate',
+  operationId: 'validatePolicy',
+  permission: 'policies:write',
+  summary: 'Check a policy as a load would, without loading it',
+  description:
+    'Reads the document exactly as POST /api/policies does and answers what a load would find: every problem with its JSON pointer (valid: false), or what the load would record and whether it is identical to the newest loaded policy. Nothing is stored, activated or appended to the ledger, and it is not counted as a policy load.',
+  tags: ['policies'],
+  request: { body: { required: true, content: { 'application/json': { schema: PolicyDocumentSchema } } } },
+  responses: { 200: json(PolicyValidationSchema, 'What a load of the document would find; nothing changed') },
 });
 
 const list = defineRoute({
@@ -88,6 +87,9 @@ export function policyRoutes() {
     .openapi(load, async (c) => {
       const result = await c.get('services').policies.load(c.req.valid('json'), c.get('principal').id);
       return result.status === 'loaded' ? c.json(result, 201) : c.json(result, 200);
+    })
+    .openapi(validate, async (c) => {
+      return c.json(await c.get('services').policies.validate(c.req.valid('json')), 200);
     })
     .openapi(list, async (c) => {
       const { policies } = c.get('services');
