@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTestApp,
@@ -8,7 +9,9 @@ import {
   type TestApp,
 } from '../../../../tests/support/app';
 import { backends, type TestDatabase } from '../../../../tests/support/databases';
-import { ExplanationSchema } from '../../../decisions/schemas';
+import { explainDecision } from '../../../decisions/explain';
+import { DecisionRequestSchema, ExplanationSchema } from '../../../decisions/schemas';
+import { compilePolicy, unwrapPolicyDocument } from '../../../governance/policy';
 import { canonicalJson } from '../../../ledger/canonical-json';
 import { sha256Hex } from '../../../ledger/crypto';
 
@@ -26,6 +29,21 @@ const OUTCOME_FIELDS = [
 ] as const;
 /** What only a recorded decision has. */
 const DECISION_ONLY = /^(decision_id|capability_token|receipt|ledger_entry_.*|request_id|timestamp|policy_version.*)$/;
+
+const EXAMPLES_DIR = new URL('../../../../examples/policies/', import.meta.url);
+
+/** Each example policy with the cases of the tests file beside it. */
+function exampleCases() {
+  const read = (file: string) => JSON.parse(readFileSync(new URL(file, EXAMPLES_DIR), 'utf8'));
+  return readdirSync(EXAMPLES_DIR)
+    .filter((name) => name.endsWith('.tests.json'))
+    .sort()
+    .map((tests) => ({
+      file: tests.replace('.tests.json', '.json'),
+      document: read(tests.replace('.tests.json', '.json')),
+      cases: read(tests).cases as { name: string; request: Record<string, unknown> }[],
+    }));
+}
 
 const outcomeOf = (body: Record<string, unknown>) => Object.fromEntries(OUTCOME_FIELDS.map((f) => [f, body[f]]));
 
@@ -247,5 +265,37 @@ describe.each(backends())('POST /api/decide/explain on $name', (backend) => {
     expect(responses[0]?.headers.get('ratelimit-policy')).toBe('2;w=200');
     expect(responses[2]?.body.error.code).toBe('RATE_LIMITED');
     expect(Number(responses[2]?.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('agrees with the offline explanation and with decide on every case of every example policy', async () => {
+    const examples = exampleCases();
+    expect(examples, 'examples/policies has no tests files').not.toHaveLength(0);
+
+    for (const { file, document, cases } of examples) {
+      expect(cases.length, file).toBeGreaterThan(0);
+      const compiled = compilePolicy(unwrapPolicyDocument(document));
+      if (!compiled.ok) throw new Error(`${file}: ${JSON.stringify(compiled.problems)}`);
+      const hash = await sha256Hex(canonicalJson(unwrapPolicyDocument(document)));
+      const explained = [];
+      for (const { name, request } of cases) {
+        const res = await explain({ request, policy: document });
+        expect(res.status, `${file}: ${name}`).toBe(200);
+        // What `lexecon policy explain` computes, as JSON: the same evaluation, the same trace.
+        const offline = explainDecision(compiled.policy, DecisionRequestSchema.parse(request), {
+          source: 'request',
+          version: null,
+          hash,
+        });
+        expect(res.body, `${file}: ${name}`).toEqual(JSON.parse(JSON.stringify(offline)));
+        explained.push(res.body);
+      }
+
+      expect((await t.request('POST', '/api/policies', { body: document })).status).toBe(201);
+      for (const [i, { name, request }] of cases.entries()) {
+        const decided = await decide(request);
+        expect(outcomeOf(explained[i]), `${file}: ${name}`).toEqual(outcomeOf(decided.body));
+        expect(decided.body.policy_version_hash).toBe(hash);
+      }
+    }
   });
 });
