@@ -207,6 +207,37 @@ describe.each(backends())('tracing the API in-process on $name', (backend) => {
     expect(deny.result.body.allowed).toBe(false);
   });
 
+  it('records an explanation as one decision.explain span, with nothing of a decision under it', async () => {
+    const body = {
+      request: decisionRequest({ user_intent: INTENT_CANARY, context: { note: CONTEXT_CANARY } }),
+      policy: samplePolicy,
+    };
+    const { result: res, spans } = await exported(() =>
+      app.request('POST', '/api/decide/explain', { key: app.keys.auditor, body }),
+    );
+    expect(res.status).toBe(200);
+
+    const explain = one(spans, 'decision.explain');
+    childOf(explain, one(spans, 'POST /api/decide/explain'));
+    expect(explain.attributes).toMatchObject({
+      actor: 'user',
+      action: 'read',
+      resource: 'file_reader',
+      allowed: true,
+      decision: 'permit',
+      reason_code: 'permitted',
+      'policy.source': 'request',
+      policy_version_hash: res.body.policy.hash,
+    });
+    const names = spans.map((s) => s.name);
+    for (const decisionOnly of ['decision.evaluate', 'policy.evaluate', 'ledger.append', 'ledger.commit']) {
+      expect(names).not.toContain(decisionOnly);
+    }
+    expect(names.filter((name) => name.startsWith('insert '))).toEqual([]);
+    expect(JSON.stringify(spans)).not.toContain(INTENT_CANARY);
+    expect(JSON.stringify(spans)).not.toContain(CONTEXT_CANARY);
+  });
+
   it('traces ledger verification', async () => {
     const { result: res, spans } = await exported(() => app.request('GET', '/api/ledger/verify'));
     expect(res.body.valid).toBe(true);

@@ -60,13 +60,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
 
   return {
     decide(request, caller, fallbackRequestId) {
-      const attributes = {
-        actor: request.actor,
-        action: request.proposed_action,
-        resource: request.tool,
-        data_classes: request.data_classes,
-      };
-      return telemetry.inSpan('decision.evaluate', attributes, async (span) => {
+      return telemetry.inSpan('decision.evaluate', askedOf(request), async (span) => {
         const response = await decide(request, caller, fallbackRequestId);
         span.set({
           allowed: response.allowed,
@@ -81,13 +75,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     },
 
     explain(request, document) {
-      const attributes = {
-        actor: request.actor,
-        action: request.proposed_action,
-        resource: request.tool,
-        data_classes: request.data_classes,
-      };
-      return telemetry.inSpan('decision.explain', attributes, async (span) => {
+      return telemetry.inSpan('decision.explain', askedOf(request), async (span) => {
         const explanation = await explain(request, document);
         span.set({
           allowed: explanation.allowed,
@@ -243,6 +231,16 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       mismatched_fields: mismatched,
     };
   }
+}
+
+/** What was asked, as the attributes of a decision's or an explanation's span. */
+function askedOf(request: DecisionRequest) {
+  return {
+    actor: request.actor,
+    action: request.proposed_action,
+    resource: request.tool,
+    data_classes: request.data_classes,
+  };
 }
 
 async function findDecisionEntry(

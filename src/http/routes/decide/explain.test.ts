@@ -47,7 +47,7 @@ function exampleCases() {
 
 const outcomeOf = (body: Record<string, unknown>) => Object.fromEntries(OUTCOME_FIELDS.map((f) => [f, body[f]]));
 
-/** Requests that reach each way the sample policy decides: a permit, a forbid with a violation, no permit. */
+/** Requests the sample policy decides each way: a permit, a forbid with a violation, no permit, an escalation. */
 const REQUESTS = [
   decisionRequest(),
   decisionRequest({ actor: 'model', proposed_action: 'write', data_classes: ['pii'] }),
@@ -117,6 +117,7 @@ describe.each(backends())('POST /api/decide/explain on $name', (backend) => {
   it('answers, against the active policy, the outcome decide answers, and only the decision is recorded', async () => {
     const loaded = (await t.request('POST', '/api/policies', { body: samplePolicy })).body.policy;
 
+    const reasons = [];
     for (const request of REQUESTS) {
       const before = await head();
       const explained = await explain({ request });
@@ -129,11 +130,13 @@ describe.each(backends())('POST /api/decide/explain on $name', (backend) => {
       expect((await head()).index).toBe(before.index + 1);
 
       expect(outcomeOf(explained.body)).toEqual(outcomeOf(decided.body));
+      reasons.push(explained.body.reason_code);
       expect(explained.body.recorded).toBe(false);
       expect(explained.body.policy).toEqual({ source: 'active', version: loaded.version, hash: loaded.hash });
       expect(Object.keys(explained.body).filter((key) => DECISION_ONLY.test(key))).toEqual([]);
       expect(ExplanationSchema.strict().safeParse(explained.body).success).toBe(true);
     }
+    expect(reasons).toEqual(['permitted', 'forbidden', 'not_permitted', 'risk_escalation']);
   });
 
   it('shows the trace that produced the outcome: the terms matched, the relation that forbade and the violation', async () => {
