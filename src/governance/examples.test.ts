@@ -5,7 +5,7 @@ import { type DecisionInput, type Evaluation, evaluate } from './evaluate';
 import { type CompiledPolicy, compilePolicy } from './policy';
 
 const directory = fileURLToPath(new URL('../../examples/policies/', import.meta.url));
-const files = readdirSync(directory).filter((name) => name.endsWith('.json'));
+const files = readdirSync(directory).filter((name) => name.endsWith('.json') && !name.endsWith('.tests.json'));
 
 function read(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(`${directory}${file}`, 'utf8')) as Record<string, unknown>;
