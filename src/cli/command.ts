@@ -8,7 +8,10 @@ export interface CliIo {
   env: Record<string, string | undefined>;
 }
 
-/** 0 the command succeeded; 1 verification failed (or the service could not be read); 2 a usage error. */
+/**
+ * 0 the command succeeded; 1 verification failed, a file has a problem or a policy test failed (or the
+ * service could not be read); 2 a usage error.
+ */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

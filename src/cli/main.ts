@@ -85,7 +85,8 @@ function overview(commands: readonly Command[], unknown: string | undefined): st
     '',
     ...lines,
     '',
-    'Exit codes: 0 ok, 1 verification failed (or the service could not be read), 2 usage error.',
+    'Exit codes: 0 ok, 1 verification failed, a policy problem or a failing case (or the service could not be',
+    'read), 2 usage error.',
     '',
   ].join('\n');
 }

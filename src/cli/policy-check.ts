@@ -1,5 +1,5 @@
 import { type Command, EXIT, FORMAT_OPTION, outputFormat } from './command';
-import { describeFileProblem, type FileProblem, type PolicyFile, readPolicyFile } from './policy-files';
+import { checkPolicyFile, describeFileProblem, type FileProblem, type PolicyFile } from './policy-files';
 
 export const policyCheck: Command = {
   words: ['policy', 'check'],
@@ -49,7 +49,7 @@ export interface CheckedFile {
 }
 
 function checkedFile(file: string): CheckedFile {
-  const read = readPolicyFile(file);
+  const read = checkPolicyFile(file);
   if (!read.ok) return { file, valid: false, problems: read.problems };
   return { file, valid: true, problems: [], policy: summary(read.value) };
 }

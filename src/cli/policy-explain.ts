@@ -1,9 +1,8 @@
 import { type Explanation, explainDecision } from '../decisions/explain';
-import { DecisionRequestSchema } from '../decisions/schemas';
-import { jsonPointer } from '../governance/field-path';
 import type { ConditionStep, TermMatch } from '../governance/trace';
+import { readDecisionRequest } from '../policy-testing/tests-file';
 import { type Command, EXIT, FORMAT_OPTION, outputFormat, requiredOption } from './command';
-import { describeFileProblem, type FileProblem, readPolicyFile, readRequest } from './policy-files';
+import { checkPolicyFile, describeFileProblem, type FileProblem, readRequest } from './policy-files';
 
 export const policyExplain: Command = {
   words: ['policy', 'explain'],
@@ -24,18 +23,14 @@ export const policyExplain: Command = {
     const format = outputFormat(options);
     const requestSource = requiredOption(options, 'request');
     const policyFile = positionals[0] as string;
-    const policy = readPolicyFile(policyFile);
+    const policy = checkPolicyFile(policyFile);
     const requestName = requestSource === '-' ? 'stdin' : requestSource;
     const request = await readRequest(requestSource, io);
-    const parsed = request.ok ? DecisionRequestSchema.safeParse(request.value) : undefined;
+    const parsed = request.ok ? readDecisionRequest(request.value) : request;
     const problems: { file: string; problems: FileProblem[] }[] = [];
     if (!policy.ok) problems.push({ file: policyFile, problems: policy.problems });
-    if (!request.ok) problems.push({ file: requestName, problems: request.problems });
-    else if (parsed && !parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ pointer: jsonPointer('', i.path), message: i.message }));
-      problems.push({ file: requestName, problems: issues });
-    }
-    if (!policy.ok || !parsed?.success) {
+    if (!parsed.ok) problems.push({ file: requestName, problems: parsed.problems });
+    if (!policy.ok || !parsed.ok) {
       if (format === 'json') io.stdout.write(`${JSON.stringify({ valid: false, invalid: problems })}\n`);
       else {
         for (const { file, problems: list } of problems) {
@@ -44,13 +39,16 @@ export const policyExplain: Command = {
       }
       return EXIT.failed;
     }
-    const explanation = explainDecision(policy.value.compiled, parsed.data, policy.value.ref);
+    const explanation = explainDecision(policy.value.compiled, parsed.request, policy.value.ref);
     io.stdout.write(format === 'json' ? `${JSON.stringify(explanation)}\n` : renderExplanation(explanation));
     return EXIT.ok;
   },
 };
 
-/** The explanation for a person: the decision and its reason first, then the evidence, in evaluation's order. */
+/**
+ * The explanation for a person: the decision and its reason first, then the evidence: terms, relations
+ * with each condition's values, constraints, the mode's effect, risk, violations, and the rule that won.
+ */
 export function renderExplanation(e: Explanation): string {
   const { trace } = e;
   const lines = [
@@ -62,7 +60,7 @@ export function renderExplanation(e: Explanation): string {
     const { name, version } = trace.policy;
     lines.push(`policy: ${name} ${version}${e.policy.hash ? ` (sha256 ${e.policy.hash})` : ''}`);
   }
-  lines.push(`mode: ${trace.mode.effect}`, '', 'terms matched');
+  lines.push('', 'terms matched');
   lines.push(`  actor   ${termMatch(trace.terms.actor)}`, `  action  ${termMatch(trace.terms.action)}`);
   trace.terms.data_classes.forEach((d, i) => {
     lines.push(`  ${i === 0 ? 'data   ' : '       '} ${termMatch(d)}`);
@@ -86,10 +84,10 @@ export function renderExplanation(e: Explanation): string {
     lines.push(`    ${conditionLine(c.condition)}`);
   }
 
+  lines.push('', `mode: ${trace.mode.effect}`);
   const { risk } = trace;
   const data = risk.data.map((d) => `${d.term} ${d.sensitivity ?? 'no sensitivity'}`);
   lines.push(
-    '',
     `risk: ${risk.level} (declared ${risk.declared}${data.length > 0 ? `; data: ${data.join(', ')}` : ''}` +
       `${risk.forbidden ? '; a forbids relation held' : ''}${risk.violations > 0 ? `; ${risk.violations} violation(s)` : ''})`,
   );

@@ -40,7 +40,7 @@ export interface PolicyFile {
 export type Read<T> = { ok: true; value: T } | { ok: false; problems: FileProblem[] };
 
 /** Reads, parses and compiles a policy file exactly as a load of its bytes would: every problem, or the policy. */
-export function readPolicyFile(file: string): Read<PolicyFile> {
+export function checkPolicyFile(file: string): Read<PolicyFile> {
   const text = readText(file, DEFAULT_MAX_BODY_BYTES, 'the service’s default body limit (LEXECON_MAX_BODY_BYTES)');
   if (!text.ok) return text;
   const json = parseJsonText(text.value);

@@ -2,7 +2,7 @@ import { type PolicyCoverage, policyCoverage } from '../policy-testing/coverage'
 import { type CaseResult, type FieldMismatch, runSuite } from '../policy-testing/run';
 import { type CliIo, type Command, EXIT, FORMAT_OPTION, stringOption, UsageError } from './command';
 import { type JunitSuite, junitXml } from './junit';
-import { describeFileProblem, type FileProblem, readPolicyFile, readTestsSuite } from './policy-files';
+import { checkPolicyFile, describeFileProblem, type FileProblem, readTestsSuite } from './policy-files';
 
 type TestFormat = 'text' | 'json' | 'junit';
 
@@ -28,7 +28,7 @@ export const policyTest: Command = {
   async run({ positionals, options }, io) {
     const format = testFormat(stringOption(options, 'format'));
     const [policyFile, ...testsFiles] = positionals as [string, ...string[]];
-    const policy = readPolicyFile(policyFile);
+    const policy = checkPolicyFile(policyFile);
     const tests = testsFiles.map((file) => ({ file, read: readTestsSuite(file) }));
     const invalid = [{ file: policyFile, read: policy }, ...tests].flatMap(({ file, read }) =>
       read.ok ? [] : [{ file, problems: read.problems }],

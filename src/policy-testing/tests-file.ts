@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DecisionRequestSchema } from '../decisions/schemas';
+import { type DecisionRequest, DecisionRequestSchema } from '../decisions/schemas';
 import { REASON_CODES } from '../governance/evaluate';
 import { jsonPointer } from '../governance/field-path';
 import type { PolicyProblem } from '../governance/policy';
@@ -44,6 +44,8 @@ const ExpectationSchema = z
   })
   .refine((expect) => Object.keys(expect).length > 0, {
     message: `expect needs at least one of ${EXPECTED_FIELDS.join(', ')}`,
+    // A misspelt field is reported as such, not also as an empty expectation.
+    when: (payload) => payload.issues.length === 0,
   });
 
 const CaseSchema = z.strictObject({
@@ -69,16 +71,31 @@ export type TestsFileResult = { ok: true; suite: PolicyTestSuite } | { ok: false
  */
 export function readTestsFile(value: unknown): TestsFileResult {
   const parsed = TestsFileSchema.safeParse(value);
-  const problems = parsed.success ? [] : parsed.error.issues.flatMap(issueProblems);
+  const problems = parsed.success ? [] : parsed.error.issues.flatMap((issue) => issueProblems(issue, allowedKeys));
   problems.push(...duplicateNames(value));
   if (!parsed.success || problems.length > 0) return { ok: false, problems };
   return { ok: true, suite: parsed.data };
 }
 
+/** A decision request as POST /api/decide reads its body, or every problem with its pointer. */
+export function readDecisionRequest(
+  value: unknown,
+): { ok: true; request: DecisionRequest } | { ok: false; problems: PolicyProblem[] } {
+  const parsed = DecisionRequestSchema.safeParse(value);
+  if (parsed.success) return { ok: true, request: parsed.data };
+  const requestKeys = (path: readonly PropertyKey[]) => (path.length === 0 ? REQUEST_KEYS : undefined);
+  return { ok: false, problems: parsed.error.issues.flatMap((issue) => issueProblems(issue, requestKeys)) };
+}
+
+const REQUEST_KEYS = Object.keys(DecisionRequestSchema.shape);
+
 /** An unknown key is reported at the key itself, naming what is allowed there. */
-function issueProblems(issue: z.core.$ZodIssue): PolicyProblem[] {
+function issueProblems(
+  issue: z.core.$ZodIssue,
+  allowedAt: (path: readonly PropertyKey[]) => readonly string[] | undefined,
+): PolicyProblem[] {
   if (issue.code === 'unrecognized_keys') {
-    const allowed = allowedKeys(issue.path);
+    const allowed = allowedAt(issue.path);
     return issue.keys.map((key) => ({
       pointer: jsonPointer('', [...issue.path, key]),
       message: `unknown field "${key}"${allowed ? `; allowed: ${allowed.join(', ')}` : ''}`,
@@ -91,7 +108,7 @@ function allowedKeys(path: readonly PropertyKey[]): readonly string[] | undefine
   if (path.length === 0) return ['cases'];
   if (path.length === 2) return Object.keys(CaseSchema.shape);
   if (path[2] === 'expect') return EXPECTED_FIELDS;
-  if (path[2] === 'request') return Object.keys(DecisionRequestSchema.shape);
+  if (path[2] === 'request') return REQUEST_KEYS;
   return undefined;
 }
 
