@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_BODY_BYTES } from '../config';
 import { type Command, EXIT, FORMAT_OPTION, outputFormat } from './command';
 import { checkPolicyFile, describeFileProblem, type FileProblem, type PolicyFile } from './policy-files';
 
@@ -7,7 +8,7 @@ export const policyCheck: Command = {
   usage: 'policy check FILE… [--format text|json]',
   help: [
     'Each FILE is read as JSON and compiled exactly as a load would compile it; a file larger than the',
-    'service’s default body limit (1 MiB) is a problem too, since a load of it would be refused. Prints every',
+    `service’s default body limit (${DEFAULT_MAX_BODY_BYTES / 1024 / 1024} MiB) is a problem too: a load of it would be refused. Prints every`,
     'problem as `FILE: /pointer: message` (a JSON syntax error as `FILE:LINE:COLUMN: message`), or',
     '`FILE: ok (N terms, M relations, K constraints)`. Exits 1 when any file has a problem.',
     '',

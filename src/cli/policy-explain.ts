@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_DECISION_BYTES } from '../config';
 import { type Explanation, explainDecision } from '../decisions/explain';
 import type { ConditionStep, TermMatch } from '../governance/trace';
 import { readDecisionRequest } from '../policy-testing/tests-file';
@@ -14,7 +15,7 @@ export const policyExplain: Command = {
     'considered with each condition’s values, the constraints, the mode’s effect, the risk factors, the',
     'violations and the rule that decided. Exits 0 whatever the decision; 1 when a file is invalid.',
     '',
-    '--request  the decision request: a JSON file, or - for stdin',
+    `--request  the decision request: a JSON file, or - for stdin; up to ${DEFAULT_MAX_DECISION_BYTES / 1024} KiB, decide’s default limit`,
     '--format   text (default), or json: the explanation as POST /api/decide/explain answers it',
   ].join('\n'),
   positionals: ['POLICY'],

@@ -2,7 +2,13 @@ import { type PolicyCoverage, policyCoverage } from '../policy-testing/coverage'
 import { type CaseResult, type FieldMismatch, runSuite } from '../policy-testing/run';
 import { type CliIo, type Command, EXIT, FORMAT_OPTION, stringOption, UsageError } from './command';
 import { type JunitSuite, junitXml } from './junit';
-import { checkPolicyFile, describeFileProblem, type FileProblem, readTestsSuite } from './policy-files';
+import {
+  checkPolicyFile,
+  describeFileProblem,
+  type FileProblem,
+  MAX_TESTS_FILE_BYTES,
+  readTestsSuite,
+} from './policy-files';
 
 type TestFormat = 'text' | 'json' | 'junit';
 
@@ -15,6 +21,7 @@ export const policyTest: Command = {
     '{"cases": [{"name", "request", "expect"}]}: a request as POST /api/decide takes it, and the fields of the',
     'outcome it must get (allowed, decision, reason_code, reason, risk_level, violations, obligations,',
     'matched_relations; the last three compared as sets). docs/policy-language.md describes the format.',
+    `A tests file may be up to ${MAX_TESTS_FILE_BYTES / 1024 / 1024} MiB; a larger one is refused unread.`,
     'Prints each failing case, what it expected and got, and why the policy decided as it did; then',
     '`N passed, M failed`. Exits 0 only when every case passes; 1 when one fails or a file is invalid.',
     '',
@@ -53,7 +60,7 @@ export const policyTest: Command = {
         passed: failed === 0,
         summary: { passed: report.passed, failed },
         policy: { file: policyFile, name, version, mode, hash: ref.hash },
-        suites: suites.map(({ file, cases }) => ({ file, cases })),
+        suites,
         ...(coverage ? { coverage } : {}),
       };
       io.stdout.write(`${JSON.stringify(json)}\n`);
@@ -87,7 +94,7 @@ function textReport({ suites, passed, failed, coverage }: Report, verbose: boole
       } else lines.push(`FAIL ${file}: ${c.name}`, ...failureLines(c).map((line) => `  ${line}`), '');
     }
   }
-  if (verbose && passed > 0 && failed === 0) lines.push('');
+  if (lines.length > 0 && lines.at(-1) !== '') lines.push('');
   lines.push(`${passed} passed, ${failed} failed`);
   if (coverage) lines.push(...coverageLines(coverage));
   return `${lines.join('\n')}\n`;
