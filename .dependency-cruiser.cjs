@@ -3,7 +3,7 @@
  * a reader follows them all the same. `npx depcruise src` prints the violations;
  * tests/architecture.test.ts keeps the count at zero.
  */
-const CORE = '^src/(audit|auth|cache|config|db|decisions|errors|flags|governance|health|ids|ledger|policies|rate-limit|services)([./]|$)';
+const CORE = '^src/(audit|auth|cache|config|db|decisions|errors|flags|governance|health|ids|ledger|policies|policy-testing|rate-limit|services)([./]|$)';
 // What the core may import from telemetry: its recording interfaces, the logger, the error summary. None of these
 // imports OpenTelemetry (rule telemetry-ports-without-sdk).
 const TELEMETRY_PORTS = '^src/telemetry/(telemetry|logger|error-summary)\\.ts$';
@@ -34,6 +34,19 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/governance/' },
       to: { pathNot: ['^src/governance/', '(^|/)node_modules/zod/'] },
+    },
+    {
+      name: 'policy-testing-is-pure',
+      comment: 'Policy tests run on the evaluation and the decision schemas alone: no I/O (the CLI reads the files).',
+      severity: 'error',
+      from: { path: '^src/policy-testing/' },
+      to: {
+        pathNot: [
+          '^src/(policy-testing|governance)/',
+          '^src/decisions/(explain|outcome|schemas)\\.ts$',
+          '(^|/)node_modules/zod/',
+        ],
+      },
     },
     {
       name: 'core-without-frameworks',

@@ -18,6 +18,9 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
  */
 export const DEFAULT_MAX_DECISION_BYTES = 128 * 1024;
 
+/** LEXECON_MAX_BODY_BYTES when unset: the largest JSON body, a policy load's included. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
 export interface Config {
   http: {
     port: number;
@@ -124,7 +127,7 @@ export function parseConfig(env: Env): ConfigResult {
       maxBodyBytes: read.integer('LEXECON_MAX_BODY_BYTES', {
         min: 1024,
         max: 64 * 1024 * 1024,
-        fallback: 1024 * 1024,
+        fallback: DEFAULT_MAX_BODY_BYTES,
       }),
       maxDecisionBytes: read.integer('LEXECON_MAX_DECISION_BYTES', {
         min: 4 * 1024,

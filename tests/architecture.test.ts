@@ -63,6 +63,7 @@ describe('the import graph of src/', () => {
       'src/http/app.ts':
         "import { MeterProvider } from '@opentelemetry/sdk-metrics';\nexport const provider = MeterProvider;\n",
       'src/telemetry/telemetry.ts': "import { metrics } from './metrics';\nexport const t = metrics;\n",
+      'src/policy-testing/run.ts': "import { readFileSync } from 'node:fs';\nexport const read = readFileSync;\n",
     };
     for (const [path, text] of Object.entries(files)) {
       mkdirSync(join(scratch, dirname(path)), { recursive: true });
@@ -79,6 +80,7 @@ describe('the import graph of src/', () => {
           'errors-is-a-leaf: src/errors.ts → src/http/context.ts',
           expect.stringMatching(/^governance-is-pure: src\/governance\/policy\.ts → \S*node_modules\/hono\//),
           'governance-is-pure: src/governance/policy.ts → src/ledger/store.ts',
+          'policy-testing-is-pure: src/policy-testing/run.ts → fs',
           expect.stringMatching(/^core-without-frameworks: src\/ledger\/store\.ts → \S*node_modules\/@opentelemetry\//),
           'core-reports-through-ports: src/ledger/store.ts → src/telemetry/metrics.ts',
           'telemetry-ports-without-sdk: src/telemetry/telemetry.ts → src/telemetry/metrics.ts',

@@ -1,13 +1,17 @@
 import type { ParseArgsConfig } from 'node:util';
 
-/** What a command may print to and read from: the process's streams and environment, or a test's. */
+/** What a command may read from and print to: the process's streams and environment, or a test's. */
 export interface CliIo {
+  stdin: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: Record<string, string | undefined>;
 }
 
-/** 0 the command succeeded; 1 verification failed (or the service could not be read); 2 a usage error. */
+/**
+ * 0 the command succeeded; 1 verification failed, a file has a problem or a policy test failed (or the
+ * service could not be read); 2 a usage error.
+ */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -27,7 +31,7 @@ export interface Command {
   usage: string;
   /** A few lines on what it checks or does, and its options. */
   help: string;
-  /** Names of the positional arguments, in order; each is required. */
+  /** Names of the positional arguments, in order; each is required. A last name ending in `…` takes one or more. */
   positionals: readonly string[];
   options: NonNullable<ParseArgsConfig['options']>;
   run(input: CommandInput, io: CliIo): Promise<ExitCode>;

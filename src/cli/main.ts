@@ -3,10 +3,21 @@ import { checkpointConsistency } from './checkpoint-consistency';
 import { type CliIo, type Command, CommandFailed, EXIT, type ExitCode, UsageError } from './command';
 import { ledgerExport } from './ledger-export';
 import { ledgerVerify } from './ledger-verify';
+import { policyCheck } from './policy-check';
+import { policyExplain } from './policy-explain';
+import { policyTest } from './policy-test';
 import { receiptVerify } from './receipt-verify';
 
 /** Every command, by the words that name it; a new one is a file in src/cli and a line here. */
-export const COMMANDS: readonly Command[] = [ledgerExport, ledgerVerify, receiptVerify, checkpointConsistency];
+export const COMMANDS: readonly Command[] = [
+  ledgerExport,
+  ledgerVerify,
+  receiptVerify,
+  checkpointConsistency,
+  policyCheck,
+  policyTest,
+  policyExplain,
+];
 
 /** Runs `lexecon <args>` and answers its exit code: 0 ok, 1 verification (or the command) failed, 2 usage error. */
 export async function main(args: readonly string[], io: CliIo = processIo()): Promise<ExitCode> {
@@ -23,7 +34,9 @@ export async function main(args: readonly string[], io: CliIo = processIo()): Pr
       io.stdout.write(commandHelp(command));
       return EXIT.ok;
     }
-    if (parsed.positionals.length !== command.positionals.length) {
+    const variadic = command.positionals.at(-1)?.endsWith('…') ?? false;
+    const given = parsed.positionals.length;
+    if (variadic ? given < command.positionals.length : given !== command.positionals.length) {
       throw new UsageError(`expected ${command.positionals.join(' ') || 'no arguments'}`);
     }
     return await command.run({ positionals: parsed.positionals, options: parsed.values }, io);
@@ -43,7 +56,7 @@ export async function main(args: readonly string[], io: CliIo = processIo()): Pr
 }
 
 function processIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
 }
 
 function isParseArgsError(error: unknown): boolean {
@@ -72,7 +85,8 @@ function overview(commands: readonly Command[], unknown: string | undefined): st
     '',
     ...lines,
     '',
-    'Exit codes: 0 ok, 1 verification failed (or the service could not be read), 2 usage error.',
+    'Exit codes: 0 ok, 1 verification failed, a policy problem or a failing case (or the service could not be',
+    'read), 2 usage error.',
     '',
   ].join('\n');
 }
