@@ -7,7 +7,10 @@ export interface AppSettings {
   serviceName: string;
   version: string;
   maxBodyBytes: number;
-  /** LEXECON_MAX_DECISION_BYTES for POST /api/decide and /api/decide/verify (default DEFAULT_MAX_DECISION_BYTES). */
+  /**
+   * LEXECON_MAX_DECISION_BYTES for POST /api/decide and /api/decide/verify, and the request in a
+   * POST /api/decide/explain (default DEFAULT_MAX_DECISION_BYTES).
+   */
   maxDecisionBytes?: number;
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken?: string;

@@ -252,6 +252,30 @@ describe.each(backends())('POST /api/decide/explain on $name', (backend) => {
     expect((await explain({ request: decisionRequest() }, t.keys.admin)).status).toBe(200);
   });
 
+  it('takes a policy up to LEXECON_MAX_BODY_BYTES, and holds the request to decide’s LEXECON_MAX_DECISION_BYTES', async () => {
+    const strict = await createTestApp(tdb.database, {
+      signingKey: t.signingKey,
+      maxBodyBytes: 32_768,
+      settings: { maxDecisionBytes: 8_192 },
+    });
+    const send = (path: string, body: unknown) =>
+      strict.request('POST', path, { key: strict.keys.admin, body }).then((r) => [r.status, r.body.error?.details]);
+    const largePolicy = { ...samplePolicy, metadata: { notes: 'd'.repeat(12_000) } };
+    const largeRequest = decisionRequest({ context: { note: 'n'.repeat(9_000) } });
+
+    expect(await send('/api/decide/explain', { request: decisionRequest(), policy: largePolicy })).toEqual([
+      200,
+      undefined,
+    ]);
+    expect(await send('/api/decide/explain', { request: largeRequest })).toEqual([413, { limit_bytes: 8_192 }]);
+    expect(await send('/api/decide', largeRequest)).toEqual([413, { limit_bytes: 8_192 }]);
+    const overBody = {
+      request: decisionRequest(),
+      policy: { ...samplePolicy, metadata: { notes: 'd'.repeat(33_000) } },
+    };
+    expect(await send('/api/decide/explain', overBody)).toEqual([413, { limit_bytes: 32_768 }]);
+  });
+
   it('is held to the caller’s API rate limit: 429 with Retry-After once its budget is spent', async () => {
     const limited = await createTestApp(tdb.database, {
       signingKey: t.signingKey,

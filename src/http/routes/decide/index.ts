@@ -7,6 +7,7 @@ import {
   VerificationSchema,
   VerifyRequestSchema,
 } from '../../../decisions/schemas';
+import { AppError } from '../../../errors';
 import type { AppSettings } from '../../context';
 import { createRouter, defineRoute } from '../router';
 import { errorContent, json } from '../schemas';
@@ -38,11 +39,28 @@ const explain = defineRoute({
   permission: 'policies:read',
   summary: 'Explain what a decision would be, without deciding',
   description:
-    'Evaluates the request as POST /api/decide does, against the policy in the body (read exactly as POST /api/policies reads it: 400 INVALID_POLICY lists every problem, its pointer into this body, /policy/...) or else the active policy (none: the no_policy denial), and answers the outcome with the trace that produced it. Not a decision: no decision_id, capability token or receipt; nothing is appended to the ledger or counted as a decision. Limited by the caller’s API rate limit like every authenticated call, and by LEXECON_MAX_BODY_BYTES (a policy may be in the body).',
+    'Evaluates the request as POST /api/decide does, against the policy in the body (read exactly as POST /api/policies reads it: 400 INVALID_POLICY lists every problem, its pointer into this body, /policy/...) or else the active policy (none: the no_policy denial), and answers the outcome with the trace that produced it. Not a decision: no decision_id, capability token or receipt; nothing is appended to the ledger or counted as a decision. Held to the caller’s API rate limit like every authenticated call. The body may be as large as LEXECON_MAX_BODY_BYTES (a policy may be in it); its request, as large as decide takes.',
   tags: ['decisions'],
   request: { body: { required: true, content: { 'application/json': { schema: ExplainRequestSchema } } } },
-  responses: { 200: json(ExplanationSchema, 'The outcome and its trace; nothing recorded') },
+  responses: {
+    200: json(ExplanationSchema, 'The outcome and its trace; nothing recorded'),
+    413: errorContent(
+      `Body larger than LEXECON_MAX_BODY_BYTES, or its request larger than LEXECON_MAX_DECISION_BYTES (default ${DEFAULT_MAX_DECISION_BYTES}) as JSON (PAYLOAD_TOO_LARGE); details.limit_bytes is the limit`,
+    ),
+  },
 });
+
+const utf8 = new TextEncoder();
+
+/** Decide refuses a request over its limit, so an explanation of one would explain nothing decide could answer. */
+function holdToDecisionLimit(body: unknown, limit: number): void {
+  const request = (body as { request: unknown }).request;
+  if (utf8.encode(JSON.stringify(request)).length > limit) {
+    throw new AppError('PAYLOAD_TOO_LARGE', `The request exceeds ${limit} bytes, the limit of POST /api/decide`, {
+      limit_bytes: limit,
+    });
+  }
+}
 
 const verify = defineRoute({
   method: 'post',
@@ -68,6 +86,7 @@ export function decideRoutes() {
     })
     .openapi(explain, async (c) => {
       const { request, policy } = c.req.valid('json');
+      holdToDecisionLimit(c.get('body'), maxDecisionBytes(c.get('settings')));
       return c.json(await c.get('services').decisions.explain(request, policy), 200);
     })
     .openapi(verify, async (c) => {
