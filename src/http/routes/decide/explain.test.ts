@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTestApp,
@@ -8,10 +9,10 @@ import {
   TEST_RATE_LIMITS,
   type TestApp,
 } from '../../../../tests/support/app';
+import { runCli } from '../../../../tests/support/cli-io';
 import { backends, type TestDatabase } from '../../../../tests/support/databases';
-import { explainDecision } from '../../../decisions/explain';
-import { DecisionRequestSchema, ExplanationSchema } from '../../../decisions/schemas';
-import { compilePolicy, unwrapPolicyDocument } from '../../../governance/policy';
+import { ExplanationSchema } from '../../../decisions/schemas';
+import { unwrapPolicyDocument } from '../../../governance/policy';
 import { canonicalJson } from '../../../ledger/canonical-json';
 import { sha256Hex } from '../../../ledger/crypto';
 
@@ -294,26 +295,26 @@ describe.each(backends())('POST /api/decide/explain on $name', (backend) => {
     expect(Number(responses[2]?.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
-  it('agrees with the offline explanation and with decide on every case of every example policy', async () => {
+  it('answers what `lexecon policy explain --format json` prints, and decide’s outcome, on every example case', async () => {
     const examples = exampleCases();
     expect(examples, 'examples/policies has no tests files').not.toHaveLength(0);
 
     for (const { file, document, cases } of examples) {
       expect(cases.length, file).toBeGreaterThan(0);
-      const compiled = compilePolicy(unwrapPolicyDocument(document));
-      if (!compiled.ok) throw new Error(`${file}: ${JSON.stringify(compiled.problems)}`);
       const hash = await sha256Hex(canonicalJson(unwrapPolicyDocument(document)));
       const explained = [];
       for (const { name, request } of cases) {
         const res = await explain({ request, policy: document });
         expect(res.status, `${file}: ${name}`).toBe(200);
-        // What `lexecon policy explain` computes, as JSON: the same evaluation, the same trace.
-        const offline = explainDecision(compiled.policy, DecisionRequestSchema.parse(request), {
-          source: 'request',
-          version: null,
-          hash,
+        const args = ['policy', 'explain', fileURLToPath(new URL(file, EXAMPLES_DIR)), '--request', '-'];
+        const cli = await runCli([...args, '--format', 'json'], JSON.stringify(request));
+        expect(cli.code, `${file}: ${name}: ${cli.stderr}`).toBe(0);
+        // The same evaluation and trace; only where the policy came from differs.
+        expect(res.body, `${file}: ${name}`).toEqual({
+          ...cli.json(),
+          policy: { ...cli.json().policy, source: 'request' },
         });
-        expect(res.body, `${file}: ${name}`).toEqual(JSON.parse(JSON.stringify(offline)));
+        expect(cli.json().policy).toEqual({ source: 'file', version: null, hash });
         explained.push(res.body);
       }
 
