@@ -178,7 +178,7 @@ function conditionStep(
 const MODE_EFFECT: Record<Mode, string> = {
   permissive: 'allows what nothing forbids, requires more or denies; no permit is needed',
   strict: 'allows only what permits cover: the action, and every data class the request names',
-  paranoid: 'as strict, and a permitted request at high or critical risk escalates to human review',
+  paranoid: 'allows only what permits cover, as strict does, and escalates high or critical risk to human review',
 };
 
 function modeStep(policy: Mode | null, requested: Mode | null, effective: Mode | null): EvaluationTrace['mode'] {
