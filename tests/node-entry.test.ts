@@ -149,8 +149,8 @@ describe('the Node entry refuses bad input at startup', () => {
     expect(await exited).toBe(1);
     const text = logs.join('\n');
     expect(text).toContain('is not a valid policy');
-    expect(text).toContain('relations[0].action: references undefined term "action:missing"');
-    expect(text).toContain('relations[1].type');
+    expect(text).toContain('/relations/0/action: references undefined term "action:missing"');
+    expect(text).toContain('/relations/1/type');
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * How a problem names the field it is about, in a policy document and a request alike:
- * `relations[2].source`, `query.limit`. Segments are zod issue paths.
+ * How a problem names the field of a request it is about: `query.limit`, `context.tags[2]`.
+ * Segments are zod issue paths. Problems in documents (policies, tests files) use jsonPointer.
  */
 export function joinPath(prefix: string, segments: readonly PropertyKey[]): string {
   let path = prefix;
