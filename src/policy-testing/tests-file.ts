@@ -7,7 +7,7 @@ import { RISK_LEVELS } from '../governance/risk';
 
 /**
  * A policy tests file: decision cases, each a request as POST /api/decide takes it and the outcome it
- * must get. docs/policy-language.md ("Testing a policy") documents the format and these limits.
+ * must get. docs/policy-language.md ("Testing policies") documents the format and these limits.
  */
 export const TESTS_FILE_LIMITS = { cases: 10_000, nameLength: 500, listItems: 1_000 };
 
