@@ -59,8 +59,11 @@ export const FORMAT_HELP = '--format   text (default), or json for tools: {valid
 
 export type OutputFormat = 'text' | 'json';
 
-export function outputFormat(options: OptionValues): OutputFormat {
+/** The --format a command was given, one of `formats` (by default text, the default, or json). */
+export function outputFormat(options: OptionValues): OutputFormat;
+export function outputFormat<F extends string>(options: OptionValues, formats: readonly F[]): F;
+export function outputFormat(options: OptionValues, formats: readonly string[] = ['text', 'json']): string {
   const format = stringOption(options, 'format') ?? 'text';
-  if (format !== 'text' && format !== 'json') throw new UsageError('--format is text or json');
-  return format;
+  if (formats.includes(format)) return format;
+  throw new UsageError(`--format is ${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}`);
 }

@@ -1,6 +1,6 @@
 import { DEFAULT_MAX_BODY_BYTES } from '../config';
 import { type Command, EXIT, FORMAT_OPTION, outputFormat } from './command';
-import { checkPolicyFile, describeFileProblem, type FileProblem, type PolicyFile } from './policy-files';
+import { checkPolicyFile, type FileProblem, type PolicyFile, writeFileProblems } from './policy-files';
 
 export const policyCheck: Command = {
   words: ['policy', 'check'],
@@ -18,7 +18,7 @@ export const policyCheck: Command = {
   options: { ...FORMAT_OPTION },
   async run({ positionals, options }, io) {
     const format = outputFormat(options);
-    const files = positionals.map((file) => checkedFile(file));
+    const files = await Promise.all(positionals.map((file) => checkedFile(file)));
     const valid = files.every((f) => f.valid);
     if (format === 'json') io.stdout.write(`${JSON.stringify({ valid, files })}\n`);
     else {
@@ -27,7 +27,7 @@ export const policyCheck: Command = {
           const { terms, relations, constraints } = f.policy;
           io.stdout.write(`${f.file}: ok (${terms} terms, ${relations} relations, ${constraints} constraints)\n`);
         }
-        for (const problem of f.problems) io.stdout.write(`${describeFileProblem(f.file, problem)}\n`);
+        writeFileProblems(io, f.file, f.problems);
       }
     }
     return valid ? EXIT.ok : EXIT.failed;
@@ -49,20 +49,20 @@ export interface CheckedFile {
   };
 }
 
-function checkedFile(file: string): CheckedFile {
-  const read = checkPolicyFile(file);
+async function checkedFile(file: string): Promise<CheckedFile> {
+  const read = await checkPolicyFile(file);
   if (!read.ok) return { file, valid: false, problems: read.problems };
   return { file, valid: true, problems: [], policy: summary(read.value) };
 }
 
-function summary({ compiled, hash }: PolicyFile): NonNullable<CheckedFile['policy']> {
+function summary({ facts }: PolicyFile): NonNullable<CheckedFile['policy']> {
   return {
-    name: compiled.name,
-    version: compiled.version,
-    mode: compiled.mode,
-    hash,
-    terms: compiled.terms.size,
-    relations: compiled.relations.length,
-    constraints: compiled.constraints.length,
+    name: facts.name,
+    version: facts.policy_version,
+    mode: facts.mode,
+    hash: facts.hash,
+    terms: facts.terms_count,
+    relations: facts.relations_count,
+    constraints: facts.constraints_count,
   };
 }

@@ -3,7 +3,7 @@ import { type Explanation, explainDecision } from '../decisions/explain';
 import type { ConditionStep, TermMatch } from '../governance/trace';
 import { readDecisionRequest } from '../policy-testing/tests-file';
 import { type Command, EXIT, FORMAT_OPTION, outputFormat, requiredOption } from './command';
-import { checkPolicyFile, describeFileProblem, type FileProblem, readRequest } from './policy-files';
+import { checkPolicyFile, type FileProblem, readRequest, writeFileProblems } from './policy-files';
 
 export const policyExplain: Command = {
   words: ['policy', 'explain'],
@@ -24,7 +24,7 @@ export const policyExplain: Command = {
     const format = outputFormat(options);
     const requestSource = requiredOption(options, 'request');
     const policyFile = positionals[0] as string;
-    const policy = checkPolicyFile(policyFile);
+    const policy = await checkPolicyFile(policyFile);
     const requestName = requestSource === '-' ? 'stdin' : requestSource;
     const request = await readRequest(requestSource, io);
     const parsed = request.ok ? readDecisionRequest(request.value) : request;
@@ -34,9 +34,7 @@ export const policyExplain: Command = {
     if (!policy.ok || !parsed.ok) {
       if (format === 'json') io.stdout.write(`${JSON.stringify({ valid: false, invalid: problems })}\n`);
       else {
-        for (const { file, problems: list } of problems) {
-          for (const p of list) io.stdout.write(`${describeFileProblem(file, p)}\n`);
-        }
+        for (const { file, problems: list } of problems) writeFileProblems(io, file, list);
       }
       return EXIT.failed;
     }

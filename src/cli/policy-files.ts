@@ -3,10 +3,10 @@ import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECISION_BYTES } from '../config';
 import type { ExplainedPolicy } from '../decisions/explain';
-import { type CompiledPolicy, type PolicyProblem, readPolicyDocument } from '../governance/policy';
+import type { CompiledPolicy, PolicyProblem } from '../governance/policy';
 import { unstorable } from '../http/middleware/json-body';
-import { canonicalJson } from '../ledger/canonical-json';
-import { portableSha256Hex } from '../ledger/crypto';
+import { readPolicy } from '../policies/read';
+import type { PolicyFacts } from '../policies/schemas';
 import { type PolicyTestSuite, readTestsFile } from '../policy-testing/tests-file';
 import type { CliIo } from './command';
 import { lineAndColumn, parseJson } from './json-syntax';
@@ -25,12 +25,10 @@ export interface FileProblem extends PolicyProblem {
 /** Tests files hold many requests; this bounds what one run reads. */
 export const MAX_TESTS_FILE_BYTES = 64 * 1024 * 1024;
 
-/** A policy that compiled, with what a load would record: its document and hash. */
+/** A policy that compiled, with what a load would record of it (its hash among the facts). */
 export interface PolicyFile {
-  document: unknown;
   compiled: CompiledPolicy;
-  /** SHA-256 of the document's RFC 8785 canonical JSON, as a load would record it. */
-  hash: string;
+  facts: PolicyFacts;
   /** How an explanation names it: a file, by its hash. */
   ref: ExplainedPolicy;
   /** Where the policy is in its file: `/policy` for the `{"policy": {...}}` wrapper, else the whole file. */
@@ -40,23 +38,22 @@ export interface PolicyFile {
 export type Read<T> = { ok: true; value: T } | { ok: false; problems: FileProblem[] };
 
 /** Reads, parses and compiles a policy file exactly as a load of its bytes would: every problem, or the policy. */
-export function checkPolicyFile(file: string): Read<PolicyFile> {
+export async function checkPolicyFile(file: string): Promise<Read<PolicyFile>> {
   const text = readText(file, DEFAULT_MAX_BODY_BYTES, 'the service’s default body limit (LEXECON_MAX_BODY_BYTES)');
   if (!text.ok) return text;
   const json = parseJsonText(text.value);
   if (!json.ok) return json;
   const unfit = unstorable(json.value);
   if (unfit) return problem(`contains ${unfit}: a load would be refused (400)`);
-  const { document, compiled } = readPolicyDocument(json.value);
-  if (!compiled.ok) return { ok: false, problems: compiled.problems };
-  const hash = portableSha256Hex(canonicalJson(document));
+  const read = await readPolicy(json.value);
+  if (!read.ok) return read;
+  const { document, policy, facts } = read;
   return {
     ok: true,
     value: {
-      document,
-      compiled: compiled.policy,
-      hash,
-      ref: { source: 'file', version: null, hash },
+      compiled: policy,
+      facts,
+      ref: { source: 'file', version: null, hash: facts.hash },
       at: document === json.value ? '' : '/policy',
     },
   };
@@ -98,6 +95,11 @@ export async function readRequest(source: string, io: CliIo): Promise<Read<unkno
 export function describeFileProblem(file: string, p: FileProblem): string {
   if (p.line !== undefined) return `${file}:${p.line}:${p.column}: ${p.message}`;
   return `${file}: ${p.pointer === '' ? '' : `${p.pointer}: `}${p.message}`;
+}
+
+/** Prints a file's problems, one line each (describeFileProblem). */
+export function writeFileProblems(io: CliIo, file: string, problems: readonly FileProblem[]): void {
+  for (const p of problems) io.stdout.write(`${describeFileProblem(file, p)}\n`);
 }
 
 function readText(file: string, limit: number, limitName: string): Read<string> {

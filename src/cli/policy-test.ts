@@ -1,6 +1,6 @@
 import { type PolicyCoverage, policyCoverage } from '../policy-testing/coverage';
 import { type CaseResult, type FieldMismatch, runSuite } from '../policy-testing/run';
-import { type CliIo, type Command, EXIT, FORMAT_OPTION, stringOption, UsageError } from './command';
+import { type CliIo, type Command, EXIT, FORMAT_OPTION, outputFormat } from './command';
 import { type JunitSuite, junitXml } from './junit';
 import {
   checkPolicyFile,
@@ -8,9 +8,11 @@ import {
   type FileProblem,
   MAX_TESTS_FILE_BYTES,
   readTestsSuite,
+  writeFileProblems,
 } from './policy-files';
 
-type TestFormat = 'text' | 'json' | 'junit';
+const TEST_FORMATS = ['text', 'json', 'junit'] as const;
+type TestFormat = (typeof TEST_FORMATS)[number];
 
 export const policyTest: Command = {
   words: ['policy', 'test'],
@@ -33,9 +35,9 @@ export const policyTest: Command = {
   positionals: ['POLICY', 'TESTS…'],
   options: { ...FORMAT_OPTION, verbose: { type: 'boolean', short: 'v' }, coverage: { type: 'boolean' } },
   async run({ positionals, options }, io) {
-    const format = testFormat(stringOption(options, 'format'));
+    const format = outputFormat(options, TEST_FORMATS);
     const [policyFile, ...testsFiles] = positionals as [string, ...string[]];
-    const policy = checkPolicyFile(policyFile);
+    const policy = await checkPolicyFile(policyFile);
     const tests = testsFiles.map((file) => ({ file, read: readTestsSuite(file) }));
     const invalid = [{ file: policyFile, read: policy }, ...tests].flatMap(({ file, read }) =>
       read.ok ? [] : [{ file, problems: read.problems }],
@@ -72,11 +74,6 @@ export const policyTest: Command = {
     return failed === 0 ? EXIT.ok : EXIT.failed;
   },
 };
-
-function testFormat(format: string | undefined): TestFormat {
-  if (format === undefined || format === 'text' || format === 'json' || format === 'junit') return format ?? 'text';
-  throw new UsageError('--format is text, json or junit');
-}
 
 interface Report {
   suites: { file: string; cases: CaseResult[] }[];
@@ -157,9 +154,7 @@ function printInvalid(io: CliIo, format: TestFormat, invalid: { file: string; pr
     }));
     io.stdout.write(junitXml('lexecon policy test', suites));
   } else {
-    for (const { file, problems } of invalid) {
-      for (const p of problems) io.stdout.write(`${describeFileProblem(file, p)}\n`);
-    }
+    for (const { file, problems } of invalid) writeFileProblems(io, file, problems);
     io.stdout.write(`${invalid.length} invalid file${invalid.length === 1 ? '' : 's'}: no case was run\n`);
   }
 }

@@ -73,7 +73,10 @@ export interface Findings {
   actorIds: readonly string[];
   actionIds: readonly string[];
   dataIds: readonly (readonly string[])[];
-  /** Every relation of a matched actor (or of any actor) and action, in the order evaluation met it. */
+  /**
+   * Every relation of a matched actor (or of any actor) and action, in the order evaluation met it;
+   * kept only when explaining (evaluateWithFindings), empty when deciding.
+   */
   considered: readonly ConsideredRelation[];
   forbids: Relation[];
   permits: Relation[];
@@ -97,7 +100,7 @@ export function evaluateWithFindings(
   input: DecisionInput,
 ): { evaluation: Evaluation; findings: Findings | undefined } {
   if (!policy) return { evaluation: noPolicy(input), findings: undefined };
-  const findings = examine(policy, input, runStage);
+  const findings = examine(policy, input, runStage, []);
   return { evaluation: conclude(findings), findings };
 }
 
@@ -116,7 +119,13 @@ function noPolicy(input: DecisionInput): Evaluation {
   };
 }
 
-function examine(policy: CompiledPolicy, input: DecisionInput, stage: Stage): Findings {
+/** `considered` collects the relations evaluation meets; a decision passes none and builds no such list. */
+function examine(
+  policy: CompiledPolicy,
+  input: DecisionInput,
+  stage: Stage,
+  considered?: ConsideredRelation[],
+): Findings {
   const mode = stricterMode(policy.mode, input.policy_mode);
   const scope: ConditionScope = { context: input.context, request: input };
   const holds = (relation: Relation) => relation.conditions.every((c) => conditionHolds(c, scope));
@@ -124,18 +133,16 @@ function examine(policy: CompiledPolicy, input: DecisionInput, stage: Stage): Fi
   const actorIds = policy.lookup.actor.get(input.actor) ?? [];
   const actionIds = policy.lookup.action.get(input.proposed_action) ?? [];
   const dataIds = input.data_classes.map((d) => policy.lookup.data.get(d) ?? []);
-  const touches = (object: string | undefined) => object === undefined || dataIds.some((ids) => ids.includes(object));
 
-  const considered: ConsideredRelation[] = [];
   const forbids: Relation[] = [];
   const permits: Relation[] = [];
   const unmet: Relation[] = [];
   for (const actionId of actionIds) {
     for (const relation of candidates(policy, actorIds, actionId)) {
-      const applies = touches(relation.object);
+      const applies = touches(dataIds, relation.object);
       // A permit's object is judged later, by coverage; forbids and requires bind only the data they name.
       const held = relation.type === 'permits' || applies ? holds(relation) : false;
-      considered.push({ relation, applies, holds: held });
+      considered?.push({ relation, applies, holds: held });
       if (relation.type === 'requires') {
         if (applies && !held) unmet.push(relation);
       } else if (relation.type === 'forbids') {
@@ -162,7 +169,7 @@ function examine(policy: CompiledPolicy, input: DecisionInput, stage: Stage): Fi
     actorIds,
     actionIds,
     dataIds,
-    considered,
+    considered: considered ?? [],
     forbids,
     permits,
     unmet,
@@ -175,7 +182,6 @@ function examine(policy: CompiledPolicy, input: DecisionInput, stage: Stage): Fi
 /** Precedence: forbids, then unmet requirements, deny constraints, permits, escalations. */
 function conclude(findings: Findings): Evaluation {
   const { mode, actorIds, dataIds, forbids, permits, unmet, violations, riskLevel, constraintsFired } = findings;
-  const touches = (object: string | undefined) => object === undefined || dataIds.some((ids) => ids.includes(object));
   const obligations = constraintsFired.filter((c) => c.effect === 'annotate').map((c) => c.obligation ?? c.name);
   const result = (decision: DecisionKind, reasonCode: ReasonCode, reason: string, matched: string[]): Evaluation => ({
     decision,
@@ -215,7 +221,7 @@ function conclude(findings: Findings): Evaluation {
   // Permissive mode allows without a permit; it still cites only the permits that fit the request.
   const covering =
     mode === 'permissive'
-      ? permits.filter((r) => touches(r.object) && (r.object === undefined || dataIds.length > 0))
+      ? permits.filter((r) => touches(dataIds, r.object) && (r.object === undefined || dataIds.length > 0))
       : coveringPermits(permits, dataIds);
   if (mode !== 'permissive' && !covering) {
     return result('deny', 'not_permitted', 'Action not explicitly permitted', []);
@@ -256,11 +262,21 @@ function coveringPermits(permits: Relation[], dataIds: readonly (readonly string
   if (dataIds.length === 0) return undefined;
   const used = new Set<Relation>();
   for (const ids of dataIds) {
-    const cover = permits.find((r) => r.object !== undefined && ids.includes(r.object));
+    const cover = permitNaming(permits, ids);
     if (!cover) return undefined;
     used.add(cover);
   }
   return [...used];
+}
+
+/** The first permit whose object is one of a data class's terms: what covers that data class. */
+export function permitNaming(permits: readonly Relation[], dataTerms: readonly string[]): Relation | undefined {
+  return permits.find((r) => r.object !== undefined && dataTerms.includes(r.object));
+}
+
+/** The request touches a relation's object (one of its data classes names it), or the relation names none. */
+function touches(dataIds: readonly (readonly string[])[], object: string | undefined): boolean {
+  return object === undefined || dataIds.some((ids) => ids.includes(object));
 }
 
 function* candidates(policy: CompiledPolicy, actorIds: readonly string[], actionId: string): Generator<Relation> {

@@ -1,6 +1,13 @@
 import type { Violation } from './compliance';
-import { type ConditionRead, type ConditionScope, conditionHolds, conditionReads } from './condition';
-import { type DecisionInput, type Evaluation, evaluateWithFindings, type Findings, type ReasonCode } from './evaluate';
+import { type Condition, type ConditionRead, type ConditionScope, conditionHolds, conditionReads } from './condition';
+import {
+  type DecisionInput,
+  type Evaluation,
+  evaluateWithFindings,
+  type Findings,
+  permitNaming,
+  type ReasonCode,
+} from './evaluate';
 import type { CompiledPolicy, ConstraintEffect, Mode, Relation, RelationType, Sensitivity } from './policy';
 import type { RiskLevel } from './risk';
 
@@ -84,38 +91,55 @@ export interface Explained {
 /** Evaluates exactly as a decision does, and keeps the evidence. */
 export function explainEvaluation(policy: CompiledPolicy | undefined, input: DecisionInput): Explained {
   const { evaluation, findings } = evaluateWithFindings(policy, input);
-  return { evaluation, trace: traceOf(policy, input, evaluation, findings) };
+  const trace = policy && findings ? traceOf(policy, input, evaluation, findings) : noPolicyTrace(input, evaluation);
+  return { evaluation, trace };
+}
+
+/** With no policy, nothing matched and nothing was considered: only the request and the default. */
+function noPolicyTrace(input: DecisionInput, evaluation: Evaluation): EvaluationTrace {
+  const unknown = (value: string): TermMatch => ({ value, terms: [] });
+  return {
+    policy: null,
+    mode: modeStep(null, input.policy_mode ?? null, evaluation.mode),
+    terms: {
+      actor: unknown(input.actor),
+      action: unknown(input.proposed_action),
+      data_classes: input.data_classes.map(unknown),
+    },
+    relations: [],
+    constraints: [],
+    risk: { declared: input.risk_level, data: [], forbidden: false, violations: 0, level: evaluation.riskLevel },
+    violations: evaluation.violations,
+    outcome: { reason_code: evaluation.reasonCode, decided_by: evaluation.matched, rule: ruleFor(evaluation, input) },
+  };
 }
 
 function traceOf(
-  policy: CompiledPolicy | undefined,
+  policy: CompiledPolicy,
   input: DecisionInput,
   evaluation: Evaluation,
-  findings: Findings | undefined,
+  findings: Findings,
 ): EvaluationTrace {
   const decided = new Set(evaluation.matched);
+  const { scope, dataIds } = findings;
   const match = (value: string, ids: readonly string[] | undefined): TermMatch => ({ value, terms: [...(ids ?? [])] });
-  const dataIds = findings?.dataIds ?? input.data_classes.map(() => []);
   return {
-    policy: policy
-      ? { name: policy.name, version: policy.version, mode: policy.mode, compliance_frameworks: policy.frameworks }
-      : null,
-    mode: modeStep(policy?.mode ?? null, input.policy_mode ?? null, evaluation.mode),
+    policy: { name: policy.name, version: policy.version, mode: policy.mode, compliance_frameworks: policy.frameworks },
+    mode: modeStep(policy.mode, input.policy_mode ?? null, evaluation.mode),
     terms: {
-      actor: match(input.actor, findings?.actorIds),
-      action: match(input.proposed_action, findings?.actionIds),
+      actor: match(input.actor, findings.actorIds),
+      action: match(input.proposed_action, findings.actionIds),
       data_classes: input.data_classes.map((value, i) => match(value, dataIds[i])),
     },
-    relations: (findings?.considered ?? []).map(({ relation, applies, holds }) =>
-      relationStep(relation, relationEffect(relation, applies, holds), decided, findings?.scope),
+    relations: findings.considered.map(({ relation, applies, holds }) =>
+      relationStep(relation, relationEffect(relation, applies, holds), decided, scope),
     ),
-    constraints: (policy?.constraints ?? []).map((constraint) => {
-      const fired = findings?.constraintsFired.includes(constraint) ?? false;
+    constraints: policy.constraints.map((constraint) => {
       const step: ConstraintStep = {
         name: constraint.name,
         effect: constraint.effect,
-        condition: conditionStep(constraint.conditionText, constraint.condition, findings?.scope),
-        fired,
+        condition: conditionStep(constraint.conditionText, constraint.condition, scope),
+        fired: findings.constraintsFired.includes(constraint),
         decided: decided.has(`constraint:${constraint.name}`),
       };
       if (constraint.effect === 'annotate') step.obligation = constraint.obligation ?? constraint.name;
@@ -123,8 +147,8 @@ function traceOf(
     }),
     risk: {
       declared: input.risk_level,
-      data: dataIds.flat().map((term) => ({ term, sensitivity: policy?.terms.get(term)?.sensitivity ?? null })),
-      forbidden: (findings?.forbids.length ?? 0) > 0,
+      data: dataIds.flat().map((term) => ({ term, sensitivity: policy.terms.get(term)?.sensitivity ?? null })),
+      forbidden: findings.forbids.length > 0,
       violations: evaluation.violations.length,
       level: evaluation.riskLevel,
     },
@@ -148,7 +172,7 @@ function relationStep(
   relation: Relation,
   effect: RelationEffect,
   decided: ReadonlySet<string>,
-  scope: ConditionScope | undefined,
+  scope: ConditionScope,
 ): RelationStep {
   const step: RelationStep = {
     id: relation.id,
@@ -166,12 +190,7 @@ function relationStep(
   return step;
 }
 
-function conditionStep(
-  text: string,
-  condition: Relation['conditions'][number],
-  scope: ConditionScope | undefined,
-): ConditionStep {
-  if (!scope) return { condition: text, holds: false, reads: [] };
+function conditionStep(text: string, condition: Condition, scope: ConditionScope): ConditionStep {
   return { condition: text, holds: conditionHolds(condition, scope), reads: conditionReads(condition, scope) };
 }
 
@@ -196,7 +215,7 @@ function modeStep(policy: Mode | null, requested: Mode | null, effective: Mode |
 }
 
 /** Why the winning rule won, in the order evaluation applies them. */
-function ruleFor(evaluation: Evaluation, input: DecisionInput, findings: Findings | undefined): string {
+function ruleFor(evaluation: Evaluation, input: DecisionInput, findings?: Findings): string {
   switch (evaluation.reasonCode) {
     case 'no_policy':
       return 'No policy is active: deny by default.';
@@ -225,9 +244,7 @@ function uncovered(input: DecisionInput, findings: Findings | undefined): string
   if (findings.actionIds.length === 0) return `the policy has no action "${input.proposed_action}"`;
   const held = findings.permits;
   if (held.length === 0) return 'no permit for this actor and action held';
-  const missing = input.data_classes.filter(
-    (_, i) => !held.some((r) => r.object !== undefined && (findings.dataIds[i] ?? []).includes(r.object)),
-  );
+  const missing = input.data_classes.filter((_, i) => !permitNaming(held, findings.dataIds[i] ?? []));
   return missing.length > 0
     ? `no permit that held covers the data class${missing.length === 1 ? '' : 'es'} ${missing.map((d) => `"${d}"`).join(', ')}`
     : 'the permits that held each name data, and the request names none';

@@ -4,8 +4,8 @@ import { METHOD_NOT_ALLOWED, RESPONSE_HEADERS } from './routes/schemas';
 
 /** Every tag an operation may carry, in the order a reader meets them. */
 const TAGS = [
-  { name: 'decisions', description: 'Ask for a decision; verify one against the ledger' },
-  { name: 'policies', description: 'Load the policy decisions are made under; read its history' },
+  { name: 'decisions', description: 'Ask for a decision; explain one without deciding; verify one against the ledger' },
+  { name: 'policies', description: 'Load or validate the policy decisions are made under; read its history' },
   { name: 'ledger', description: 'The signed, hash-chained record of every decision and change, with Merkle proofs' },
   { name: 'audit', description: 'Search and count recorded decisions' },
   { name: 'keys', description: 'API keys for agents and tools' },
